@@ -1,0 +1,82 @@
+"""Test-wide setup: a private AIRFLOW_HOME whose dags folder holds the example and test DAGs.
+
+Airflow reads its configuration when first imported, so the environment is set here, before any
+test module imports it. `dag.test()` in Airflow 3.3 syncs the configured DAG bundle first: a DAG
+has to live inside the configured dags folder, hence the copies.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_HOME = Path(tempfile.mkdtemp(prefix="airflow-hpt-tests-"))
+DAGS_FOLDER = _HOME / "dags"
+
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# never reach a real account from the tests
+for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_var, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+shutil.copytree(REPO / "dags", DAGS_FOLDER / "examples")
+shutil.copytree(REPO / "tests" / "dags", DAGS_FOLDER / "testing")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database in the private AIRFLOW_HOME."""
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return _HOME
+
+
+def load_dag_module(relative_path: str) -> ModuleType:
+    """Import a DAG file from the test dags folder (e.g. ``testing/tune_basic.py``)."""
+    path = DAGS_FOLDER / relative_path
+    name = "dagfile_" + relative_path.replace("/", "_").removesuffix(".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def aws_conn_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Point the `aws_default` connection at an endpoint: call the yielded function with its URL."""
+
+    def point_at(endpoint_url: str, region: str = "us-east-1") -> None:
+        import json
+
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"endpoint_url": endpoint_url, "region_name": region},
+                }
+            ),
+        )
+
+    yield point_at
