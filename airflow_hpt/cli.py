@@ -1,0 +1,112 @@
+"""The `airflow-hpt` command line: validate request templates, run the local SageMaker backend."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--param expects KEY=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _cli_context(params: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a task context that request templates commonly use, for rendering outside Airflow."""
+    now = datetime.now(tz=UTC)
+    return {
+        "params": params,
+        "ds": now.date().isoformat(),
+        "ds_nodash": now.strftime("%Y%m%d"),
+        "ts": now.isoformat(),
+        "ts_nodash": now.strftime("%Y%m%dT%H%M%S"),
+        "logical_date": now,
+        "run_id": "manual__cli",
+        "dag": {"dag_id": "cli"},
+        "task": {"task_id": "cli"},
+    }
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from airflow_hpt.exceptions import InvalidTuningRequest, TemplateError
+    from airflow_hpt.request import load_request_template, render_request, validate_request
+
+    path = Path(args.file)
+    search_path = [str(path.parent), *args.search_path]
+    try:
+        template = load_request_template(str(path.resolve()), search_path)
+        rendered = render_request(template, _cli_context(dict(args.param)))
+        request = validate_request(rendered, require_name=not args.allow_missing_name)
+    except InvalidTuningRequest as error:
+        print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except TemplateError as error:
+        print(f"{path}: {error}", file=sys.stderr)
+        return 1
+    if args.show:
+        print(json.dumps(request, indent=2, sort_keys=True))
+    else:
+        print(f"{path}: OK")
+    return 0
+
+
+def _local_sagemaker(args: argparse.Namespace) -> int:
+    from airflow_hpt.local.server import serve
+
+    serve(host=args.host, port=args.port, home=Path(args.home))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="airflow-hpt", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="render and validate a request template file")
+    validate.add_argument("file", help="a .json, .json.j2, .yaml, .yml or .yaml.j2 request template")
+    validate.add_argument(
+        "--param",
+        action="append",
+        type=_parse_param,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a DAG param for the template (VALUE is parsed as JSON when it can be)",
+    )
+    validate.add_argument(
+        "--search-path", action="append", default=[], help="extra folder to look for templates in"
+    )
+    validate.add_argument(
+        "--allow-missing-name",
+        action="store_true",
+        help="accept a request without HyperParameterTuningJobName (the operator derives one)",
+    )
+    validate.add_argument("--show", action="store_true", help="print the rendered, normalized request")
+    validate.set_defaults(run=_validate)
+
+    local = commands.add_parser("local-sagemaker", help="serve the local SageMaker tuning backend")
+    local.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    local.add_argument("--port", type=int, default=4599, help="port; 0 picks a free one and prints it")
+    local.add_argument("--home", default=".local-sagemaker", help="folder holding all state and local S3")
+    local.set_defaults(run=_local_sagemaker)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

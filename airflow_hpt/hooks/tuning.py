@@ -1,0 +1,176 @@
+"""SageMaker calls for tuning jobs, on the amazon provider's AWS connection handling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+
+from airflow_hpt.exceptions import TuningJobConflict
+from airflow_hpt.naming import fingerprint_of
+from airflow_hpt.result import TERMINAL_STATUSES, tuning_result
+from airflow_hpt.retry import Backoff
+
+T = TypeVar("T")
+
+_THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Throttling, 5xx and dropped connections: worth waiting out, never a reason to fail a task."""
+    if isinstance(error, BotocoreConnectionError | HTTPClientError):
+        return True
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _THROTTLING_CODES or status >= 500
+    return False
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@dataclass(frozen=True)
+class CreatedJob:
+    name: str
+    arn: str
+    reattached: bool
+
+
+class TuningJobHook(AwsBaseHook):
+    """Create, describe, stop and read the result of SageMaker hyperparameter tuning jobs.
+
+    Takes the usual AWS hook arguments (``aws_conn_id``, ``region_name``, ``verify``, ``config``).
+    Every call waits out transient faults with exponential backoff and jitter, up to
+    ``transient_timeout`` seconds of consecutive failures.
+    """
+
+    def __init__(self, *args: Any, transient_timeout: float = 3600.0, **kwargs: Any) -> None:
+        kwargs["client_type"] = "sagemaker"
+        super().__init__(*args, **kwargs)
+        self.transient_timeout = transient_timeout
+
+    def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """Call a SageMaker operation; transient faults are retried, the response loses ResponseMetadata."""
+        method: Callable[..., dict[str, Any]] = getattr(self.conn, operation)
+        response = self._retry_transient(lambda: method(**kwargs))
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def _retry_transient(self, attempt: Callable[[], T]) -> T:
+        backoff = Backoff(base=1.0, cap=30.0)
+        give_up_at = time.monotonic() + self.transient_timeout
+        while True:
+            try:
+                return attempt()
+            except Exception as error:
+                if not is_transient(error) or time.monotonic() >= give_up_at:
+                    raise
+                delay = backoff.next_delay()
+                self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)
+                time.sleep(delay)
+
+    def create_or_reattach(self, request: Mapping[str, Any], fingerprint: str) -> CreatedJob:
+        """Create the job; if the name is taken by our own job (same fingerprint tag), reattach to it."""
+        name = request["HyperParameterTuningJobName"]
+        try:
+            response = self.call("create_hyper_parameter_tuning_job", **request)
+            return CreatedJob(name=name, arn=response["HyperParameterTuningJobArn"], reattached=False)
+        except ClientError as error:
+            if error_code(error) == "ResourceLimitExceeded":
+                raise RuntimeError(
+                    f"SageMaker refused tuning job {name!r}: an account limit is reached "
+                    f"({error.response['Error'].get('Message', '')}). Wait for running tuning jobs to "
+                    "finish, lower MaxParallelTrainingJobs, or ask AWS for a higher quota."
+                ) from error
+            if error_code(error) != "ResourceInUse":
+                raise
+        existing = self.describe_tuning_job(name)
+        arn = existing["HyperParameterTuningJobArn"]
+        tags = self.call("list_tags", ResourceArn=arn, MaxResults=100).get("Tags", [])
+        found = fingerprint_of(tags)
+        if found != fingerprint:
+            raise TuningJobConflict(
+                f"A tuning job named {name!r} already exists ({arn}, status "
+                f"{existing.get('HyperParameterTuningJobStatus')}) and was not created by this task "
+                f"with this request (fingerprint {found or 'missing'}, expected {fingerprint}). "
+                "Give the task another tuning_job_name, or remove HyperParameterTuningJobName from the "
+                "request to let airflow-hpt derive a unique one."
+            )
+        self.log.info(
+            "Tuning job %s already exists and is ours (an earlier try created it): reattaching", name
+        )
+        return CreatedJob(name=name, arn=arn, reattached=True)
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        return self.call("describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name)
+
+    def stop_tuning_job(self, name: str) -> bool:
+        """Ask SageMaker to stop the job; False when it had already ended (nothing to stop)."""
+        try:
+            self.call("stop_hyper_parameter_tuning_job", HyperParameterTuningJobName=name)
+        except ClientError as error:
+            if error_code(error) in {"ValidationException", "ResourceNotFound"}:
+                self.log.info("Tuning job %s was not stopped: %s", name, error)
+                return False
+            raise
+        self.log.info("Asked SageMaker to stop tuning job %s", name)
+        return True
+
+    def result_of(self, describe: Mapping[str, Any]) -> dict[str, Any]:
+        """The result dict, with the best training job's model artifacts."""
+        best = describe.get("OverallBestTrainingJob") or describe.get("BestTrainingJob")
+        best_training_job = None
+        if best and best.get("TrainingJobName"):
+            try:
+                best_training_job = self.call("describe_training_job", TrainingJobName=best["TrainingJobName"])
+            except ClientError as error:
+                if error_code(error) not in {"ValidationException", "ResourceNotFound"}:
+                    raise
+                self.log.warning(
+                    "Best training job %s could not be described (%s): no model artifacts in the result",
+                    best["TrainingJobName"],
+                    error,
+                )
+        return tuning_result(describe, best_training_job)
+
+    def wait_for_terminal(
+        self,
+        name: str,
+        check_interval: float,
+        deadline: float | None,
+        on_poll: Callable[[Mapping[str, Any]], None],
+    ) -> dict[str, Any] | None:
+        """Poll until the job is terminal; None when `deadline` (time.monotonic()) passes first."""
+        while True:
+            describe = self.describe_tuning_job(name)
+            on_poll(describe)
+            if describe["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
+                return describe
+            if deadline is not None and time.monotonic() + check_interval > deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                time.sleep(remaining)
+                continue
+            time.sleep(check_interval)

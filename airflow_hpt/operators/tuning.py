@@ -1,0 +1,240 @@
+"""CreateTuningJobOperator: render, validate and start a SageMaker tuning job, then wait for it.
+
+Kept light to import (DAG parse time): boto3, botocore and the AWS hooks load only when a task runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+
+from airflow_hpt.links.tuning import TuningJobLink
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.sdk import Context
+
+    from airflow_hpt.hooks.tuning import TuningJobHook
+
+
+class CreateTuningJobOperator(BaseOperator):
+    """Start an Amazon SageMaker hyperparameter tuning job from a templated request.
+
+    :param request: the CreateHyperParameterTuningJob request, as a dict or as the path of a
+        ``.json``, ``.json.j2``, ``.yaml``, ``.yml`` or ``.yaml.j2`` file on the DAG's template search
+        path. Each string leaf is a Jinja template rendered on its own (see docs/request.md).
+    :param tuning_job_name: the job name; by default the request's, else one derived from the dag id,
+        task id, run id and map index (the same for every try of a task instance).
+    :param aws_conn_id: Airflow AWS connection (the amazon provider's; ``endpoint_url`` extra honoured).
+    :param region_name: AWS region; by default the connection's.
+    :param verify: TLS verification, as for the amazon provider's hooks.
+    :param botocore_config: botocore ``Config`` parameters as a dict.
+    :param wait_for_completion: wait until the job ends; otherwise return name, ARN and status at once.
+    :param check_interval: seconds between status polls.
+    :param max_wait: give up waiting after this long (seconds or timedelta): the job is stopped and
+        the task fails. None waits as long as the job runs.
+    :param stop_on_kill: stop the tuning job when the task is killed or times out.
+    :param fail_on_stopped: a job that ends Stopped fails the task (otherwise its result is returned).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = (
+        "request",
+        "tuning_job_name",
+        "aws_conn_id",
+        "region_name",
+        "verify",
+        "botocore_config",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"request": "json", "botocore_config": "json"}
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (TuningJobLink(),)
+    ui_color = "#d9ead3"
+
+    def __init__(
+        self,
+        *,
+        request: Mapping[str, Any] | str,
+        tuning_job_name: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        check_interval: float = 30,
+        max_wait: timedelta | float | None = None,
+        stop_on_kill: bool = True,
+        fail_on_stopped: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.request = request
+        self.tuning_job_name = tuning_job_name
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.wait_for_completion = wait_for_completion
+        self.check_interval = check_interval
+        self.max_wait = max_wait.total_seconds() if isinstance(max_wait, timedelta) else max_wait
+        self.stop_on_kill = stop_on_kill
+        self.fail_on_stopped = fail_on_stopped
+        self.deferrable = deferrable
+        self._job_name: str | None = None
+
+    @cached_property
+    def hook(self) -> TuningJobHook:
+        from airflow_hpt.hooks.tuning import TuningJobHook
+
+        return TuningJobHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the request leaf by leaf, so no value can change the request's structure."""
+        from airflow_hpt.request import (
+            is_request_file,
+            load_request_template,
+            make_jinja_environment,
+            render_request,
+        )
+
+        jinja_env = jinja_env or self.get_template_env()
+        template = self.request
+        # Airflow's own rendering would read a template file as one text blob; the request is
+        # rendered below instead, and hidden from it meanwhile.
+        self.request = {}
+        try:
+            super().render_template_fields(context, jinja_env)
+        finally:
+            self.request = template
+        if is_request_file(template):
+            template = load_request_template(str(template), self._template_search_path(jinja_env))
+        elif not isinstance(template, Mapping):
+            from airflow_hpt.exceptions import TemplateError
+
+            raise TemplateError(
+                "request must be a dict or the path of a .json, .json.j2, .yaml, .yml or .yaml.j2 file, "
+                f"got {type(template).__name__}: {str(template)[:80]!r}"
+            )
+        self.request = render_request(template, context, make_jinja_environment(jinja_env))
+
+    def _template_search_path(self, jinja_env: jinja2.Environment) -> list[str]:
+        searchpath = getattr(jinja_env.loader, "searchpath", None)
+        if searchpath:
+            return [str(path) for path in searchpath]
+        return [self.dag.folder] if self.has_dag() else []
+
+    def prepare_request(self, context: Context) -> tuple[dict[str, Any], str]:
+        """The validated request, with its name and ownership tags, and its fingerprint.
+
+        Raises InvalidTuningRequest, listing every problem, before anything is created.
+        """
+        from airflow_hpt.naming import derive_job_name, ownership_tags, with_tags
+        from airflow_hpt.request import fingerprint, validate_request
+
+        if not isinstance(self.request, Mapping):
+            raise TypeError("request must be rendered before the task runs")
+        request = validate_request(self.request, require_name=False)
+        run_id, map_index = context["run_id"], context["ti"].map_index or -1
+        name = (
+            self.tuning_job_name
+            or request.get("HyperParameterTuningJobName")
+            or derive_job_name(self.dag_id, self.task_id, run_id, map_index)
+        )
+        request = {**request, "HyperParameterTuningJobName": name}
+        request_fingerprint = fingerprint(request)
+        tags = ownership_tags(self.dag_id, self.task_id, run_id, map_index, request_fingerprint)
+        return validate_request(with_tags(request, tags)), request_fingerprint
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_hpt.result import base_result
+
+        request, request_fingerprint = self.prepare_request(context)
+        created = self.hook.create_or_reattach(request, request_fingerprint)
+        self._job_name = created.name
+        if not created.reattached:
+            self.log.info("Created tuning job %s (%s)", created.name, created.arn)
+        TuningJobLink.persist(
+            context=context,
+            operator=self,
+            region_name=self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            job_name=created.name,
+        )
+        if not self.wait_for_completion:
+            result = base_result(self.hook.describe_tuning_job(created.name))
+            self._push_keys(context, result)
+            return result
+        return self._wait(context, created.name)
+
+    def _wait(self, context: Context, name: str) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowTaskTimeout
+
+        from airflow_hpt.result import progress_line
+
+        deadline = None if self.max_wait is None else time.monotonic() + self.max_wait
+        try:
+            describe = self.hook.wait_for_terminal(
+                name, self.check_interval, deadline, lambda d: self.log.info("%s", progress_line(d))
+            )
+        except (AirflowTaskTimeout, KeyboardInterrupt):
+            self._stop_if_asked(name)
+            raise
+        if describe is None:
+            self.hook.stop_tuning_job(name)
+            raise TimeoutError(
+                f"Tuning job {name} did not finish within max_wait={self.max_wait}s; stopped it"
+            )
+        return self.finish(context, describe)
+
+    def finish(self, context: Context, describe: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn a terminal Describe into the task's result, or its failure."""
+        from airflow_hpt.exceptions import TuningJobFailed
+
+        status = describe["HyperParameterTuningJobStatus"]
+        name = describe["HyperParameterTuningJobName"]
+        if status == "Failed":
+            raise TuningJobFailed(
+                f"Tuning job {name} Failed: {describe.get('FailureReason', 'no reason given')}"
+            )
+        if status == "Stopped" and self.fail_on_stopped:
+            raise TuningJobFailed(
+                f"Tuning job {name} was Stopped "
+                "(set fail_on_stopped=False to accept the best result of a stopped job)"
+            )
+        result = self.hook.result_of(describe)
+        self.log.info(
+            "Tuning job %s %s: best training job %s, %s=%s",
+            name,
+            status,
+            result["best_training_job_name"],
+            result["objective_metric"],
+            result["objective_value"],
+        )
+        self._push_keys(context, result)
+        return result
+
+    def _push_keys(self, context: Context, result: Mapping[str, Any]) -> None:
+        from airflow_hpt.result import XCOM_KEYS
+
+        if not self.do_xcom_push:
+            return
+        for key in XCOM_KEYS:
+            if key in result:
+                context["ti"].xcom_push(key=key, value=result[key])
+
+    def _stop_if_asked(self, name: str | None) -> None:
+        if self.stop_on_kill and name:
+            self.hook.stop_tuning_job(name)
+
+    def on_kill(self) -> None:
+        self._stop_if_asked(self._job_name)
