@@ -458,11 +458,11 @@ def _check(
     if kind == "structure" and isinstance(value, Mapping):
         yield from _check_structure(value, shape, path, skip_required)
     elif kind == "list" and isinstance(value, list | tuple):
-        yield from _check_size(len(value), shape, path, "item")
+        yield from _check_size(len(value), shape, path, ("item", "items"))
         for i, item in enumerate(value):
             yield from _check(item, shape.member, f"{path}[{i}]")
     elif kind == "map" and isinstance(value, Mapping):
-        yield from _check_size(len(value), shape, path, "entry")
+        yield from _check_size(len(value), shape, path, ("entry", "entries"))
         for key, item in value.items():
             key_path = _member_path(path, key)
             yield from (Problem(key_path, f"key {p.rule}") for p in _check(key, shape.key, key_path))
@@ -493,12 +493,12 @@ def _unknown_member_rule(key: object, shape: Shape) -> str:
     return f"{rule} (did you mean {close[0]}?)" if close else rule
 
 
-def _check_size(size: int, shape: Shape, path: str, unit: str) -> Iterator[Problem]:
+def _check_size(size: int, shape: Shape, path: str, units: tuple[str, str]) -> Iterator[Problem]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and size < low:
-        yield Problem(path, f"must have at least {low} {unit}{'s' if low != 1 else ''} (has {size})")
+        yield Problem(path, f"must have at least {low} {units[low != 1]} (has {size})")
     if high is not None and size > high:
-        yield Problem(path, f"must have at most {high} {unit}{'s' if high != 1 else ''} (has {size})")
+        yield Problem(path, f"must have at most {high} {units[high != 1]} (has {size})")
 
 
 def _check_string(value: str, shape: Shape, path: str) -> Iterator[Problem]:
