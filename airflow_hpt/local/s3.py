@@ -1,0 +1,69 @@
+"""The local object store: ``s3://bucket/key`` lives at ``<home>/s3/bucket/key``.
+
+Every URI that reaches this module comes from a request body, so a key must never resolve
+outside its bucket: ``..`` segments and absolute components are rejected before touching the
+disk, and the resolved path is checked for containment as well (a symlink inside the store could
+still point elsewhere).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+
+class LocalS3:
+    """Maps S3 URIs to files under ``<home>/s3`` and back."""
+
+    def __init__(self, home: Path) -> None:
+        self.root = (Path(home) / "s3").resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, uri: str) -> Path:
+        """The local path of an ``s3://`` URI, a ``file://`` URI or an absolute local path."""
+        if uri.startswith("s3://"):
+            return self._s3_path(uri)
+        if uri.startswith("file://"):
+            parts = urlsplit(uri)
+            if parts.netloc not in ("", "localhost"):
+                raise ValueError(f"{uri!r}: a file:// URI must name a local path (file:///abs/path)")
+            return Path(unquote(parts.path)).resolve()
+        if Path(uri).is_absolute():
+            return Path(uri).resolve()
+        raise ValueError(f"{uri!r}: expected an s3:// URI, a file:// URI or an absolute local path")
+
+    def upload(self, local_dir_or_file: Path, uri: str) -> None:
+        """Copy a file or a directory tree to ``uri`` (a URI ending in ``/`` keeps the file's name)."""
+        source = Path(local_dir_or_file)
+        target = self.path_for(uri)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            return
+        if uri.endswith("/"):
+            target = target / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+    def uri_for(self, path: Path) -> str:
+        """The ``s3://`` URI of a path under the store (the inverse of :meth:`path_for`)."""
+        try:
+            relative = Path(path).resolve().relative_to(self.root)
+        except ValueError:
+            raise ValueError(f"{path} is not inside the local S3 store {self.root}") from None
+        if not relative.parts:
+            raise ValueError(f"{path} is the store's root, not a bucket or an object")
+        return "s3://" + relative.as_posix()
+
+    def _s3_path(self, uri: str) -> Path:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if not bucket or bucket in (".", "..") or "\\" in bucket or "\0" in uri:
+            raise ValueError(f"{uri!r}: not a valid S3 URI (empty or invalid bucket name)")
+        key_path = PurePosixPath(key)
+        if key.startswith("/") or ".." in key_path.parts:
+            raise ValueError(f"{uri!r}: the key escapes its bucket ('..' segment or absolute component)")
+        bucket_root = self.root / bucket
+        path = (bucket_root / key_path).resolve()
+        if not path.is_relative_to(bucket_root.resolve()):
+            raise ValueError(f"{uri!r}: resolves outside its bucket")
+        return path

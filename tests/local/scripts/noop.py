@@ -1,0 +1,1 @@
+"""Does nothing: measures the backend's overhead per training job."""

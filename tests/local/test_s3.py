@@ -1,0 +1,81 @@
+"""LocalS3: URI <-> path mapping, uploads, and URIs that try to leave the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_hpt.local.s3 import LocalS3
+
+
+@pytest.fixture
+def s3(tmp_path: Path) -> LocalS3:
+    return LocalS3(tmp_path)
+
+
+def test_s3_uri_maps_under_home(s3: LocalS3, tmp_path: Path) -> None:
+    root = tmp_path.resolve() / "s3"
+    assert s3.path_for("s3://bucket/a/b.csv") == root / "bucket" / "a" / "b.csv"
+    assert s3.path_for("s3://bucket") == root / "bucket"
+    assert s3.path_for("s3://bucket/prefix/") == root / "bucket" / "prefix"
+
+
+def test_uri_for_is_the_inverse(s3: LocalS3) -> None:
+    for uri in ("s3://bucket/a/b.csv", "s3://bucket", "s3://my-bucket/deep/er/key.tar.gz"):
+        assert s3.uri_for(s3.path_for(uri)) == uri
+
+
+def test_uri_for_rejects_paths_outside_the_store(s3: LocalS3, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not inside"):
+        s3.uri_for(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="root"):
+        s3.uri_for(s3.root)
+
+
+def test_file_uri_and_absolute_path(s3: LocalS3, tmp_path: Path) -> None:
+    assert s3.path_for(f"file://{tmp_path}/code") == tmp_path.resolve() / "code"
+    assert s3.path_for("file://localhost/tmp/x%20y") == Path("/tmp/x y").resolve()
+    assert s3.path_for(str(tmp_path / "code")) == tmp_path.resolve() / "code"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://bucket/../../x",
+        "s3://bucket/a/../../other/x",
+        "s3://bucket//etc/passwd",
+        "s3:///key",
+        "s3://../key",
+        "s3://./key",
+        "file://remote-host/etc/passwd",
+        "relative/path",
+        "http://bucket/key",
+    ],
+)
+def test_escaping_or_malformed_uris_are_rejected(s3: LocalS3, uri: str) -> None:
+    with pytest.raises(ValueError, match=r"'.*'"):
+        s3.path_for(uri)
+
+
+def test_symlink_out_of_the_bucket_is_rejected(s3: LocalS3, tmp_path: Path) -> None:
+    (tmp_path / "secret").mkdir()
+    bucket = s3.path_for("s3://bucket")
+    bucket.mkdir(parents=True)
+    (bucket / "link").symlink_to(tmp_path / "secret")
+    with pytest.raises(ValueError, match="outside its bucket"):
+        s3.path_for("s3://bucket/link/file")
+
+
+def test_upload_file_and_directory(s3: LocalS3, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.txt").write_text("a")
+    (source / "sub" / "b.txt").write_text("b")
+
+    s3.upload(source, "s3://bucket/tree")
+    assert s3.path_for("s3://bucket/tree/sub/b.txt").read_text() == "b"
+    s3.upload(source / "a.txt", "s3://bucket/files/")
+    assert s3.path_for("s3://bucket/files/a.txt").read_text() == "a"
+    s3.upload(source / "a.txt", "s3://bucket/renamed.txt")
+    assert s3.path_for("s3://bucket/renamed.txt").read_text() == "a"
