@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
@@ -64,8 +64,15 @@ def is_request_file(value: object) -> bool:
     return isinstance(value, str) and value.endswith(REQUEST_FILE_SUFFIXES)
 
 
+class _DuplicateKey(Exception):
+    """A JSON object or YAML mapping names the same key twice (the parsers would keep the last)."""
+
+    def __init__(self, key: object, where: str = "") -> None:
+        super().__init__(f"{where}duplicate key {key!r}")
+
+
 class _Yaml12Loader(yaml.SafeLoader):
-    """A SafeLoader with YAML 1.2 core-schema scalars.
+    """A SafeLoader with YAML 1.2 core-schema scalars that rejects duplicate keys.
 
     PyYAML resolves YAML 1.1 scalars: ``Off``/``no``/``on`` become booleans (so
     ``TrainingJobEarlyStoppingType: Off`` turns into False), ``012`` is octal, ``1:30`` is base 60
@@ -74,9 +81,24 @@ class _Yaml12Loader(yaml.SafeLoader):
     stays a string and is coerced to the service model's type later.
     """
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Hashable] = set()
+        for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` may be overridden by explicit keys: that is not a duplicate
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # the base class reports it ("found unhashable key", e.g. an unquoted {{ }})
+            if key in seen:
+                mark = key_node.start_mark
+                raise _DuplicateKey(key, f"{mark.line + 1}:{mark.column + 1}: ")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
+
+# Start from no resolvers at all rather than PyYAML's YAML 1.1 ones.
 _Yaml12Loader.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
+_YAML_1_2_SCALARS = (
     ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
     ("int", r"[-+]?(?:0|[1-9][0-9]*)", "-+0123456789"),
     (
@@ -86,10 +108,12 @@ for _tag, _pattern, _first in (
     ),
     ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
     ("merge", r"<<", "<"),
-):
+)
+for _tag, _pattern, _first in _YAML_1_2_SCALARS:
     _Yaml12Loader.add_implicit_resolver(
         f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"), list(_first)
     )
+del _tag, _pattern, _first
 
 
 def load_request_template(path_or_name: str, search_path: Sequence[str | os.PathLike[str]]) -> Any:
@@ -121,16 +145,29 @@ def _find_template(path_or_name: str, search_path: Sequence[str | os.PathLike[st
 
 def _parse_json(path: Path, text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise TemplateError(
             f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}; {_JINJA_HINT}"
         ) from exc
+    except _DuplicateKey as exc:
+        raise TemplateError(f"{path}: invalid JSON: {exc}") from exc
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 def _parse_yaml(path: Path, text: str) -> Any:
     try:
         return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass: no arbitrary objects
+    except _DuplicateKey as exc:
+        raise TemplateError(f"{path}:{exc}") from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -197,9 +234,11 @@ def render_request(template: Any, context: Mapping[str, Any], env: jinja2.Enviro
 
     A rendered value is never parsed or rendered again, so whatever a param contains (quotes,
     braces, ``{{ }}``, JSON or YAML syntax) it fills exactly its own leaf. All leaf errors are
-    collected and raised together as one :class:`TemplateError`.
+    collected and raised together as one :class:`TemplateError`. ``env`` goes through
+    :func:`make_jinja_environment` whatever it is.
     """
-    jinja_env = env if env is not None else make_jinja_environment()
+    # even an environment handed in (perhaps native or unsandboxed) renders strict plain strings
+    jinja_env = make_jinja_environment(env)
     errors: list[str] = []
     rendered = _render_node(template, "", dict(context), jinja_env, errors)
     if errors:
@@ -227,15 +266,16 @@ def _render_leaf(
 ) -> str:
     where = path or "<request>"
     try:
-        # str(): a native-typed environment handed in directly must still yield plain strings
-        return str(env.from_string(leaf).render(context))
+        return env.from_string(leaf).render(context)
     except jinja2.TemplateSyntaxError as exc:
-        line = leaf.splitlines()[exc.lineno - 1] if leaf.splitlines() else leaf
+        lines = leaf.splitlines() or [""]
+        line = lines[min(exc.lineno, len(lines)) - 1]
         errors.append(f"{where}: Jinja syntax error: {exc.message} (template line {exc.lineno}: {line!r})")
     except jinja2.UndefinedError as exc:
         errors.append(f"{where}: undefined variable: {exc.message} (in template {leaf!r})")
-    except jinja2.TemplateError as exc:
-        errors.append(f"{where}: cannot render template {leaf!r}: {exc}")
+    # filters, macros and Airflow's context accessors may raise anything; the path makes it findable
+    except Exception as exc:
+        errors.append(f"{where}: cannot render template {leaf!r}: {type(exc).__name__}: {exc}")
     return leaf
 
 
@@ -280,6 +320,11 @@ class _NotCoercible(ValueError):
     """A scalar cannot be converted to its shape's type."""
 
 
+# Plain ASCII decimals only: Python's int()/float() also take "1_000", "nan" and non-ASCII digits.
+_INTEGER_TEXT = re.compile(r"\s*[-+]?[0-9]+\s*")
+_DECIMAL_TEXT = re.compile(r"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")
+
+
 def _to_integer(value: Any) -> int:
     if isinstance(value, bool):
         raise _NotCoercible
@@ -287,21 +332,17 @@ def _to_integer(value: Any) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        return int(value)
     raise _NotCoercible
 
 
 def _to_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _NotCoercible
-    try:
-        number = float(value)
-    except ValueError:
-        raise _NotCoercible from None
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+        raise _NotCoercible
+    number = float(value)
     if not math.isfinite(number):
         raise _NotCoercible
     return number
@@ -712,7 +753,7 @@ def _strategy_problems(
 ) -> Iterator[Problem]:
     strategy = config.get("Strategy")
     hyperband = _mapping(_mapping(config.get("StrategyConfig")).get("HyperbandStrategyConfig"))
-    if "StrategyConfig" in config and strategy != "Hyperband":
+    if "StrategyConfig" in config and isinstance(strategy, str) and strategy != "Hyperband":
         yield Problem(
             f"{_CONFIG}.StrategyConfig", f"applies only to the Hyperband strategy (Strategy is {strategy})"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,69 @@ def _airflow_ctx() -> dict[str, Any]:
 def test_render_output_round_trips_through_json() -> None:
     rendered = render_request(json.loads(JSON_TEMPLATE), CONTEXT)
     assert json.loads(json.dumps(rendered)) == rendered
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fragment"),
+    [
+        ("dup.json", '{"A": 1,\n "A": 2}', "invalid JSON: duplicate key 'A'"),
+        ("dup.yaml", "A: 1\nB:\n  C: 1\n  C: 2\n", "dup.yaml:4:3: duplicate key 'C'"),
+    ],
+)
+def test_duplicate_keys_are_rejected(tmp_path: Path, name: str, text: str, fragment: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(TemplateError, match=re.escape(fragment)):
+        load_request_template(name, [tmp_path])
+
+
+def test_yaml_anchors_and_merge_keys_work(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "base: &base {InstanceType: ml.m5.xlarge, InstanceCount: 1}\n"
+        "ResourceConfig:\n  <<: *base\n  InstanceCount: 2\n"
+    )
+    loaded = load_request_template("r.yaml", [tmp_path])
+    assert loaded["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2}
+
+
+def test_yaml_numbers_nulls_and_special_floats(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "a: 20\nb: -0.5\nc: 1e-3\nd: .inf\ne: ~\nf: null\ng: 1_000\nh: 0x1F\ni: 2024-01-01\n"
+    )
+    assert load_request_template("r.yaml", [tmp_path]) == {
+        "a": 20,
+        "b": -0.5,
+        "c": 0.001,
+        "d": ".inf",
+        "e": None,
+        "f": None,
+        "g": "1_000",
+        "h": "0x1F",
+        "i": "2024-01-01",
+    }
+
+
+def test_errors_raised_by_filters_carry_the_path() -> None:
+    env = jinja2.sandbox.SandboxedEnvironment()
+    env.filters["explode"] = lambda value: 1 / 0
+    with pytest.raises(TemplateError, match=r"Tags\[0\]\.Value: cannot render template .*ZeroDivisionError"):
+        render_request({"Tags": [{"Key": "k", "Value": "{{ ds | explode }}"}]}, CONTEXT, env)
+
+
+def test_all_leaf_errors_are_reported_together() -> None:
+    with pytest.raises(TemplateError) as info:
+        render_request({"A": "{{ a }}", "B": ["{% if %}", "{{ b }}"]}, CONTEXT)
+    message = str(info.value)
+    assert "A: undefined variable" in message
+    assert "B[0]: Jinja syntax error" in message
+    assert "B[1]: undefined variable" in message
+
+
+def test_syntax_error_at_end_of_template_is_reported() -> None:
+    with pytest.raises(TemplateError, match=r"A: Jinja syntax error: .*template line"):
+        render_request({"A": "x\n{% if ds %}\n"}, CONTEXT)
+
+
+@pytest.mark.parametrize("value", ["'quoted'", "42", "{'a': 1}", "[1, 2]", "None", "1 + 1"])
+def test_a_native_environment_passed_directly_still_renders_exact_strings(value: str) -> None:
+    env = jinja2.nativetypes.NativeEnvironment()
+    assert render_request({"A": "{{ v }}"}, {"v": value}, env) == {"A": value}

@@ -352,3 +352,32 @@ def test_fingerprint_ignores_operator_tags(request_: dict[str, Any]) -> None:
 def test_fingerprint_changes_with_the_request(request_: dict[str, Any], change: Any) -> None:
     change(request_)
     assert fingerprint(request_) != fingerprint(BASE)
+
+
+@pytest.mark.parametrize("value", ["1_000", "\u0663", "0x10", "1e3", "", " "])
+def test_integers_are_plain_ascii_decimals(request_: dict[str, Any], value: str) -> None:
+    request_["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = value
+    _coerced, problems = coerce_request(request_)
+    assert [p.path for p in problems] == [
+        "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs"
+    ]
+
+
+@pytest.mark.parametrize("value", ["1_0.5", "\u0663.5", "0x1p3", "1e999", "-inf", "."])
+def test_floats_are_plain_ascii_decimals(request_: dict[str, Any], value: str) -> None:
+    request_["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] = {
+        "TargetObjectiveMetricValue": value
+    }
+    _coerced, problems = coerce_request(request_)
+    assert len(problems) == 1
+
+
+def test_range_bounds_are_parsed_as_plain_decimals(request_: dict[str, Any]) -> None:
+    ranges = request_["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    ranges["IntegerParameterRanges"][0]["MaxValue"] = "1_0"
+    with pytest.raises(InvalidTuningRequest) as info:
+        validate_request(request_)
+    assert [str(p) for p in info.value.problems] == [
+        "HyperParameterTuningJobConfig.ParameterRanges.IntegerParameterRanges[0].MaxValue: "
+        "must be an integer written as a string (got '1_0')"
+    ]
