@@ -331,3 +331,13 @@ def test_syntax_error_at_end_of_template_is_reported() -> None:
 def test_a_native_environment_passed_directly_still_renders_exact_strings(value: str) -> None:
     env = jinja2.nativetypes.NativeEnvironment()
     assert render_request({"A": "{{ v }}"}, {"v": value}, env) == {"A": value}
+
+
+def test_the_example_in_the_docs_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "request.md").read_text()
+    example = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert example is not None
+    exec(compile(example.group(1), "docs/request.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "fingerprint " in out
+    assert "Invalid tuning request (2 problem(s))" in out
