@@ -264,6 +264,9 @@ def _render_node(
 def _render_leaf(
     leaf: str, path: str, context: dict[str, Any], env: jinja2.Environment, errors: list[str]
 ) -> str:
+    if not _has_jinja_syntax(leaf, env):
+        # as is: Jinja would rewrite "\r\n" to newline_sequence even in a literal
+        return leaf
     where = path or "<request>"
     try:
         return env.from_string(leaf).render(context)
@@ -277,6 +280,12 @@ def _render_leaf(
     except Exception as exc:
         errors.append(f"{where}: cannot render template {leaf!r}: {type(exc).__name__}: {exc}")
     return leaf
+
+
+def _has_jinja_syntax(leaf: str, env: jinja2.Environment) -> bool:
+    markers = (env.block_start_string, env.variable_start_string, env.comment_start_string)
+    prefixes = (env.line_statement_prefix, env.line_comment_prefix)
+    return any(marker in leaf for marker in markers) or any(p is not None and p in leaf for p in prefixes)
 
 
 # --------------------------------------------------------------------------------------------------

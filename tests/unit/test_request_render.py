@@ -341,3 +341,17 @@ def test_the_example_in_the_docs_runs(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "fingerprint " in out
     assert "Invalid tuning request (2 problem(s))" in out
+
+
+def test_literal_leaves_keep_their_line_endings() -> None:
+    template = {"A": "windows\r\nline", "B": "{{ ds }}"}
+    assert render_request(template, CONTEXT) == {"A": "windows\r\nline", "B": "2024-01-01"}
+
+
+def test_custom_delimiters_of_the_base_environment_are_honoured() -> None:
+    base = jinja2.nativetypes.NativeEnvironment(variable_start_string="[[", variable_end_string="]]")
+    template = {"A": "[[ ds ]]", "B": "{{ ds }}"}
+    assert render_request(template, CONTEXT, make_jinja_environment(base)) == {
+        "A": "2024-01-01",
+        "B": "{{ ds }}",
+    }

@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -381,3 +382,24 @@ def test_range_bounds_are_parsed_as_plain_decimals(request_: dict[str, Any]) -> 
         "HyperParameterTuningJobConfig.ParameterRanges.IntegerParameterRanges[0].MaxValue: "
         "must be an integer written as a string (got '1_0')"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-01-01T12:00:00", datetime(2024, 1, 1, 12)),
+        (datetime(2024, 1, 1), datetime(2024, 1, 1)),
+        (1704067200, 1704067200),
+    ],
+)
+def test_timestamp_shapes_accept_iso_strings_datetimes_and_epochs(value: Any, expected: Any) -> None:
+    """No member of this operation is a timestamp today; the model may add one."""
+    from botocore.model import Shape
+
+    from airflow_hpt.request import _coerce
+
+    problems: list[Problem] = []
+    assert _coerce(value, Shape("T", {"type": "timestamp"}), "T", problems) == expected
+    assert problems == []
+    _coerce("next tuesday", Shape("T", {"type": "timestamp"}), "T", problems)
+    assert problems == [Problem("T", "must be a timestamp (ISO 8601 or epoch seconds) (got 'next tuesday')")]
