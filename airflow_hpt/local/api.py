@@ -1,0 +1,421 @@
+"""The SageMaker operations of the local backend: request dict in, response dict out.
+
+Responses follow the botocore service model's output shapes (member names, wire types,
+timestamps as epoch seconds). Failures raise :class:`ApiError` carrying one of SageMaker's
+error codes; the HTTP front turns it into the AWS JSON error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow_hpt.exceptions import InvalidTuningRequest
+from airflow_hpt.local import store as kinds
+from airflow_hpt.local.deploy import DeploymentRejected, Deployments
+from airflow_hpt.local.engine import (
+    TERMINAL_STATUSES,
+    TuningEngine,
+    definitions_of,
+    training_job_summary,
+)
+from airflow_hpt.local.runner import Runner
+from airflow_hpt.local.store import Record, Store, public
+from airflow_hpt.request import validate_request
+
+Body = dict[str, Any]
+
+# SageMaker's default quotas (design notes): parallel training jobs per tuning job, and training
+# jobs per tuning job counting the warm-start parents' ones.
+MAX_PARALLEL_TRAINING_JOBS = 10
+MAX_TRAINING_JOBS_WITH_PARENTS = 750
+
+
+class ApiError(Exception):
+    """A failed call: an AWS error code, its message and the HTTP status to answer with."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _not_found(what: str, name: str) -> ApiError:
+    return ApiError("ResourceNotFound", f"Amazon SageMaker can't find a {what} with name {name}")
+
+
+def _validation(message: str) -> ApiError:
+    return ApiError("ValidationException", message)
+
+
+class SageMakerApi:
+    """Dispatches an operation name to its handler (``handle``)."""
+
+    def __init__(
+        self, store: Store, engine: TuningEngine, deployments: Deployments, max_concurrent_tuning_jobs: int
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.deployments = deployments
+        self.region = engine.region
+        self.max_concurrent_tuning_jobs = max_concurrent_tuning_jobs
+        self._operations: dict[str, Callable[[Body], Body]] = {
+            "CreateHyperParameterTuningJob": self.create_hyper_parameter_tuning_job,
+            "DescribeHyperParameterTuningJob": self.describe_hyper_parameter_tuning_job,
+            "ListHyperParameterTuningJobs": self.list_hyper_parameter_tuning_jobs,
+            "ListTrainingJobsForHyperParameterTuningJob": self.list_training_jobs_for_tuning_job,
+            "StopHyperParameterTuningJob": self.stop_hyper_parameter_tuning_job,
+            "DeleteHyperParameterTuningJob": self.delete_hyper_parameter_tuning_job,
+            "DescribeTrainingJob": self.describe_training_job,
+            "ListTrainingJobs": self.list_training_jobs,
+            "StopTrainingJob": self.stop_training_job,
+            "AddTags": self.add_tags,
+            "ListTags": self.list_tags,
+            "DeleteTags": self.delete_tags,
+            "CreateModel": deployments.create_model,
+            "DescribeModel": deployments.describe_model,
+            "DeleteModel": deployments.delete_model,
+            "CreateEndpointConfig": deployments.create_endpoint_config,
+            "DescribeEndpointConfig": deployments.describe_endpoint_config,
+            "DeleteEndpointConfig": deployments.delete_endpoint_config,
+            "CreateEndpoint": deployments.create_endpoint,
+            "DescribeEndpoint": deployments.describe_endpoint,
+            "UpdateEndpoint": deployments.update_endpoint,
+            "DeleteEndpoint": deployments.delete_endpoint,
+        }
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return frozenset(self._operations)
+
+    def handle(self, operation: str, body: Body) -> Body:
+        handler = self._operations.get(operation)
+        if handler is None:
+            raise ApiError("UnknownOperationException", f"Operation {operation} is not supported")
+        try:
+            return handler(body)
+        except DeploymentRejected as error:
+            raise _validation(str(error)) from None
+
+    # --- tuning jobs -------------------------------------------------------------------------
+
+    def create_hyper_parameter_tuning_job(self, body: Body) -> Body:
+        try:
+            request = validate_request(body)
+        except InvalidTuningRequest as error:
+            raise _validation(str(error)) from None
+        for definition in definitions_of(request):
+            reason = Runner.unsupported_reason(definition.get("StaticHyperParameters") or {})
+            if reason is not None:
+                raise _validation(
+                    f"The local SageMaker backend cannot run this training definition: {reason}"
+                )
+        name = request["HyperParameterTuningJobName"]
+        limits = request["HyperParameterTuningJobConfig"]["ResourceLimits"]
+        if limits["MaxParallelTrainingJobs"] > MAX_PARALLEL_TRAINING_JOBS:
+            raise ApiError(
+                "ResourceLimitExceeded",
+                f"MaxParallelTrainingJobs {limits['MaxParallelTrainingJobs']} exceeds the account quota of "
+                f"{MAX_PARALLEL_TRAINING_JOBS} parallel training jobs per tuning job",
+            )
+        with self.store.transaction():
+            existing = self.store.get(kinds.TUNING_JOBS, name)
+            if existing is not None:
+                raise ApiError(
+                    "ResourceInUse",
+                    "Job name must be unique within an AWS account and region, and a job with this name "
+                    f"already exists ({existing['HyperParameterTuningJobArn']})",
+                )
+            running = sum(
+                1
+                for job in self.store.all(kinds.TUNING_JOBS)
+                if job["HyperParameterTuningJobStatus"] in ("InProgress", "Stopping")
+            )
+            if running >= self.max_concurrent_tuning_jobs:
+                raise ApiError(
+                    "ResourceLimitExceeded",
+                    f"The account-level service limit 'Number of concurrent hyperparameter tuning jobs' is "
+                    f"{self.max_concurrent_tuning_jobs} jobs, with current utilization of {running} jobs",
+                )
+            self._check_warm_start(request)
+            self.engine.create(request, tags=list(body.get("Tags") or []))
+        arn = kinds.arn_for(self.region, kinds.TUNING_JOBS, name)
+        return {"HyperParameterTuningJobArn": arn}
+
+    def _check_warm_start(self, request: Mapping[str, Any]) -> None:
+        warm_start = request.get("WarmStartConfig")
+        if not warm_start:
+            return
+        objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
+        parents_training_jobs = 0
+        for parent_ref in warm_start["ParentHyperParameterTuningJobs"]:
+            parent_name = parent_ref["HyperParameterTuningJobName"]
+            parent = self.store.get(kinds.TUNING_JOBS, parent_name)
+            if parent is None:
+                raise _not_found("parent tuning job", parent_name)
+            if parent["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
+                raise _validation(
+                    f"Parent tuning job {parent_name} is {parent['HyperParameterTuningJobStatus']}: "
+                    f"warm start needs parents in a terminal state ({', '.join(sorted(TERMINAL_STATUSES))})"
+                )
+            parent_objective = parent["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
+            if objective and parent_objective and parent_objective != objective:
+                raise _validation(
+                    f"Parent tuning job {parent_name} optimizes {parent_objective}, this job optimizes "
+                    f"{objective}: warm start needs the same objective metric"
+                )
+            parents_training_jobs += len(self.engine.training_jobs_of(parent_name))
+        budget = request["HyperParameterTuningJobConfig"]["ResourceLimits"].get("MaxNumberOfTrainingJobs", 0)
+        if parents_training_jobs + budget > MAX_TRAINING_JOBS_WITH_PARENTS:
+            raise ApiError(
+                "ResourceLimitExceeded",
+                f"The parents' {parents_training_jobs} training jobs plus MaxNumberOfTrainingJobs {budget} "
+                f"exceed the limit of {MAX_TRAINING_JOBS_WITH_PARENTS} training jobs per tuning job",
+            )
+
+    def _tuning_job(self, body: Body) -> Record:
+        name = _required(body, "HyperParameterTuningJobName")
+        job = self.store.get(kinds.TUNING_JOBS, name)
+        if job is None:
+            raise _not_found("tuning job", name)
+        return job
+
+    def describe_hyper_parameter_tuning_job(self, body: Body) -> Body:
+        return public(self._tuning_job(body))
+
+    def list_hyper_parameter_tuning_jobs(self, body: Body) -> Body:
+        jobs = _filter(
+            self.store.all(kinds.TUNING_JOBS),
+            body,
+            name_key="HyperParameterTuningJobName",
+            status_key="HyperParameterTuningJobStatus",
+        )
+        sort_keys = {
+            "Name": "HyperParameterTuningJobName",
+            "Status": "HyperParameterTuningJobStatus",
+            "CreationTime": "CreationTime",
+        }
+        jobs = _sorted(jobs, sort_keys[body.get("SortBy", "Name")], body.get("SortOrder", "Ascending"))
+        page, token = _page(jobs, body)
+        summaries = [_tuning_job_summary(job) for job in page]
+        return _with_token({"HyperParameterTuningJobSummaries": summaries}, token)
+
+    def list_training_jobs_for_tuning_job(self, body: Body) -> Body:
+        job = self._tuning_job(body)
+        objective = job["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective", {})
+        summaries = [
+            training_job_summary(record, objective)
+            for record in self.engine.training_jobs_of(job["HyperParameterTuningJobName"])
+        ]
+        if "StatusEquals" in body:
+            summaries = [item for item in summaries if item["TrainingJobStatus"] == body["StatusEquals"]]
+        sort_by = body.get("SortBy", "Name")
+        order = body.get("SortOrder", "Ascending")
+        if sort_by == "FinalObjectiveMetricValue":
+            # As SageMaker documents: jobs without an objective value are left out of this order.
+            summaries = [item for item in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in item]
+            summaries.sort(
+                key=lambda item: item["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+                reverse=order == "Descending",
+            )
+        else:
+            key = {"Name": "TrainingJobName", "CreationTime": "CreationTime", "Status": "TrainingJobStatus"}[
+                sort_by
+            ]
+            summaries = _sorted(summaries, key, order)
+        page, token = _page(summaries, body)
+        return _with_token({"TrainingJobSummaries": page}, token)
+
+    def stop_hyper_parameter_tuning_job(self, body: Body) -> Body:
+        job = self._tuning_job(body)
+        status = job["HyperParameterTuningJobStatus"]
+        if status != "InProgress":
+            raise _validation(
+                f"The request was rejected because the tuning job {job['HyperParameterTuningJobName']} "
+                f"is in status {status}"
+            )
+        try:
+            self.engine.request_stop(job["HyperParameterTuningJobName"])
+        except ValueError as error:  # it ended between the check and the stop
+            raise _validation(str(error)) from None
+        return {}
+
+    def delete_hyper_parameter_tuning_job(self, body: Body) -> Body:
+        job = self._tuning_job(body)
+        status = job["HyperParameterTuningJobStatus"]
+        if status not in TERMINAL_STATUSES:
+            raise ApiError(
+                "ResourceInUse",
+                f"Tuning job {job['HyperParameterTuningJobName']} is {status}: only a Completed, Stopped or "
+                "Failed tuning job can be deleted",
+            )
+        # As on SageMaker, the training jobs it launched stay describable.
+        self.store.delete(kinds.TUNING_JOBS, job["HyperParameterTuningJobName"])
+        return {}
+
+    # --- training jobs -----------------------------------------------------------------------
+
+    def _training_job(self, body: Body) -> Record:
+        name = _required(body, "TrainingJobName")
+        record = self.store.get(kinds.TRAINING_JOBS, name)
+        if record is None:
+            raise ApiError("ResourceNotFound", f"Requested resource not found: training job {name}")
+        return record
+
+    def describe_training_job(self, body: Body) -> Body:
+        return public(self._training_job(body))
+
+    def list_training_jobs(self, body: Body) -> Body:
+        records = _filter(
+            self.store.all(kinds.TRAINING_JOBS),
+            body,
+            name_key="TrainingJobName",
+            status_key="TrainingJobStatus",
+        )
+        key = {"Name": "TrainingJobName", "CreationTime": "CreationTime", "Status": "TrainingJobStatus"}
+        records = _sorted(
+            records, key[body.get("SortBy", "CreationTime")], body.get("SortOrder", "Ascending")
+        )
+        page, token = _page(records, body)
+        fields = (
+            "TrainingJobName",
+            "TrainingJobArn",
+            "CreationTime",
+            "TrainingEndTime",
+            "LastModifiedTime",
+            "TrainingJobStatus",
+            "SecondaryStatus",
+        )
+        summaries = [{field: record[field] for field in fields if field in record} for record in page]
+        return _with_token({"TrainingJobSummaries": summaries}, token)
+
+    def stop_training_job(self, body: Body) -> Body:
+        record = self._training_job(body)
+        if record["TrainingJobStatus"] != "InProgress":
+            raise _validation(
+                "The request was rejected because the training job is in status "
+                f"{record['TrainingJobStatus']}."
+            )
+        try:
+            self.engine.stop_training_job(record["TrainingJobName"])
+        except ValueError as error:
+            raise _validation(str(error)) from None
+        return {}
+
+    # --- tags --------------------------------------------------------------------------------
+
+    def _tagged(self, arn: str) -> tuple[str, str]:
+        """The (kind, name) an ARN names, if that resource exists."""
+        prefix = f"arn:aws:sagemaker:{self.region}:{kinds.ACCOUNT_ID}:"
+        kind, _, name = arn.removeprefix(prefix).partition("/")
+        if not arn.startswith(prefix) or kind not in kinds.KINDS or not name:
+            raise _validation(f"{arn} is not the ARN of a SageMaker resource of this backend")
+        if self.store.get(kind, name) is None:
+            raise ApiError("ResourceNotFound", f"Resource {arn} not found")
+        return kind, name
+
+    def add_tags(self, body: Body) -> Body:
+        kind, name = self._tagged(_required(body, "ResourceArn"))
+        new_tags = list(body.get("Tags") or [])
+
+        def merge(record: Record) -> None:
+            tags = {tag["Key"]: tag["Value"] for tag in record.get("_tags", [])}
+            tags.update({tag["Key"]: tag["Value"] for tag in new_tags})
+            record["_tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
+
+        self.store.update(kind, name, merge)
+        return {"Tags": new_tags}
+
+    def list_tags(self, body: Body) -> Body:
+        kind, name = self._tagged(_required(body, "ResourceArn"))
+        record = self.store.get(kind, name) or {}
+        page, token = _page(record.get("_tags", []), body, default_size=50)
+        return _with_token({"Tags": page}, token)
+
+    def delete_tags(self, body: Body) -> Body:
+        kind, name = self._tagged(_required(body, "ResourceArn"))
+        keys = set(body.get("TagKeys") or [])
+
+        def remove(record: Record) -> None:
+            record["_tags"] = [tag for tag in record.get("_tags", []) if tag["Key"] not in keys]
+
+        self.store.update(kind, name, remove)
+        return {}
+
+
+def _required(body: Body, member: str) -> str:
+    value = body.get(member)
+    if not isinstance(value, str) or not value:
+        raise _validation(
+            f"1 validation error detected: Value at '{member}' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    return value
+
+
+def _tuning_job_summary(job: Record) -> Body:
+    summary: Body = {
+        field: job[field]
+        for field in (
+            "HyperParameterTuningJobName",
+            "HyperParameterTuningJobArn",
+            "HyperParameterTuningJobStatus",
+            "CreationTime",
+            "HyperParameterTuningEndTime",
+            "LastModifiedTime",
+            "TrainingJobStatusCounters",
+            "ObjectiveStatusCounters",
+        )
+        if field in job
+    }
+    config = job["HyperParameterTuningJobConfig"]
+    summary["Strategy"] = config["Strategy"]
+    summary["ResourceLimits"] = config["ResourceLimits"]
+    return summary
+
+
+def _filter(records: list[Record], body: Body, *, name_key: str, status_key: str) -> list[Record]:
+    """The List operations' common filters (name substring, status, time windows)."""
+    needle = body.get("NameContains")
+    if needle:
+        records = [record for record in records if needle.lower() in record[name_key].lower()]
+    if "StatusEquals" in body:
+        records = [record for record in records if record[status_key] == body["StatusEquals"]]
+    for member, field, keep in (
+        ("CreationTimeAfter", "CreationTime", lambda value, bound: value > bound),
+        ("CreationTimeBefore", "CreationTime", lambda value, bound: value < bound),
+        ("LastModifiedTimeAfter", "LastModifiedTime", lambda value, bound: value > bound),
+        ("LastModifiedTimeBefore", "LastModifiedTime", lambda value, bound: value < bound),
+    ):
+        if member in body:
+            bound = float(body[member])
+            records = [record for record in records if keep(record.get(field, record["CreationTime"]), bound)]
+    return records
+
+
+def _sorted(records: list[Record], key: str, order: str) -> list[Record]:
+    return sorted(records, key=lambda record: record[key], reverse=order == "Descending")
+
+
+def _page(items: list[Any], body: Body, default_size: int = 10) -> tuple[list[Any], str | None]:
+    """One page of ``items`` and the token of the next one (None on the last page)."""
+    size = int(body.get("MaxResults") or default_size)
+    if not 1 <= size <= 100:
+        raise _validation(f"MaxResults {size} must be between 1 and 100")
+    start = 0
+    if body.get("NextToken"):
+        try:
+            start = int(base64.urlsafe_b64decode(body["NextToken"].encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise _validation(f"Invalid pagination token {body['NextToken']}") from None
+    end = start + size
+    token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return items[start:end], token
+
+
+def _with_token(response: Body, token: str | None) -> Body:
+    if token is not None:
+        response["NextToken"] = token
+    return response

@@ -1,0 +1,210 @@
+"""Deployment resources of the local backend: Model, EndpointConfig, Endpoint.
+
+Enough of SageMaker hosting for a DAG's deploy tasks to run end to end: resources are recorded,
+and an endpoint goes Creating -> InService (or Updating -> InService) after a short delay. The
+transition is evaluated when the endpoint is read, so no thread is needed and a restart of the
+backend keeps it. Before an endpoint goes InService its models' ``model.tar.gz`` are opened and
+listed: a missing or corrupt artifact ends it Failed, as a real deployment would. The endpoint
+does not serve predictions.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from airflow_hpt.local import store as kinds
+from airflow_hpt.local.s3 import LocalS3
+from airflow_hpt.local.store import Record, Store, public
+
+Body = dict[str, Any]
+# what SageMaker reports for a model without an image of its own
+LOCAL_IMAGE = "local/script-mode:latest"
+
+
+class DeploymentRejected(ValueError):
+    """SageMaker answers these with ValidationException (its hosting calls model no other error)."""
+
+
+class Deployments:
+    """Handlers of the Model/EndpointConfig/Endpoint operations."""
+
+    def __init__(self, store: Store, s3: LocalS3, region: str, delay_seconds: float = 1.0) -> None:
+        self.store = store
+        self.s3 = s3
+        self.region = region
+        self.delay_seconds = delay_seconds
+
+    def _arn(self, kind: str, name: str) -> str:
+        return kinds.arn_for(self.region, kind, name)
+
+    def _get(self, kind: str, name: str, label: str) -> Record:
+        record = self.store.get(kind, name)
+        if record is None:
+            raise DeploymentRejected(f'Could not find {label} "{self._arn(kind, name)}".')
+        return record
+
+    def _create(self, kind: str, name: str, label: str, record: Record, tags: Any) -> None:
+        with self.store.transaction():
+            if self.store.get(kind, name) is not None:
+                raise DeploymentRejected(f'Cannot create already existing {label} "{self._arn(kind, name)}".')
+            self.store.put(kind, name, {**record, "_tags": list(tags or [])})
+
+    # --- models ------------------------------------------------------------------------------
+
+    def create_model(self, body: Body) -> Body:
+        name = body["ModelName"]
+        arn = self._arn(kinds.MODELS, name)
+        fields = ("PrimaryContainer", "Containers", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation")
+        record = {field: body[field] for field in fields if field in body}
+        record.update(ModelName=name, ModelArn=arn, CreationTime=time.time())
+        self._create(kinds.MODELS, name, "model", record, body.get("Tags"))
+        return {"ModelArn": arn}
+
+    def describe_model(self, body: Body) -> Body:
+        return public(self._get(kinds.MODELS, body["ModelName"], "model"))
+
+    def delete_model(self, body: Body) -> Body:
+        self._get(kinds.MODELS, body["ModelName"], "model")
+        self.store.delete(kinds.MODELS, body["ModelName"])
+        return {}
+
+    # --- endpoint configs --------------------------------------------------------------------
+
+    def create_endpoint_config(self, body: Body) -> Body:
+        name = body["EndpointConfigName"]
+        for variant in body["ProductionVariants"]:
+            self._get(kinds.MODELS, variant["ModelName"], "model")
+        arn = self._arn(kinds.ENDPOINT_CONFIGS, name)
+        record = {key: value for key, value in body.items() if key != "Tags"}
+        record.update(EndpointConfigArn=arn, CreationTime=time.time())
+        self._create(kinds.ENDPOINT_CONFIGS, name, "endpoint configuration", record, body.get("Tags"))
+        return {"EndpointConfigArn": arn}
+
+    def describe_endpoint_config(self, body: Body) -> Body:
+        return public(self._get(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"], "endpoint configuration"))
+
+    def delete_endpoint_config(self, body: Body) -> Body:
+        self._get(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"], "endpoint configuration")
+        self.store.delete(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"])
+        return {}
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def create_endpoint(self, body: Body) -> Body:
+        name = body["EndpointName"]
+        self._get(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"], "endpoint configuration")
+        arn = self._arn(kinds.ENDPOINTS, name)
+        now = time.time()
+        record = {
+            "EndpointName": name,
+            "EndpointArn": arn,
+            "EndpointConfigName": body["EndpointConfigName"],
+            "EndpointStatus": "Creating",
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "_ready_at": now + self.delay_seconds,
+            "_pending_config": body["EndpointConfigName"],
+        }
+        self._create(kinds.ENDPOINTS, name, "endpoint", record, body.get("Tags"))
+        return {"EndpointArn": arn}
+
+    def describe_endpoint(self, body: Body) -> Body:
+        return public(self._settled(body["EndpointName"]))
+
+    def update_endpoint(self, body: Body) -> Body:
+        name = body["EndpointName"]
+        endpoint = self._settled(name)
+        self._get(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"], "endpoint configuration")
+        if endpoint["EndpointStatus"] not in ("InService", "Failed"):
+            raise DeploymentRejected(
+                f'Cannot update in-progress endpoint "{endpoint["EndpointArn"]}" '
+                f"({endpoint['EndpointStatus']})."
+            )
+        now = time.time()
+
+        def start_update(record: Record) -> None:
+            record.update(
+                EndpointStatus="Updating",
+                LastModifiedTime=now,
+                _ready_at=now + self.delay_seconds,
+                _pending_config=body["EndpointConfigName"],
+            )
+            record.pop("FailureReason", None)
+
+        self.store.update(kinds.ENDPOINTS, name, start_update)
+        return {"EndpointArn": endpoint["EndpointArn"]}
+
+    def delete_endpoint(self, body: Body) -> Body:
+        self._get(kinds.ENDPOINTS, body["EndpointName"], "endpoint")
+        self.store.delete(kinds.ENDPOINTS, body["EndpointName"])
+        return {}
+
+    def _settled(self, name: str) -> Record:
+        """The endpoint, moved on to InService or Failed once its delay has passed."""
+        with self.store.transaction():
+            endpoint = self._get(kinds.ENDPOINTS, name, "endpoint")
+            if (
+                endpoint["EndpointStatus"] not in ("Creating", "Updating")
+                or time.time() < endpoint["_ready_at"]
+            ):
+                return endpoint
+            return self.store.update(kinds.ENDPOINTS, name, self._deploy(endpoint["_pending_config"]))
+
+    def _deploy(self, config_name: str) -> Callable[[Record], None]:
+        """The change that puts ``config_name`` in service on an endpoint record."""
+        config = self.store.get(kinds.ENDPOINT_CONFIGS, config_name)
+        problem = "its endpoint configuration was deleted" if config is None else None
+        variants: list[Body] = []
+        now = time.time()
+        for variant in (config or {}).get("ProductionVariants", []):
+            model = self.store.get(kinds.MODELS, variant["ModelName"])
+            if model is None:
+                problem = problem or f"model {variant['ModelName']} was deleted"
+                continue
+            containers = (
+                [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model.get("Containers", [])
+            )
+            for container in containers:
+                problem = problem or self._load(container.get("ModelDataUrl"))
+            image = containers[0].get("Image", LOCAL_IMAGE) if containers else LOCAL_IMAGE
+            weight = float(variant.get("InitialVariantWeight", 1.0))
+            count = int(variant.get("InitialInstanceCount", 1))
+            variants.append(
+                {
+                    "VariantName": variant["VariantName"],
+                    "DeployedImages": [
+                        {"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": now}
+                    ],
+                    "CurrentWeight": weight,
+                    "DesiredWeight": weight,
+                    "CurrentInstanceCount": count,
+                    "DesiredInstanceCount": count,
+                }
+            )
+
+        def change(record: Record) -> None:
+            record["LastModifiedTime"] = now
+            if problem is not None:
+                record.update(
+                    EndpointStatus="Failed", FailureReason=f"Failed to deploy {config_name}: {problem}"
+                )
+                return
+            record.update(
+                EndpointStatus="InService", EndpointConfigName=config_name, ProductionVariants=variants
+            )
+
+        return change
+
+    def _load(self, model_data_url: str | None) -> str | None:
+        """Open a model artifact as a serving container would; the problem, or None."""
+        if not model_data_url:
+            return None
+        try:
+            with tarfile.open(self.s3.path_for(model_data_url), "r:*") as archive:
+                archive.getmembers()
+        except (OSError, ValueError, tarfile.TarError) as error:
+            return f"could not load the model artifact {model_data_url}: {error}"
+        return None

@@ -1,0 +1,86 @@
+"""The HTTP front: SageMaker's awsJson1_1 protocol as a WSGI application.
+
+Every call is ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` and a JSON body; answers are
+JSON, errors in the AWS JSON error shape (``__type`` + ``message``, header ``x-amzn-ErrorType``)
+so that botocore raises its modeled exceptions. Signatures are not checked: the backend binds to
+loopback and has one fixed account.
+
+Server library: werkzeug's threaded WSGI server. The handlers are synchronous (a store lock, file
+writes), so an asyncio server (uvicorn) would only push them to a thread pool; werkzeug gives a
+thread per request with no event loop of its own, which matters because the backend is embedded
+in test processes and DAG runs that run event loops of their own (aiobotocore, the triggerer). It
+is maintained by the Pallets project and starts and stops cleanly in-process
+(``make_server`` / ``serve_forever`` / ``shutdown``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from airflow_hpt.local.api import ApiError, SageMakerApi
+from airflow_hpt.local.faults import Faults
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+TARGET_PREFIX = "SageMaker."
+
+
+class Front:
+    """The WSGI application of the local backend."""
+
+    def __init__(self, api: SageMakerApi, faults: Faults | None = None) -> None:
+        self.api = api
+        self.faults = faults
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self._respond(request)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        target = request.headers.get("X-Amz-Target", "")
+        if request.method != "POST" or not target.startswith(TARGET_PREFIX):
+            error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
+            return _error(error, request_id)
+        operation = target.removeprefix(TARGET_PREFIX)
+        fault = self.faults.draw(operation) if self.faults is not None else None
+        if fault is not None:
+            return _error(ApiError(fault.code, fault.message, fault.status), request_id)
+        try:
+            body = json.loads(request.get_data() or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
+        except ValueError as exc:
+            return _error(ApiError("SerializationException", f"Malformed request body: {exc}"), request_id)
+        try:
+            result = self.api.handle(operation, body)
+        except ApiError as error:
+            return _error(error, request_id)
+        except Exception:  # a bug must reach the client as a 500, not kill the connection
+            log.exception("%s failed", operation)
+            return _error(
+                ApiError("InternalFailure", f"{operation} failed inside the local backend", 500), request_id
+            )
+        return Response(
+            json.dumps(result),
+            status=200,
+            content_type=CONTENT_TYPE,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+
+def _error(error: ApiError, request_id: str) -> Response:
+    return Response(
+        json.dumps({"__type": error.code, "message": error.message}),
+        status=error.status,
+        content_type=CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
+    )

@@ -1,0 +1,97 @@
+"""Durable state of the local backend: one JSON file per resource under ``<home>/state``.
+
+Records are kept in their wire form (timestamps as epoch seconds), so a Describe is a copy of the
+record. Keys starting with ``_`` are the backend's own bookkeeping and never leave the process
+(see :func:`public`). Every mutation is written through to disk at once (write to a temporary file,
+then rename), so a backend killed at any moment restarts from a consistent state.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+TUNING_JOBS = "hyper-parameter-tuning-job"
+TRAINING_JOBS = "training-job"
+MODELS = "model"
+ENDPOINT_CONFIGS = "endpoint-config"
+ENDPOINTS = "endpoint"
+# The kinds are spelled as the resource types of SageMaker ARNs, so an ARN names its kind.
+KINDS = (TUNING_JOBS, TRAINING_JOBS, MODELS, ENDPOINT_CONFIGS, ENDPOINTS)
+# SageMaker ARNs carry the account; the local backend has one, fixed, as moto does.
+ACCOUNT_ID = "123456789012"
+
+
+def arn_for(region: str, kind: str, name: str) -> str:
+    """The ARN of a resource: SageMaker lowercases the name in it."""
+    return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
+
+
+def public(record: Record) -> Record:
+    """The record without the backend's bookkeeping keys."""
+    return {key: value for key, value in record.items() if not key.startswith("_")}
+
+
+class Store:
+    """Thread-safe, write-through map of kind -> lowercased name -> record.
+
+    Names are keyed lowercased because SageMaker names are unique case-insensitively.
+    Readers always get deep copies: engine threads and HTTP threads never share a mutable dict.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.root = Path(home) / "state"
+        self._lock = threading.RLock()
+        self._records: dict[str, dict[str, Record]] = {kind: {} for kind in KINDS}
+        for kind in KINDS:
+            folder = self.root / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in folder.glob("*.json"):
+                self._records[kind][path.stem] = json.loads(path.read_text())
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the store lock across several calls (check-then-act without races)."""
+        with self._lock:
+            yield
+
+    def get(self, kind: str, name: str) -> Record | None:
+        with self._lock:
+            record = self._records[kind].get(name.lower())
+            return copy.deepcopy(record) if record is not None else None
+
+    def all(self, kind: str) -> list[Record]:
+        with self._lock:
+            return copy.deepcopy(list(self._records[kind].values()))
+
+    def put(self, kind: str, name: str, record: Record) -> None:
+        with self._lock:
+            self._records[kind][name.lower()] = copy.deepcopy(record)
+            self._write(kind, name.lower())
+
+    def update(self, kind: str, name: str, change: Callable[[Record], None]) -> Record:
+        """Apply ``change`` to the stored record in place, persist it and return a copy."""
+        with self._lock:
+            record = self._records[kind][name.lower()]
+            change(record)
+            self._write(kind, name.lower())
+            return copy.deepcopy(record)
+
+    def delete(self, kind: str, name: str) -> None:
+        with self._lock:
+            self._records[kind].pop(name.lower(), None)
+            (self.root / kind / f"{name.lower()}.json").unlink(missing_ok=True)
+
+    def _write(self, kind: str, key: str) -> None:
+        path = self.root / kind / f"{key}.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self._records[kind][key], indent=1, sort_keys=True))
+        os.replace(temporary, path)

@@ -1,0 +1,142 @@
+"""Fixtures for the local backend's tests: a started backend in a temporary home, real boto3 clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from airflow_hpt.local.server import LocalSageMaker
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+REGION = "us-east-1"
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+def make_client(endpoint_url: str, retries: int = 0, **config: Any) -> Any:
+    """A real boto3 SageMaker client on the backend; ``retries=0``: errors surface at once."""
+    return boto3.client(
+        "sagemaker",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": retries + 1}, **config),
+    )
+
+
+def quadratic_request(
+    name: str,
+    *,
+    strategy: str = "Random",
+    max_jobs: int | None = 4,
+    parallel: int = 2,
+    static: dict[str, str] | None = None,
+    early_stopping: str = "Off",
+    seed: int | None = 7,
+    ranges: dict[str, Any] | None = None,
+    max_runtime: int = 60,
+    **config: Any,
+) -> dict[str, Any]:
+    """A tuning request over ``tests/local/scripts/quadratic.py`` (optimum x=0.3, y=7, kind=b)."""
+    limits: dict[str, Any] = {"MaxParallelTrainingJobs": parallel}
+    if max_jobs is not None:
+        limits["MaxNumberOfTrainingJobs"] = max_jobs
+    tuning_config: dict[str, Any] = {
+        "Strategy": strategy,
+        "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+        "ResourceLimits": limits,
+        "ParameterRanges": ranges
+        or {
+            "ContinuousParameterRanges": [
+                {"Name": "x", "MinValue": "-1", "MaxValue": "1", "ScalingType": "Auto"}
+            ],
+            "IntegerParameterRanges": [
+                {"Name": "y", "MinValue": "0", "MaxValue": "10", "ScalingType": "Auto"}
+            ],
+            "CategoricalParameterRanges": [{"Name": "kind", "Values": ["a", "b", "c"]}],
+        },
+        "TrainingJobEarlyStoppingType": early_stopping,
+        **config,
+    }
+    if seed is not None:
+        tuning_config["RandomSeed"] = seed
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": tuning_config,
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {
+                "sagemaker_program": "quadratic.py",
+                "sagemaker_submit_directory": SCRIPTS.as_uri(),
+                "epochs": "3",
+                **(static or {}),
+            },
+            "AlgorithmSpecification": {
+                "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest",
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
+            },
+            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+            "OutputDataConfig": {"S3OutputPath": "s3://models/quadratic"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+        },
+    }
+
+
+def wait_for(
+    client: Any, name: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Poll DescribeHyperParameterTuningJob until its status is one of ``statuses``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        if job["HyperParameterTuningJobStatus"] in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{name} still {job['HyperParameterTuningJobStatus']} after {timeout} s: {job}"
+            )
+        time.sleep(0.1)
+
+
+def training_jobs(client: Any, name: str) -> list[dict[str, Any]]:
+    paginator = client.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job")
+    return [
+        summary
+        for page in paginator.paginate(HyperParameterTuningJobName=name)
+        for summary in page["TrainingJobSummaries"]
+    ]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def backend(home: Path) -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(home, endpoint_delay_seconds=0.2) as started:
+        yield started
+
+
+@pytest.fixture
+def client(backend: LocalSageMaker) -> Any:
+    return make_client(backend.endpoint_url)
+
+
+@pytest.fixture
+def create(client: Any) -> Callable[..., dict[str, Any]]:
+    """Create a tuning job over the quadratic script; returns the request sent."""
+
+    def create_job(name: str, **options: Any) -> dict[str, Any]:
+        request = quadratic_request(name, **options)
+        client.create_hyper_parameter_tuning_job(**request)
+        return request
+
+    return create_job
