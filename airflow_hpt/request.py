@@ -845,7 +845,11 @@ def _definition_problems(
 def _objective_metric_problems(
     path: str, definition: Mapping[str, Any], algorithm: Mapping[str, Any], config: Mapping[str, Any]
 ) -> Iterator[Problem]:
-    """A custom image has no built-in metrics: the objective must be one of its MetricDefinitions."""
+    """With a TrainingImage that declares MetricDefinitions, the objective must be one of them.
+
+    Without any, nothing is checked: built-in algorithms are also given as a TrainingImage and
+    publish their own metrics, and an image alone does not tell a built-in from a custom one.
+    """
     if isinstance(definition.get("TuningObjective"), Mapping):
         objective, objective_path = definition["TuningObjective"], f"{path}.TuningObjective"
     else:
@@ -855,12 +859,11 @@ def _objective_metric_problems(
     if not isinstance(metric, str):
         return
     names = [m.get("Name") for _i, m in _items(algorithm.get("MetricDefinitions"))]
-    if metric not in names:
-        known = ", ".join(str(n) for n in names) or "none defined"
+    if names and metric not in names:
         yield Problem(
             f"{objective_path}.MetricName",
-            f"must be one of the MetricDefinitions names of {path}.AlgorithmSpecification "
-            f"(custom TrainingImage): {known}",
+            f"must be one of the MetricDefinitions names of {path}.AlgorithmSpecification: "
+            + ", ".join(str(n) for n in names),
         )
 
 
