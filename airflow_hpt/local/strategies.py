@@ -38,7 +38,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 # one line per finished trial on the backend's console would drown its own log
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -316,13 +316,26 @@ def _grid_size(axes: Sequence[_Axis]) -> int:
     return math.prod(len(_choices(axis)) for axis in axes)
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """A GridSampler for ask/tell: the end of the grid is left to :meth:`TuningStrategy.ask`.
+
+    Optuna's ``after_trial`` calls ``study.stop()`` once the grid is covered, which raises
+    outside ``study.optimize``.
+    """
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        return
+
+
 def _sampler(
     strategy: str, axes: Sequence[_Axis], seed: int | None, budget: int
 ) -> optuna.samplers.BaseSampler:
     if strategy == "Random":
         return optuna.samplers.RandomSampler(seed=seed)
     if strategy == "Grid":
-        return optuna.samplers.GridSampler({axis.name: list(_choices(axis)) for axis in axes}, seed=seed)
+        return _GridSampler({axis.name: list(_choices(axis)) for axis in axes}, seed=seed)
     if strategy not in ("Bayesian", "Hyperband"):
         raise ValueError(f"unknown Strategy {strategy!r}")
     with warnings.catch_warnings():
