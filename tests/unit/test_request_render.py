@@ -355,3 +355,13 @@ def test_custom_delimiters_of_the_base_environment_are_honoured() -> None:
         "A": "2024-01-01",
         "B": "{{ ds }}",
     }
+
+
+def test_airflow_sandboxed_environment_is_overlaid() -> None:
+    templater = pytest.importorskip("airflow.sdk.definitions._internal.templater")
+    base = templater.create_template_env(native=False, user_defined_filters={"twice": lambda v: v * 2})
+    env = make_jinja_environment(base)
+    assert type(env) is type(base)  # Airflow's class and attribute policy are kept
+    assert env.undefined is jinja2.StrictUndefined
+    rendered = render_request({"A": "{{ params.n | twice }}", "B": "{{ ts | ds }}"}, _airflow_ctx(), env)
+    assert rendered == {"A": "14", "B": "2024-01-01"}
