@@ -12,6 +12,8 @@ a StopTrainingJob is Stopped; reaching ``MaxRuntimeInSeconds`` is also Stopped, 
 secondary status ``MaxRuntimeExceeded`` (SageMaker's SecondaryStatus for exactly that case).
 A Stopped job keeps its model artifact when the script saved something before it ended.
 
+Training scripts share a bytecode cache under ``<home>/pycache`` (see ``_environment``).
+
 Not emulated: ``requirements.txt`` installation, distributed training (one host, ``algo-1``),
 Pipe/FastFile input modes (File mode only) and ManifestFile/AugmentedManifestFile data types.
 """
@@ -577,7 +579,14 @@ class Runner:
             "resource_config": {"current_host": HOST, "hosts": [HOST]},
             "user_entry_point": program,
         }
-        env = {**os.environ, **spec.environment}
+        env = dict(os.environ)
+        # Every job is a fresh interpreter: without a bytecode cache numpy, scipy and scikit-learn
+        # are compiled from source each time (seconds per job where PYTHONDONTWRITEBYTECODE is
+        # set, as in many CI images). The cache lives in the backend's home, not in the code
+        # folder or site-packages; a job's Environment can still choose otherwise.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.setdefault("PYTHONPYCACHEPREFIX", str(self.home / "pycache"))
+        env.update(spec.environment)
         env.update(
             PYTHONUNBUFFERED="1",
             TRAINING_JOB_NAME=spec.training_job_name,

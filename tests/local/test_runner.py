@@ -304,3 +304,40 @@ def test_overhead_per_job_is_small(runner: Runner) -> None:
     assert ratio <= 1.5, (
         f"backend {statistics.median(backend):.4f}s vs direct {statistics.median(direct):.4f}s"
     )
+
+
+TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
+ACCURACY = [{"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["bundled", "csv-channel"])
+def test_sklearn_training_script_under_the_runner(runner: Runner, s3: LocalS3, data: str) -> None:
+    """The example training script: per-epoch accuracy, a loadable model, CSV channel support."""
+    import joblib
+    import numpy as np
+    from sklearn.datasets import load_wine
+
+    channels = {}
+    if data == "csv-channel":
+        features, labels = load_wine(return_X_y=True)
+        train = s3.path_for("s3://data/wine/train.csv")
+        train.parent.mkdir(parents=True)
+        np.savetxt(train, np.column_stack([labels, features]), delimiter=",")
+        channels = {"train": "s3://data/wine/"}
+    spec = make_spec(
+        "train_sklearn.py",
+        {"alpha": "0.0001", "loss": "log_loss", "epochs": "5"},
+        submit_dir=str(TRAINING_DIR),
+        channels=channels,
+        metrics=ACCURACY,
+    )
+    process = runner.start(spec)
+    outcome = finish(process, timeout=120)
+    assert outcome.status == "Completed", outcome.failure_reason
+    assert [s.step for s in process.new_metrics()] == [0, 1, 2, 3, 4]
+    assert outcome.final_metrics["validation:accuracy"] > 0.8
+    with tarfile.open(s3.path_for(outcome.model_artifacts or "")) as archive:
+        archive.extractall(runner.home / "unpacked", filter="data")
+    model = joblib.load(runner.home / "unpacked" / "model.joblib")
+    assert model.predict(np.zeros((1, 13 if data == "csv-channel" else 64))).shape == (1,)
