@@ -314,10 +314,10 @@ class TrainingProcess:
             start_new_session=True,
         )
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, exit_code: int | None = None) -> None:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(reason + "\n")
-        self._finish(STATUS_FAILED, reason, None, STATUS_FAILED, reason)
+        self._finish(STATUS_FAILED, reason, exit_code, STATUS_FAILED, reason)
 
     def _pump(self, proc: subprocess.Popen[bytes]) -> int:
         """Copy the output to the log and the metric parser until the script is done; its exit code."""
@@ -325,6 +325,7 @@ class TrainingProcess:
         fd = proc.stdout.fileno()
         deadline = time.monotonic() + self.spec.max_runtime_seconds
         partial = b""
+        leftovers_killed = False
         with proc.stdout, selectors.DefaultSelector() as selector, open(self.log_path, "ab") as log:
             selector.register(fd, selectors.EVENT_READ)
             while True:
@@ -340,8 +341,12 @@ class TrainingProcess:
                     log.flush()
                     partial = self._consume(partial + chunk)
                 elif proc.poll() is not None:
-                    # the script is gone but something it started holds the pipe open
+                    # the script is gone but something it started holds the pipe open; once its
+                    # group is killed, only a process that left the group (setsid) can: stop reading
+                    if leftovers_killed:
+                        break
                     self._signal_group(signal.SIGKILL)
+                    leftovers_killed = True
                 elif time.monotonic() >= deadline:
                     self._request_stop(SECONDARY_MAX_RUNTIME, "Training job reached MaxRuntimeInSeconds")
             if partial:
@@ -383,12 +388,16 @@ class TrainingProcess:
             os.killpg(self._proc.pid, signum)
 
     def _conclude(self, exit_code: int) -> None:
+        stopped = self._stop_reason is not None
+        try:
+            self._pack_output_data()
+            artifacts = self._pack_model(only_if_saved=stopped) if stopped or exit_code == 0 else None
+        except OSError as exc:
+            self._fail(f"ClientError: uploading the job's artifacts failed: {exc}", exit_code)
+            return
         if self._stop_reason is not None:
-            secondary, message = self._stop_reason
-            artifacts = self._pack_model(only_if_saved=True)
-            self._finish(STATUS_STOPPED, None, exit_code, secondary, message, artifacts)
+            self._finish(STATUS_STOPPED, None, exit_code, *self._stop_reason, artifacts)
         elif exit_code == 0:
-            artifacts = self._pack_model(only_if_saved=False)
             self._finish(
                 STATUS_COMPLETED, None, exit_code, STATUS_COMPLETED, "Training job completed", artifacts
             )
@@ -414,7 +423,6 @@ class TrainingProcess:
         message: str,
         artifacts: str | None = None,
     ) -> None:
-        self._pack_output_data()
         self._outcome = TrainingOutcome(
             status=status,
             failure_reason=failure_reason,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -193,6 +196,23 @@ def test_stop_kills_the_scripts_children(runner: Runner) -> None:
     while is_alive(child) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not is_alive(child)
+
+
+@pytest.mark.parametrize("escape", ["false", "true"])
+def test_a_child_left_holding_the_output_does_not_hold_the_job(runner: Runner, escape: str) -> None:
+    """SageMaker ends a job when its script ends: a child in the group is killed, one that
+    escaped the group (setsid) is no longer waited for."""
+    started = time.monotonic()
+    process = runner.start(make_spec("leave_child.py", {"escape": escape}))
+    outcome = finish(process, timeout=10)
+    child = int(process.log_path.read_text().split("child=")[1].split()[0])
+    try:
+        assert outcome.status == "Completed" and outcome.exit_code == 0
+        assert time.monotonic() - started < 4
+        assert is_alive(child) == (escape == "true")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def is_alive(pid: int) -> bool:

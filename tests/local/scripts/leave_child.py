@@ -1,0 +1,13 @@
+"""Exits at once but leaves a child holding its output: in its group, or escaped with setsid."""
+
+import argparse
+import subprocess
+import sys
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--escape", default="false")
+args, _ = parser.parse_known_args()
+child = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=args.escape == "true"
+)
+print(f"child={child.pid}", flush=True)
