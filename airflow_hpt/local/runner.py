@@ -6,13 +6,16 @@ hyperparameters as ``--name value`` arguments and the ``SM_*`` environment of th
 training toolkit, its output is kept in a log file and scanned with the MetricDefinitions
 regexes, and on completion ``model/`` is packed to ``<S3OutputPath>/<job>/output/model.tar.gz``.
 
+Per-job set-up is kept small, since a tuning job may run hundreds of short jobs: the job's
+``code`` folder links to a snapshot of ``sagemaker_submit_directory`` shared by the jobs of
+the same code version (under ``<home>/code``; scripts should treat it as read-only), and
+training scripts share a bytecode cache under ``<home>/pycache`` (see ``_environment``).
+
 Status rules follow SageMaker: exit code 0 is Completed; any other exit is Failed, with the
 content of ``output/failure`` as FailureReason when the script wrote one, else the log's tail;
 a StopTrainingJob is Stopped; reaching ``MaxRuntimeInSeconds`` is also Stopped, with the
 secondary status ``MaxRuntimeExceeded`` (SageMaker's SecondaryStatus for exactly that case).
 A Stopped job keeps its model artifact when the script saved something before it ended.
-
-Training scripts share a bytecode cache under ``<home>/pycache`` (see ``_environment``).
 
 Not emulated: ``requirements.txt`` installation, distributed training (one host, ``algo-1``),
 Pipe/FastFile input modes (File mode only) and ManifestFile/AugmentedManifestFile data types.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
+import hashlib
 import json
 import os
 import re
@@ -32,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 from collections import deque
@@ -58,7 +63,8 @@ TAIL_BYTES = 1024
 EXIT_CHECK_SECONDS = 1.0
 READ_SIZE = 65536
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-_NOT_CODE = shutil.ignore_patterns("__pycache__", ".git", "*.pyc")
+_NOT_CODE_DIRS = ("__pycache__", ".git")
+_NOT_CODE = shutil.ignore_patterns(*_NOT_CODE_DIRS, "*.pyc")
 
 
 @dataclass(frozen=True)
@@ -520,16 +526,24 @@ class Runner:
         return [*interpreter, str(entry), *args], env
 
     def _fetch_code(self, submit_dir: str, code: Path) -> None:
+        """Link the job's ``code`` folder to a snapshot of ``sagemaker_submit_directory``.
+
+        Like the SageMaker SDK, which uploads the source once per tuning job, a snapshot is made
+        once per version of the source (its files' sizes and times) and shared by the jobs that
+        use it: creating files is what a job's set-up costs most, so jobs do not copy the code.
+        """
         source = self.s3.path_for(submit_dir) if "://" in submit_dir else Path(submit_dir).resolve()
         if source.is_dir():
-            shutil.copytree(source, code, ignore=_NOT_CODE)
+            signature = _tree_signature(source)
         elif source.is_file() and source.name.endswith(_ARCHIVE_SUFFIXES):
-            code.mkdir()
-            with tarfile.open(source) as archive:
-                # the "data" filter refuses members that would land outside the folder
-                archive.extractall(code, filter="data")
+            signature = _file_signature(source)
         else:
             raise ValueError(f"{SUBMIT_DIR_HP} {submit_dir!r}: no such folder or .tar.gz archive")
+        digest = hashlib.sha256(f"{source}\0{signature}".encode()).hexdigest()[:20]
+        snapshot = self.home / "code" / digest
+        if not snapshot.is_dir():
+            _make_snapshot(source, snapshot)
+        code.symlink_to(snapshot, target_is_directory=True)
 
     def _fetch_channels(self, input_data_config: Sequence[Mapping[str, Any]], data: Path) -> dict[str, Path]:
         channels: dict[str, Path] = {}
@@ -622,6 +636,42 @@ class Runner:
         env.update({f"SM_CHANNEL_{_env_name(name)}": str(path) for name, path in channels.items()})
         env.update({f"SM_HP_{_env_name(name)}": _hp_str(value) for name, value in user_hps.items()})
         return env
+
+
+def _file_signature(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_size}:{status.st_mtime_ns}"
+
+
+def _tree_signature(folder: Path) -> str:
+    """Names, sizes and modification times of the code files under ``folder``."""
+    entries = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_CODE_DIRS)
+        for name in sorted(files):
+            path = Path(root, name)
+            entries.append(f"{path.relative_to(folder)}={_file_signature(path)}")
+    return "\n".join(entries)
+
+
+def _make_snapshot(source: Path, snapshot: Path) -> None:
+    """Copy (or extract) the code into ``snapshot``, atomically: parallel jobs may race for it."""
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=snapshot.parent, prefix=".staging-"))
+    try:
+        if source.is_dir():
+            shutil.copytree(source, staging, ignore=_NOT_CODE, dirs_exist_ok=True)
+        else:
+            with tarfile.open(source) as archive:
+                # the "data" filter refuses members that would land outside the folder
+                archive.extractall(staging, filter="data")
+        staging.rename(snapshot)
+    except OSError:
+        if not snapshot.is_dir():
+            raise
+        # another job made the same snapshot first
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _channel_config(channel: Mapping[str, Any]) -> dict[str, str]:

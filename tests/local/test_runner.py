@@ -96,7 +96,7 @@ def test_script_sees_sagemaker_environment_args_and_channels(runner: Runner, s3:
     seen: dict[str, Any] = json.loads(tar_members(s3.path_for(outcome.model_artifacts or ""))["seen.json"])
     env = seen["env"]
     assert seen["argv"] == ["--lr", "0.1", "--kernel", "rbf", "--n-layers", "3"]
-    assert Path(seen["cwd"]) == job / "code"
+    assert Path(seen["cwd"]) == (job / "code").resolve()
     assert json.loads(env["SM_HPS"]) == {"lr": 0.1, "kernel": "rbf", "n-layers": 3}
     assert json.loads(env["SM_USER_ARGS"]) == seen["argv"]
     assert env["SM_HP_LR"] == "0.1" and env["SM_HP_KERNEL"] == "rbf" and env["SM_HP_N_LAYERS"] == "3"
@@ -257,6 +257,24 @@ def test_submit_directory_forms(runner: Runner, s3: LocalS3, tmp_path: Path, kin
     outcome = finish(runner.start(make_spec("quadratic.py", {"epochs": "1"}, submit_dir=submit)))
     assert outcome.status == "Completed", outcome.failure_reason
     assert outcome.final_metrics["loss"] > 0
+
+
+def test_code_snapshot_is_shared_until_the_source_changes(runner: Runner, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    script = source / "train.py"
+    script.write_text("print('loss=1')\n")
+    first = runner.start(make_spec("train.py", name="job-1", submit_dir=str(source)))
+    second = runner.start(make_spec("train.py", name="job-2", submit_dir=str(source)))
+    assert finish(first).final_metrics == finish(second).final_metrics == {"loss": 1.0}
+    code = (first.log_path.parent / "code").resolve()
+    assert (second.log_path.parent / "code").resolve() == code
+
+    script.write_text("print('loss=2.5')\n")
+    third = runner.start(make_spec("train.py", name="job-3", submit_dir=str(source)))
+    assert finish(third).final_metrics == {"loss": 2.5}
+    assert (third.log_path.parent / "code").resolve() != code
+    assert (code / "train.py").read_text() == "print('loss=1')\n"
 
 
 @pytest.mark.parametrize(
