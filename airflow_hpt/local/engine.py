@@ -11,8 +11,8 @@ How a tuning job ends (documented in docs/local-backend.md):
   TuningJobCompletionCriteria is met, or ResourceLimits.MaxRuntimeInSeconds is reached (running
   training jobs are stopped then) -- provided at least one training job produced the objective.
 - Failed: no training job produced the objective metric. The scheduler gives up early once the
-  first ``FAIL_FAST_AFTER`` finished training jobs all failed, as SageMaker does when the training
-  definition itself is broken, rather than burning the whole budget.
+  first ``FAIL_FAST_AFTER`` finished training jobs all ended Failed (a broken script or training
+  definition) rather than burning the whole budget.
 - Stopped: StopHyperParameterTuningJob (InProgress -> Stopping -> Stopped).
 
 A training job interrupted by a backend shutdown or crash ends Failed, counted as RetryableError
@@ -116,7 +116,7 @@ class _Trial:
 class TuningEngine:
     """Owns the scheduler threads of all tuning jobs of one backend."""
 
-    def __init__(self, store: Store, runner: Runner, region: str, poll_interval: float = 0.01) -> None:
+    def __init__(self, store: Store, runner: Runner, region: str, poll_interval: float = 0.05) -> None:
         self.store = store
         self.runner = runner
         self.region = region
@@ -140,7 +140,6 @@ class TuningEngine:
             "TuningJobCompletionDetails": {"NumberOfTrainingJobsObjectiveNotImproving": 0},
             "_tags": [dict(tag) for tag in tags],
             "_runtime_seconds": 0.0,
-            "_next_number": 1,
         }
         self.store.put(kinds.TUNING_JOBS, name, record)
         self._start(name, resume=False)
@@ -182,6 +181,7 @@ class TuningEngine:
             run = self._runs.get(name.lower())
         if run is not None:
             run.stop_requested.set()
+            run.wakeup.set()
 
     def stop_training_job(self, training_job_name: str) -> None:
         record = self.store.get(kinds.TRAINING_JOBS, training_job_name)
@@ -193,6 +193,7 @@ class TuningEngine:
         if run is None or not run.thread.is_alive():
             raise ValueError(f"Training job {training_job_name} is not running")
         run.trials_to_stop.put(record["TrainingJobName"])
+        run.wakeup.set()
 
     def forget(self, name: str) -> None:
         """A scheduler is done: its job no longer has a thread."""
@@ -205,6 +206,7 @@ class TuningEngine:
             runs = list(self._runs.values())
         for run in runs:
             run.shutting_down.set()
+            run.wakeup.set()
         for run in runs:
             run.thread.join()
 
@@ -223,12 +225,18 @@ class _TuningRun:
         self.resume = resume
         self.stop_requested = threading.Event()
         self.shutting_down = threading.Event()
+        # set when a training job ends or a request arrives: the loop reacts at once, and polls
+        # the running jobs' metrics every poll_interval otherwise
+        self.wakeup = threading.Event()
         self.trials_to_stop: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._main, name=f"tuning-{name}", daemon=True)
         self.running: dict[str, _Trial] = {}
         self.records: dict[str, Record] = {}
         self.arms: list[_Arm] = []
         self.prior_candidates: list[Record] = []
+        self.objective: dict[str, Any] = {}
+        self.best: Record | None = None
+        self.overall: Record | None = None
         self.best_value: float | None = None
         self.not_improving = 0
         self.runtime_banked = 0.0
@@ -253,7 +261,8 @@ class _TuningRun:
         job = self._job()
         config = job["HyperParameterTuningJobConfig"]
         definitions = definitions_of(job)
-        self.objective_type = _objective(job, definitions[0]).get("Type", "Minimize")
+        self.objective = _objective(job, definitions[0])
+        self.objective_type = self.objective.get("Type", "Minimize")
         limits = config["ResourceLimits"]
         self.parallel = int(limits["MaxParallelTrainingJobs"])
         self.max_runtime = limits.get("MaxRuntimeInSeconds")
@@ -290,7 +299,8 @@ class _TuningRun:
                 arm.strategy.add_prior_trials(seeds)
         if (job.get("WarmStartConfig") or {}).get("WarmStartType") == "IdenticalDataAndAlgorithm":
             self.prior_candidates = parents
-        self._refresh()
+        self._recompute()
+        self._write_status()
 
     def _parents_trials(self, job: Record) -> list[Record]:
         warm_start = job.get("WarmStartConfig") or {}
@@ -304,8 +314,9 @@ class _TuningRun:
         return records
 
     def _loop(self) -> None:
-        last_runtime_write = time.monotonic()
+        last_write = time.monotonic()
         while True:
+            self.wakeup.clear()
             if self.shutting_down.is_set():
                 self._interrupt_all()
                 return
@@ -316,25 +327,23 @@ class _TuningRun:
             self._handle_stop_requests()
             changed = self._poll_running()
             if changed:
-                self._refresh()
+                self._recompute()
             ending = self._ending_reason()
             if ending is not None:
                 log.info("tuning job %s ends: %s", self.name, ending)
                 self._stop_all(ending)
                 self._end(*self._final_status())
                 return
-            if self._launch_more():
-                changed = True
-                self._refresh()
+            changed = self._launch_more() or changed
             used_up = self._launched() >= self.budget or all(arm.exhausted for arm in self.arms)
             if used_up and not self.running:
                 self._end(*self._final_status())
                 return
-            if not changed:
-                if time.monotonic() - last_runtime_write >= 1:
-                    last_runtime_write = time.monotonic()
-                    self._write_runtime()
-                time.sleep(self.engine.poll_interval)
+            # counters change with every launch and end; the runtime alone is written once a second
+            if changed or time.monotonic() - last_write >= 1:
+                last_write = time.monotonic()
+                self._write_status()
+            self.wakeup.wait(self.engine.poll_interval)
 
     def _launched(self) -> int:
         """Training jobs that count against the budget (interrupted ones do not)."""
@@ -369,8 +378,8 @@ class _TuningRun:
         return launched
 
     def _launch(self, arm: _Arm, trial_number: int, tuned: dict[str, str]) -> None:
-        job = self.store.update(kinds.TUNING_JOBS, self.name, _count_launch)
-        number = job["_next_number"] - 1
+        job = self._job()  # fresh: tags added since the creation go to new training jobs too
+        number = len(self.records) + 1
         name = f"{job['HyperParameterTuningJobName']}-{number:03d}-{secrets.token_hex(4)}"
         definition = arm.definition
         objective = _objective(job, definition)
@@ -423,6 +432,13 @@ class _TuningRun:
         self.store.put(kinds.TRAINING_JOBS, name, record)
         self.records[name] = record
         self.running[name] = _Trial(name, arm, trial_number, process, objective.get("MetricName", ""))
+        threading.Thread(
+            target=self._wake_when_done, args=(process,), name=f"watch-{name}", daemon=True
+        ).start()
+
+    def _wake_when_done(self, process: TrainingProcess) -> None:
+        process.wait()
+        self.wakeup.set()
 
     # --- watching ----------------------------------------------------------------------------
 
@@ -516,7 +532,8 @@ class _TuningRun:
             trial.process.wait()
             self._update_training_job(trial.name, _interrupted)
         self.running.clear()
-        self._refresh()
+        self._recompute()
+        self._write_status()
         # the runtime is banked so that downtime does not count against MaxRuntimeInSeconds
         self.store.update(kinds.TUNING_JOBS, self.name, _set(_runtime_seconds=self._runtime()))
 
@@ -544,7 +561,7 @@ class _TuningRun:
             if record["TrainingJobStatus"] in TERMINAL_STATUSES and not record.get("_retryable")
         ]
         if len(finished) >= min(FAIL_FAST_AFTER, self.budget) and all(
-            record["_objective_status"] == "Failed" for record in finished
+            record["TrainingJobStatus"] == "Failed" for record in finished
         ):
             return f"the first {len(finished)} training jobs all failed"
         return None
@@ -564,7 +581,8 @@ class _TuningRun:
         return "Failed", reason[:1024]
 
     def _end(self, status: str, failure_reason: str | None = None) -> None:
-        self._refresh()
+        self._recompute()
+        self._write_status()
         runtime = self._runtime()
         now = time.time()
 
@@ -583,20 +601,12 @@ class _TuningRun:
             self.store.update(kinds.TUNING_JOBS, self.name, finish)
             self.engine.forget(self.name)
 
-    def _write_runtime(self) -> None:
-        self.store.update(
-            kinds.TUNING_JOBS, self.name, _set(ConsumedResources={"RuntimeInSeconds": round(self._runtime())})
-        )
-
-    def _refresh(self) -> None:
-        """Recompute counters, best jobs and completion details from the training job records."""
-        own = list(self.records.values())
-        job = self._job()
-        objective = _objective(job, definitions_of(job)[0])
-        best: Record | None = None
+    def _recompute(self) -> None:
+        """Best jobs and the not-improving count, from the training job records."""
+        self.best = None
         self.best_value = None
         self.not_improving = 0
-        for record in sorted(own, key=lambda record: record["CreationTime"]):
+        for record in sorted(self.records.values(), key=lambda record: record["CreationTime"]):
             if record["TrainingJobStatus"] not in TERMINAL_STATUSES or record.get("_retryable"):
                 continue
             value = record.get("_objective_value")
@@ -604,32 +614,37 @@ class _TuningRun:
                 # SageMaker's BestObjectiveNotImproving counts jobs that improve the best by < 1 %
                 previous: float | None = self.best_value
                 enough = previous is None or abs(value - previous) >= 0.01 * abs(previous)
-                best, self.best_value = record, value
+                self.best, self.best_value = record, value
                 self.not_improving = 0 if enough else self.not_improving + 1
             else:
                 self.not_improving += 1
-        overall, overall_value = best, self.best_value
+        self.overall = self.best
+        overall_value = self.best_value
         for record in self.prior_candidates:
             value = record.get("_objective_value")
             if value is not None and _better(value, overall_value, self.objective_type):
-                overall, overall_value = record, value
+                self.overall, overall_value = record, value
+
+    def _write_status(self) -> None:
+        """Put counters, best jobs, completion details and runtime on the tuning job's record."""
+        own = list(self.records.values())
         runtime = round(self._runtime())
         now = time.time()
 
-        def update(target: Record) -> None:
-            target["TrainingJobStatusCounters"] = _status_counters(own)
-            target["ObjectiveStatusCounters"] = _objective_counters(own)
-            target["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] = (
+        def update(job: Record) -> None:
+            job["TrainingJobStatusCounters"] = _status_counters(own)
+            job["ObjectiveStatusCounters"] = _objective_counters(own)
+            job["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] = (
                 self.not_improving
             )
-            target["ConsumedResources"] = {"RuntimeInSeconds": runtime}
-            target["LastModifiedTime"] = now
-            if best is not None:
-                target["BestTrainingJob"] = training_job_summary(best, objective)
-            if self.prior_candidates and overall is not None:
-                target["OverallBestTrainingJob"] = training_job_summary(overall, objective)
+            job["ConsumedResources"] = {"RuntimeInSeconds": runtime}
+            job["LastModifiedTime"] = now
+            if self.best is not None:
+                job["BestTrainingJob"] = training_job_summary(self.best, self.objective)
+            if self.prior_candidates and self.overall is not None:
+                job["OverallBestTrainingJob"] = training_job_summary(self.overall, self.objective)
 
-        self.store.update(kinds.TUNING_JOBS, self.name, update)
+        self.store.update(kinds.TUNING_JOBS, self.name, update, copy=False)
 
 
 def _status_counters(records: Sequence[Record]) -> dict[str, int]:
@@ -677,7 +692,3 @@ def _interrupted(record: Record) -> None:
 
 def _mark_convergence(job: Record) -> None:
     job["TuningJobCompletionDetails"].setdefault("ConvergenceDetectedTime", time.time())
-
-
-def _count_launch(job: Record) -> None:
-    job["_next_number"] += 1

@@ -8,12 +8,12 @@ then rename), so a backend killed at any moment restarts from a consistent state
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -66,24 +66,27 @@ class Store:
     def get(self, kind: str, name: str) -> Record | None:
         with self._lock:
             record = self._records[kind].get(name.lower())
-            return copy.deepcopy(record) if record is not None else None
+            return deepcopy(record) if record is not None else None
 
     def all(self, kind: str) -> list[Record]:
         with self._lock:
-            return copy.deepcopy(list(self._records[kind].values()))
+            return deepcopy(list(self._records[kind].values()))
 
     def put(self, kind: str, name: str, record: Record) -> None:
         with self._lock:
-            self._records[kind][name.lower()] = copy.deepcopy(record)
+            self._records[kind][name.lower()] = deepcopy(record)
             self._write(kind, name.lower())
 
-    def update(self, kind: str, name: str, change: Callable[[Record], None]) -> Record:
-        """Apply ``change`` to the stored record in place, persist it and return a copy."""
+    def update(self, kind: str, name: str, change: Callable[[Record], None], *, copy: bool = True) -> Record:
+        """Apply ``change`` to the stored record in place, persist it and return a copy.
+
+        ``copy=False`` returns an empty dict instead, sparing the copy of a large record.
+        """
         with self._lock:
             record = self._records[kind][name.lower()]
             change(record)
             self._write(kind, name.lower())
-            return copy.deepcopy(record)
+            return deepcopy(record) if copy else {}
 
     def delete(self, kind: str, name: str) -> None:
         with self._lock:
@@ -93,5 +96,5 @@ class Store:
     def _write(self, kind: str, key: str) -> None:
         path = self.root / kind / f"{key}.json"
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._records[kind][key], indent=1, sort_keys=True))
+        temporary.write_text(json.dumps(self._records[kind][key], separators=(",", ":")))
         os.replace(temporary, path)

@@ -1,0 +1,129 @@
+"""Overhead of the local SageMaker backend per training job.
+
+A tuning job of N training jobs of ``tests/local/scripts/noop.py`` (MaxParallelTrainingJobs 2) on
+the backend, against running the same script N times directly, 2 at a time, with subprocess.
+Both pay the same interpreter start-up; the difference is the backend's own cost (HTTP, strategy,
+job folders, model packing, state writes). Target: a ratio of at most 1.3.
+
+Both sides are measured warm: the backend gives its training jobs a bytecode cache in its home,
+which a fresh home fills on its first job (a few hundred ms, once), so a two-job tuning job runs
+on the same home first; the direct side runs the script twice before its clock starts.
+
+    .venv/bin/python benchmarks/local_backend.py [--jobs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from airflow_hpt.local.server import LocalSageMaker  # noqa: E402
+
+SCRIPTS = REPO / "tests" / "local" / "scripts"
+PARALLEL = 2
+
+
+def direct(jobs: int) -> float:
+    """Wall seconds to run the script ``jobs`` times, ``PARALLEL`` at a time."""
+
+    def run_once(_: int) -> None:
+        subprocess.run([sys.executable, str(SCRIPTS / "noop.py"), "--x", "0.5"], check=True)
+
+    for warm_up in range(2):
+        run_once(warm_up)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        list(pool.map(run_once, range(jobs)))
+    return time.perf_counter() - start
+
+
+def request(name: str, jobs: int) -> dict[str, Any]:
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": jobs, "MaxParallelTrainingJobs": PARALLEL},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]
+            },
+        },
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {
+                "sagemaker_program": "noop.py",
+                "sagemaker_submit_directory": SCRIPTS.as_uri(),
+            },
+            "AlgorithmSpecification": {
+                "TrainingImage": "local/noop:latest",
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}],
+            },
+            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+            "OutputDataConfig": {"S3OutputPath": "s3://benchmark/output"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        },
+    }
+
+
+def run_tuning_job(client: Any, name: str, jobs: int) -> float:
+    """Wall seconds from CreateHyperParameterTuningJob to its end, polling every 50 ms."""
+    start = time.perf_counter()
+    client.create_hyper_parameter_tuning_job(**request(name, jobs))
+    while True:
+        job = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        if job["HyperParameterTuningJobStatus"] != "InProgress":
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    counters = job["TrainingJobStatusCounters"]
+    # noop.py prints no metric: every training job completes without an objective value
+    if counters["Completed"] != jobs:
+        raise SystemExit(f"expected {jobs} completed training jobs, got {counters}")
+    return elapsed
+
+
+def backend(jobs: int) -> float:
+    with tempfile.TemporaryDirectory() as home, LocalSageMaker(home) as server:
+        client = boto3.client(
+            "sagemaker",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="benchmark",
+            aws_secret_access_key="benchmark",
+            config=Config(retries={"mode": "standard"}),
+        )
+        run_tuning_job(client, "warm-up", PARALLEL)
+        return run_tuning_job(client, "benchmark", jobs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=100, help="training jobs (default 100)")
+    args = parser.parse_args()
+    direct_seconds = direct(args.jobs)
+    backend_seconds = backend(args.jobs)
+    ratio = backend_seconds / direct_seconds
+    print(f"direct subprocess, {PARALLEL} at a time: {direct_seconds:7.2f} s for {args.jobs} runs")
+    print(
+        f"local backend, MaxParallel {PARALLEL}:      {backend_seconds:7.2f} s for {args.jobs} training jobs"
+    )
+    print(f"ratio: {ratio:.2f}x (target <= 1.3x)")
+
+
+if __name__ == "__main__":
+    main()
