@@ -235,6 +235,7 @@ class _TuningRun:
         self.arms: list[_Arm] = []
         self.prior_candidates: list[Record] = []
         self.objective: dict[str, Any] = {}
+        self.objective_type = "Minimize"
         self.best: Record | None = None
         self.overall: Record | None = None
         self.best_value: float | None = None
@@ -250,8 +251,7 @@ class _TuningRun:
             self._loop()
         except Exception as error:  # the job must end visibly, never hang InProgress
             log.exception("tuning job %s crashed", self.name)
-            for trial in self.running.values():
-                trial.process.stop("the tuning job's scheduler failed")
+            self._stop_all("the tuning job's scheduler failed")
             reason = f"InternalServerError: the local backend's scheduler failed: {error!r}"
             if self.resume:
                 reason = f"The local backend restarted while this job ran and could not resume it: {error!r}"

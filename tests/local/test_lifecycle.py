@@ -3,12 +3,15 @@ early stopping, failures, timeouts, warm start, multi-algorithm jobs and restart
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,21 @@ def test_strategy_lifecycle(backend: LocalSageMaker, client: Any, create: Any, s
     for summary in summaries:
         tuned = summary["TunedHyperParameters"]
         assert -1 <= float(tuned["x"]) <= 1 and 0 <= int(tuned["y"]) <= 10 and tuned["kind"] in "abc"
+
+
+def test_hyperband_stops_jobs_on_their_intermediate_values(client: Any, create: Any) -> None:
+    create(
+        "Bands",
+        strategy="Hyperband",
+        max_jobs=12,
+        parallel=2,
+        static={"epochs": "9", "sleep": "0.05"},
+        StrategyConfig={"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}},
+    )
+    job = wait_for(client, "Bands", timeout=90)
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    counters = job["TrainingJobStatusCounters"]
+    assert counters["Stopped"] > 0 and counters["Completed"] + counters["Stopped"] == 12
 
 
 def test_grid_finds_the_optimum(backend: LocalSageMaker, client: Any, create: Any) -> None:
@@ -439,3 +457,60 @@ def test_serve_prints_its_address_and_stops_on_sigterm(home: Path) -> None:
     assert make_client(url).list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"] == []
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
+
+
+def test_job_that_cannot_resume_ends_failed_with_the_reason(home: Path) -> None:
+    with LocalSageMaker(home) as first:
+        client = make_client(first.endpoint_url)
+        client.create_hyper_parameter_tuning_job(
+            **quadratic_request("Doomed", max_jobs=4, parallel=1, static=SLOW)
+        )
+        wait_running(client, "Doomed", 1)
+    # while the backend is down its state changes under it: Grid cannot search continuous ranges
+    state = home / "state" / "hyper-parameter-tuning-job" / "doomed.json"
+    record = json.loads(state.read_text())
+    record["HyperParameterTuningJobConfig"]["Strategy"] = "Grid"
+    state.write_text(json.dumps(record))
+    with LocalSageMaker(home) as second:
+        client = make_client(second.endpoint_url)
+        job = wait_for(client, "Doomed")
+        assert job["HyperParameterTuningJobStatus"] == "Failed"
+        assert "restarted while this job ran and could not resume it" in job["FailureReason"]
+        assert "categorical" in job["FailureReason"]
+        assert job["TrainingJobStatusCounters"]["RetryableError"] == 1
+
+
+def test_concurrent_jobs_and_pollers(client: Any, create: Any) -> None:
+    """Engine threads and HTTP threads at once: every call answers, every job ends consistent."""
+    names = [f"Busy-{index}" for index in range(6)]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        own = make_client(client.meta.endpoint_url)
+        try:
+            while not done.is_set():
+                for name in names:
+                    with contextlib.suppress(own.exceptions.ResourceNotFound):
+                        own.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+                own.list_hyper_parameter_tuning_jobs(MaxResults=100)
+                own.list_training_jobs(MaxResults=100)
+        except BaseException as error:
+            errors.append(error)
+
+    pollers = [threading.Thread(target=poll) for _ in range(4)]
+    for poller in pollers:
+        poller.start()
+    try:
+        for name in names:
+            create(name, max_jobs=4, parallel=2)
+        jobs = [wait_for(client, name, timeout=120) for name in names]
+    finally:
+        done.set()
+        for poller in pollers:
+            poller.join()
+    assert errors == []
+    for job in jobs:
+        assert job["HyperParameterTuningJobStatus"] == "Completed"
+        assert job["TrainingJobStatusCounters"]["Completed"] == 4
+        assert len(training_jobs(client, job["HyperParameterTuningJobName"])) == 4
