@@ -86,10 +86,6 @@ class SageMakerApi:
             "DeleteEndpoint": deployments.delete_endpoint,
         }
 
-    @property
-    def operations(self) -> frozenset[str]:
-        return frozenset(self._operations)
-
     def handle(self, operation: str, body: Body) -> Body:
         handler = self._operations.get(operation)
         if handler is None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError, WaiterError
@@ -496,3 +497,15 @@ def test_amazon_provider_sagemaker_hook(
     assert [s["HyperParameterTuningJobName"] for s in listed["HyperParameterTuningJobSummaries"]] == [
         "ViaHook"
     ]
+
+
+def test_a_stopped_backend_answers_no_more_calls(home: Path) -> None:
+    backend = LocalSageMaker(home).start()
+    client = make_client(backend.endpoint_url)
+    client.list_hyper_parameter_tuning_jobs()  # opens a keep-alive connection
+    backend.stop()
+    with pytest.raises((ClientError, botocore.exceptions.EndpointConnectionError)):
+        client.create_hyper_parameter_tuning_job(**quadratic_request("Late"))
+    with LocalSageMaker(home) as again:
+        listed = make_client(again.endpoint_url).list_hyper_parameter_tuning_jobs()
+        assert listed["HyperParameterTuningJobSummaries"] == []
