@@ -8,8 +8,9 @@ regexes, and on completion ``model/`` is packed to ``<S3OutputPath>/<job>/output
 
 Per-job set-up is kept small, since a tuning job may run hundreds of short jobs: the job's
 ``code`` folder links to a snapshot of ``sagemaker_submit_directory`` shared by the jobs of
-the same code version (under ``<home>/code``; scripts should treat it as read-only), and
-training scripts share a bytecode cache under ``<home>/pycache`` (see ``_environment``).
+the same code version (under ``<home>/code``; scripts should treat it as read-only). Where
+``PYTHONDONTWRITEBYTECODE`` is set, training scripts get a shared bytecode cache instead (see
+:func:`_bytecode_environment`).
 
 Status rules follow SageMaker: exit code 0 is Completed; any other exit is Failed, with the
 content of ``output/failure`` as FailureReason when the script wrote one, else the log's tail;
@@ -259,6 +260,7 @@ class TrainingProcess:
         self._stop_reason: tuple[str, str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._outcome: TrainingOutcome | None = None
+        self._callbacks: list[Callable[[TrainingOutcome], None]] = []
 
     # -- public interface --------------------------------------------------------------------
 
@@ -279,6 +281,17 @@ class TrainingProcess:
             return None
         return self._outcome
 
+    def add_done_callback(self, callback: Callable[[TrainingOutcome], None]) -> None:
+        """Call ``callback(outcome)`` when the job ends (at once if it has), from the job's thread.
+
+        Saves a watcher thread per job; the callback must be quick and must not raise.
+        """
+        with self._lock:
+            if self._outcome is None:
+                self._callbacks.append(callback)
+                return
+        callback(self._outcome)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _run(self, prepare: Callable[[], tuple[list[str], dict[str, str]]]) -> None:
@@ -296,29 +309,33 @@ class TrainingProcess:
         except (OSError, ValueError, KeyError, TypeError, tarfile.TarError) as exc:
             self._fail(f"ClientError: {exc}")
             return
+        try:
+            proc = self._launch_unless_stopped(argv, env)
+        except OSError as exc:
+            self._fail(f"AlgorithmError: cannot run {argv[0]}: {exc}")
+            return
+        if proc is None:
+            assert self._stop_reason is not None
+            self._finish(STATUS_STOPPED, None, None, *self._stop_reason)
+            return
+        self._conclude(self._pump(proc))
+
+    def _launch_unless_stopped(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+        # under the lock, a stop either comes first (no launch) or finds the process to signal
         with self._lock:
             if self._stop_reason is not None:
-                self._finish(STATUS_STOPPED, None, None, *self._stop_reason)
-                return
-            try:
-                self._proc = self._launch(argv, env)
-            except OSError as exc:
-                self._fail(f"AlgorithmError: cannot run {argv[0]}: {exc}")
-                return
-        exit_code = self._pump(self._proc)
-        self._conclude(exit_code)
-
-    def _launch(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            argv,
-            cwd=self._layout.code,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            # its own process group, so that a stop reaches the script's children too
-            start_new_session=True,
-        )
+                return None
+            self._proc = subprocess.Popen(
+                argv,
+                cwd=self._layout.code,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # its own process group, so that a stop reaches the script's children too
+                start_new_session=True,
+            )
+            return self._proc
 
     def _fail(self, reason: str, exit_code: int | None = None) -> None:
         with open(self.log_path, "a", encoding="utf-8") as log:
@@ -429,7 +446,7 @@ class TrainingProcess:
         message: str,
         artifacts: str | None = None,
     ) -> None:
-        self._outcome = TrainingOutcome(
+        outcome = TrainingOutcome(
             status=status,
             failure_reason=failure_reason,
             final_metrics=self._parser.final(),
@@ -440,7 +457,12 @@ class TrainingProcess:
             secondary_status=secondary,
             status_message=message,
         )
+        with self._lock:
+            self._outcome = outcome
+            callbacks, self._callbacks = self._callbacks, []
         self._done.set()
+        for callback in callbacks:
+            callback(outcome)
 
     # -- artifacts ---------------------------------------------------------------------------
 
@@ -470,14 +492,26 @@ def _pack(folder: Path, target: Path) -> None:
     partial.replace(target)
 
 
+def _default_bytecode_cache() -> Path:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "airflow-hpt" / "pycache"
+
+
 class Runner:
     """Starts training jobs under ``<home>/training/<job>/``."""
 
-    def __init__(self, home: Path, s3: LocalS3, stop_grace_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        home: Path,
+        s3: LocalS3,
+        stop_grace_seconds: float = 5.0,
+        bytecode_cache: Path | None = None,
+    ) -> None:
         self.home = Path(home)
         self.s3 = s3
         # SageMaker waits 120 s after SIGTERM; locally a few seconds keep stops responsive
         self.stop_grace_seconds = stop_grace_seconds
+        self.bytecode_cache = bytecode_cache or _default_bytecode_cache()
 
     @staticmethod
     def unsupported_reason(hyperparameters: Mapping[str, str]) -> str | None:
@@ -601,13 +635,7 @@ class Runner:
             "resource_config": {"current_host": HOST, "hosts": [HOST]},
             "user_entry_point": program,
         }
-        env = dict(os.environ)
-        # Every job is a fresh interpreter: without a bytecode cache numpy, scipy and scikit-learn
-        # are compiled from source each time (seconds per job where PYTHONDONTWRITEBYTECODE is
-        # set, as in many CI images). The cache lives in the backend's home, not in the code
-        # folder or site-packages; a job's Environment can still choose otherwise.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env.setdefault("PYTHONPYCACHEPREFIX", str(self.home / "pycache"))
+        env = _bytecode_environment(dict(os.environ), self.bytecode_cache)
         env.update(spec.environment)
         env.update(
             PYTHONUNBUFFERED="1",
@@ -636,6 +664,20 @@ class Runner:
         env.update({f"SM_CHANNEL_{_env_name(name)}": str(path) for name, path in channels.items()})
         env.update({f"SM_HP_{_env_name(name)}": _hp_str(value) for name, value in user_hps.items()})
         return env
+
+
+def _bytecode_environment(env: dict[str, str], cache: Path) -> dict[str, str]:
+    """``env`` for a training script, with a bytecode cache where the backend has none.
+
+    Every job is a fresh interpreter. Where PYTHONDONTWRITEBYTECODE is set (CI images often set
+    it) and site-packages holds no compiled files, numpy, scipy and scikit-learn are compiled
+    from source by every job: seconds each. Such jobs write and read their bytecode under
+    ``cache`` instead, shared by every backend of the machine, since a cache per backend home
+    would make the first job of each home pay for the standard library again.
+    """
+    if env.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+        env.setdefault("PYTHONPYCACHEPREFIX", str(cache))
+    return env
 
 
 def _file_signature(path: Path) -> str:

@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
+from airflow_hpt.local.runner import (
+    Runner,
+    TrainingOutcome,
+    TrainingProcess,
+    TrainingSpec,
+    _bytecode_environment,
+)
 from airflow_hpt.local.s3 import LocalS3
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -183,6 +189,22 @@ def test_stop_ends_stopped_and_keeps_saved_model(runner: Runner) -> None:
     assert "loss" in outcome.final_metrics
 
 
+def test_stop_right_after_start(runner: Runner) -> None:
+    process = runner.start(make_spec("quadratic.py", {"epochs": "100", "sleep": "0.05"}))
+    process.stop("changed my mind")
+    outcome = finish(process, timeout=10)
+    assert outcome.status == "Stopped" and outcome.status_message == "changed my mind"
+
+
+def test_done_callbacks_get_the_outcome_once(runner: Runner) -> None:
+    seen: list[TrainingOutcome] = []
+    process = runner.start(make_spec("quadratic.py", {"epochs": "1"}))
+    process.add_done_callback(seen.append)
+    outcome = finish(process)
+    process.add_done_callback(seen.append)  # already done: called at once
+    assert seen == [outcome, outcome]
+
+
 def test_stop_kills_the_scripts_children(runner: Runner) -> None:
     process = runner.start(make_spec("spawn_child.py"))
     deadline = time.monotonic() + 10
@@ -298,6 +320,14 @@ def test_missing_channel_data_fails_the_job(runner: Runner) -> None:
     outcome = finish(runner.start(make_spec("quadratic.py", channels={"train": "s3://data/none"})))
     assert outcome.status == "Failed"
     assert "no data found at s3://data/none" in (outcome.failure_reason or "")
+
+
+def test_bytecode_cache_only_where_bytecode_is_off(tmp_path: Path) -> None:
+    off = _bytecode_environment({"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/bin"}, tmp_path)
+    assert off == {"PATH": "/bin", "PYTHONPYCACHEPREFIX": str(tmp_path)}
+    assert _bytecode_environment({"PATH": "/bin"}, tmp_path) == {"PATH": "/bin"}
+    chosen = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/elsewhere"}
+    assert _bytecode_environment(chosen, tmp_path) == {"PYTHONPYCACHEPREFIX": "/elsewhere"}
 
 
 def test_unsupported_reason() -> None:
