@@ -146,9 +146,12 @@ class TuningEngine:
 
     def recover(self) -> None:
         """After a (re)start: interrupted training jobs end Failed, unfinished tuning jobs go on."""
-        for record in self.store.all(kinds.TRAINING_JOBS):
-            if record["TrainingJobStatus"] in ("InProgress", "Stopping"):
-                self.store.update(kinds.TRAINING_JOBS, record["TrainingJobName"], _interrupted)
+        unfinished = self.store.all(
+            kinds.TRAINING_JOBS,
+            where=lambda record: record["TrainingJobStatus"] in ("InProgress", "Stopping"),
+        )
+        for record in unfinished:
+            self.store.update(kinds.TRAINING_JOBS, record["TrainingJobName"], _interrupted)
         for job in self.store.all(kinds.TUNING_JOBS):
             if job["HyperParameterTuningJobStatus"] in ("InProgress", "Stopping"):
                 self._start(job["HyperParameterTuningJobName"], resume=True)
@@ -161,11 +164,9 @@ class TuningEngine:
 
     def training_jobs_of(self, tuning_job_name: str) -> list[Record]:
         key = tuning_job_name.lower()
-        return [
-            record
-            for record in self.store.all(kinds.TRAINING_JOBS)
-            if record.get("_tuning_job_name", "").lower() == key
-        ]
+        return self.store.all(
+            kinds.TRAINING_JOBS, where=lambda record: record.get("_tuning_job_name", "").lower() == key
+        )
 
     def request_stop(self, name: str) -> None:
         """InProgress -> Stopping now; the scheduler stops the training jobs, then -> Stopped."""
