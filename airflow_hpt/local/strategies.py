@@ -9,7 +9,8 @@ Strategy -> Optuna:
   then :meth:`TuningStrategy.ask` returns None.
 - ``Hyperband``: ``TPESampler`` with ``HyperbandPruner`` (``MinResource``/``MaxResource`` of
   ``HyperbandStrategyConfig``; without ``MaxResource`` Optuna infers it from the first finished
-  trial). The resource is the step, i.e. the number of objective values a job has reported.
+  trial). The resource is the number of objective values a job has reported (its epochs, for a
+  script that prints one per epoch): the engine's 0-based step ``n`` is Optuna's step ``n + 1``.
 - ``TrainingJobEarlyStoppingType`` ``Auto`` (not Hyperband): ``MedianPruner`` -- a job whose
   objective is worse than the median of earlier jobs at the same step is stopped, as SageMaker's
   early stopping does.
@@ -44,7 +45,6 @@ from optuna.trial import FrozenTrial, TrialState
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 STATE_COMPLETED = "Completed"
-STATE_FAILED = "Failed"
 STATE_STOPPED = "Stopped"
 # SageMaker's early stopping needs a few finished jobs before it judges any; these mirror that
 MEDIAN_STARTUP_TRIALS = 5
@@ -231,7 +231,7 @@ class TuningStrategy:
             trial = self._running.get(trial_number)
             if trial is None or not math.isfinite(value):
                 return False
-            trial.report(value, step)
+            trial.report(value, step + 1)
             self._reported.add(trial_number)
             return trial.should_prune()
 
@@ -250,7 +250,7 @@ class TuningStrategy:
             elif state == STATE_STOPPED:
                 if value is not None and not reported:
                     # stopped before any report: its final value is what the study can learn from
-                    trial.report(value, 0)
+                    trial.report(value, 1)
                 self._study.tell(trial, state=TrialState.PRUNED)
             else:
                 self._study.tell(trial, state=TrialState.FAIL)

@@ -216,6 +216,25 @@ def test_hyperband_prunes_some_trials() -> None:
     assert pruned_count(strategy, trials=30, steps=9) > 0
 
 
+def test_hyperband_never_stops_a_job_before_min_resource() -> None:
+    """MinResource counts reported values (epochs): with 3, a job runs at least 3 epochs."""
+    hyperband = {"HyperbandStrategyConfig": {"MinResource": 3, "MaxResource": 27}}
+    strategy = TuningStrategy.from_config(config("Hyperband", RandomSeed=0, StrategyConfig=hyperband))
+    stopped_at = []
+    for _ in range(30):
+        suggestion = strategy.ask()
+        assert suggestion is not None
+        state = "Completed"
+        for step in range(27):
+            value = curve(suggestion.hyperparameters, step)
+            if strategy.report(suggestion.trial_number, step, value):
+                stopped_at.append(step)
+                state = "Stopped"
+                break
+        strategy.tell(suggestion.trial_number, value, state)
+    assert stopped_at and min(stopped_at) >= 2  # the third value has step 2
+
+
 def test_median_early_stopping_prunes_only_when_auto() -> None:
     auto = TuningStrategy.from_config(config("Random", RandomSeed=0, TrainingJobEarlyStoppingType="Auto"))
     off = TuningStrategy.from_config(config("Random", RandomSeed=0, TrainingJobEarlyStoppingType="Off"))
