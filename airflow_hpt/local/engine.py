@@ -27,6 +27,7 @@ import queue
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +141,8 @@ class TuningEngine:
             "TuningJobCompletionDetails": {"NumberOfTrainingJobsObjectiveNotImproving": 0},
             "_tags": [dict(tag) for tag in tags],
             "_runtime_seconds": 0.0,
+            # a name can be reused once its job is deleted; its training jobs stay, with this id
+            "_id": uuid.uuid4().hex,
         }
         self.store.put(kinds.TUNING_JOBS, name, record)
         self._start(name, resume=False)
@@ -163,9 +166,12 @@ class TuningEngine:
         run.thread.start()
 
     def training_jobs_of(self, tuning_job_name: str) -> list[Record]:
-        key = tuning_job_name.lower()
+        """The training jobs a tuning job launched (not those of a deleted job of the same name)."""
+        job = self.store.get(kinds.TUNING_JOBS, tuning_job_name)
+        if job is None:
+            return []
         return self.store.all(
-            kinds.TRAINING_JOBS, where=lambda record: record.get("_tuning_job_name", "").lower() == key
+            kinds.TRAINING_JOBS, where=lambda record: record["_tuning_job_id"] == job["_id"]
         )
 
     def request_stop(self, name: str) -> None:
@@ -408,6 +414,7 @@ class _TuningRun:
                 {"Status": "Training", "StartTime": now, "StatusMessage": "Training the model locally"}
             ],
             "_tuning_job_name": job["HyperParameterTuningJobName"],
+            "_tuning_job_id": job["_id"],
             "_tuned": dict(tuned),
             "_objective_status": "Pending",
             "_objective_metric": objective.get("MetricName"),

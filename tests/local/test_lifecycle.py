@@ -514,3 +514,17 @@ def test_concurrent_jobs_and_pollers(client: Any, create: Any) -> None:
         assert job["HyperParameterTuningJobStatus"] == "Completed"
         assert job["TrainingJobStatusCounters"]["Completed"] == 4
         assert len(training_jobs(client, job["HyperParameterTuningJobName"])) == 4
+
+
+def test_a_deleted_jobs_name_can_be_reused(client: Any, create: Any) -> None:
+    create("Again", max_jobs=2, parallel=2)
+    wait_for(client, "Again")
+    first = {s["TrainingJobName"] for s in training_jobs(client, "Again")}
+    client.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName="Again")
+    create("again", max_jobs=3, parallel=1)
+    job = wait_for(client, "again")
+    second = {s["TrainingJobName"] for s in training_jobs(client, "again")}
+    assert len(second) == 3 and not first & second
+    assert job["TrainingJobStatusCounters"]["Completed"] == 3
+    # the first job's training jobs are still there
+    assert all(client.describe_training_job(TrainingJobName=name) for name in first)
