@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_hpt.exceptions import TuningJobFailed
+
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped", "DeleteFailed"})
 XCOM_KEYS = (
     "tuning_job_name",
@@ -107,3 +109,19 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, tz=UTC).isoformat()
     return str(value)
+
+
+def raise_for_status(result: Mapping[str, Any], *, fail_on_stopped: bool) -> None:
+    """The status rule shared by the operator and the sensor: Failed fails; Stopped fails unless allowed."""
+    name, status = result["tuning_job_name"], result["status"]
+    if status in {"Failed", "DeleteFailed"}:
+        raise TuningJobFailed(
+            f"Tuning job {name} {status}: {result.get('failure_reason') or 'no reason given'}"
+        )
+    if status == "Stopped" and fail_on_stopped:
+        raise TuningJobFailed(
+            f"Tuning job {name} was Stopped "
+            "(set fail_on_stopped=False to accept the best result of a stopped job)"
+        )
+    if status not in TERMINAL_STATUSES:
+        raise ValueError(f"Tuning job {name} is still {status}")

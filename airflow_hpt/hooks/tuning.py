@@ -70,16 +70,19 @@ class TuningJobHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
         self.transient_timeout = transient_timeout
 
-    def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """Call a SageMaker operation; transient faults are retried, the response loses ResponseMetadata."""
+    def call(self, operation: str, /, retry_for: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Call a SageMaker operation; the response loses ResponseMetadata.
+
+        Transient faults are retried for `retry_for` seconds (default: the hook's transient_timeout).
+        """
         method: Callable[..., dict[str, Any]] = getattr(self.conn, operation)
-        response = self._retry_transient(lambda: method(**kwargs))
+        response = self._retry_transient(lambda: method(**kwargs), retry_for or self.transient_timeout)
         response.pop("ResponseMetadata", None)
         return response
 
-    def _retry_transient(self, attempt: Callable[[], T]) -> T:
+    def _retry_transient(self, attempt: Callable[[], T], retry_for: float) -> T:
         backoff = Backoff(base=1.0, cap=30.0)
-        give_up_at = time.monotonic() + self.transient_timeout
+        give_up_at = time.monotonic() + retry_for
         while True:
             try:
                 return attempt()
@@ -107,7 +110,7 @@ class TuningJobHook(AwsBaseHook):
                 raise
         existing = self.describe_tuning_job(name)
         arn = existing["HyperParameterTuningJobArn"]
-        tags = self.call("list_tags", ResourceArn=arn, MaxResults=100).get("Tags", [])
+        tags = self.call("list_tags", ResourceArn=arn).get("Tags", [])
         found = fingerprint_of(tags)
         if found != fingerprint:
             raise TuningJobConflict(
@@ -125,10 +128,15 @@ class TuningJobHook(AwsBaseHook):
     def describe_tuning_job(self, name: str) -> dict[str, Any]:
         return self.call("describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name)
 
-    def stop_tuning_job(self, name: str) -> bool:
-        """Ask SageMaker to stop the job; False when it had already ended (nothing to stop)."""
+    def stop_tuning_job(self, name: str, retry_for: float = 60.0) -> bool:
+        """Ask SageMaker to stop the job; False when it had already ended (nothing to stop).
+
+        Bounded in time: it runs while a task is being killed.
+        """
         try:
-            self.call("stop_hyper_parameter_tuning_job", HyperParameterTuningJobName=name)
+            self.call(
+                "stop_hyper_parameter_tuning_job", retry_for=retry_for, HyperParameterTuningJobName=name
+            )
         except ClientError as error:
             if error_code(error) in {"ValidationException", "ResourceNotFound"}:
                 self.log.info("Tuning job %s was not stopped: %s", name, error)
@@ -141,15 +149,16 @@ class TuningJobHook(AwsBaseHook):
         """The result dict, with the best training job's model artifacts."""
         best = describe.get("OverallBestTrainingJob") or describe.get("BestTrainingJob")
         best_training_job = None
-        if best and best.get("TrainingJobName"):
+        best_name = (best or {}).get("TrainingJobName")
+        if best_name:
             try:
-                best_training_job = self.call("describe_training_job", TrainingJobName=best["TrainingJobName"])
+                best_training_job = self.call("describe_training_job", TrainingJobName=best_name)
             except ClientError as error:
                 if error_code(error) not in {"ValidationException", "ResourceNotFound"}:
                     raise
                 self.log.warning(
                     "Best training job %s could not be described (%s): no model artifacts in the result",
-                    best["TrainingJobName"],
+                    best_name,
                     error,
                 )
         return tuning_result(describe, best_training_job)

@@ -174,7 +174,31 @@ class CreateTuningJobOperator(BaseOperator):
             result = base_result(self.hook.describe_tuning_job(created.name))
             self._push_keys(context, result)
             return result
+        if self.deferrable:
+            self._defer(created.name)
         return self._wait(context, created.name)
+
+    def _defer(self, name: str) -> None:
+        from airflow_hpt.triggers.tuning import TuningJobTrigger
+
+        deadline = None if self.max_wait is None else time.time() + self.max_wait
+        self.defer(
+            trigger=TuningJobTrigger(
+                tuning_job_name=name,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+                check_interval=self.check_interval,
+                deadline=deadline,
+                stop_on_kill=self.stop_on_kill,
+            ),
+            method_name="execute_complete",
+            # The trigger enforces max_wait itself (it stops the job first); this is only a backstop.
+            timeout=None
+            if self.max_wait is None
+            else timedelta(seconds=self.max_wait + 10 * self.check_interval),
+        )
 
     def _wait(self, context: Context, name: str) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowTaskTimeout
@@ -198,30 +222,29 @@ class CreateTuningJobOperator(BaseOperator):
 
     def finish(self, context: Context, describe: Mapping[str, Any]) -> dict[str, Any]:
         """Turn a terminal Describe into the task's result, or its failure."""
-        from airflow_hpt.exceptions import TuningJobFailed
+        return self.conclude(context, self.hook.result_of(describe))
 
-        status = describe["HyperParameterTuningJobStatus"]
-        name = describe["HyperParameterTuningJobName"]
-        if status == "Failed":
-            raise TuningJobFailed(
-                f"Tuning job {name} Failed: {describe.get('FailureReason', 'no reason given')}"
-            )
-        if status == "Stopped" and self.fail_on_stopped:
-            raise TuningJobFailed(
-                f"Tuning job {name} was Stopped "
-                "(set fail_on_stopped=False to accept the best result of a stopped job)"
-            )
-        result = self.hook.result_of(describe)
+    def conclude(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Fail on a Failed (or Stopped) job; otherwise log, push the XCom keys and return the result."""
+        from airflow_hpt.result import raise_for_status
+
+        raise_for_status(result, fail_on_stopped=self.fail_on_stopped)
         self.log.info(
             "Tuning job %s %s: best training job %s, %s=%s",
-            name,
-            status,
+            result["tuning_job_name"],
+            result["status"],
             result["best_training_job_name"],
             result["objective_metric"],
             result["objective_value"],
         )
         self._push_keys(context, result)
         return result
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger saw the job end (or gave up at max_wait, having stopped it)."""
+        from airflow_hpt.triggers.tuning import result_from_event
+
+        return self.conclude(context, result_from_event(event))
 
     def _push_keys(self, context: Context, result: Mapping[str, Any]) -> None:
         from airflow_hpt.result import XCOM_KEYS
