@@ -7,16 +7,30 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from airflow_hpt.operators.deploy import DeployModelOperator
+    from airflow_hpt.operators.gate import QualityGateOperator
     from airflow_hpt.operators.tuning import CreateTuningJobOperator
     from airflow_hpt.sensors.tuning import TuningJobSensor
+    from airflow_hpt.warmstart import WarmStart
 
-__all__ = ["CreateTuningJobOperator", "TuningJobSensor", "__version__", "get_provider_info"]
+__all__ = [
+    "CreateTuningJobOperator",
+    "DeployModelOperator",
+    "QualityGateOperator",
+    "TuningJobSensor",
+    "WarmStart",
+    "__version__",
+    "get_provider_info",
+]
 
 # Imported on first use so that `import airflow_hpt` (done by Airflow's provider discovery in
 # every process) stays cheap.
 _LAZY_EXPORTS = {
     "CreateTuningJobOperator": "airflow_hpt.operators.tuning",
+    "DeployModelOperator": "airflow_hpt.operators.deploy",
+    "QualityGateOperator": "airflow_hpt.operators.gate",
     "TuningJobSensor": "airflow_hpt.sensors.tuning",
+    "WarmStart": "airflow_hpt.warmstart",
 }
 
 
@@ -46,7 +60,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Amazon SageMaker Automatic Model Tuning",
-                "python-modules": ["airflow_hpt.operators.tuning"],
+                "python-modules": [
+                    "airflow_hpt.operators.tuning",
+                    "airflow_hpt.operators.gate",
+                    "airflow_hpt.operators.deploy",
+                ],
             }
         ],
         "sensors": [

@@ -15,6 +15,7 @@ TAG_TASK_ID = TAG_PREFIX + "task-id"
 TAG_RUN_ID = TAG_PREFIX + "run-id"
 TAG_MAP_INDEX = TAG_PREFIX + "map-index"
 TAG_FINGERPRINT = TAG_PREFIX + "fingerprint"
+TAG_LINEAGE = TAG_PREFIX + "lineage"
 MAX_TAGS = 50
 MAX_TAG_VALUE_LENGTH = 256
 _NOT_NAME_CHARS = re.compile(r"[^a-zA-Z0-9]+")
@@ -29,21 +30,26 @@ def derive_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1)
     """
     identity = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
     digest = hashlib.sha256(identity.encode()).hexdigest()[:_HASH_LENGTH]
+    return f"{readable_prefix(dag_id, task_id)}-{digest}"
+
+
+def readable_prefix(dag_id: str, task_id: str) -> str:
+    """The part of derived names that every run of a task shares (so a List can find them)."""
     readable = _NOT_NAME_CHARS.sub("-", f"{dag_id}-{task_id}").strip("-")
-    readable = readable[: MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip("-")
-    return f"{readable}-{digest}" if readable else f"hpt-{digest}"
+    return readable[: MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip("-") or "hpt"
 
 
 def ownership_tags(
-    dag_id: str, task_id: str, run_id: str, map_index: int, request_fingerprint: str
+    dag_id: str, task_id: str, run_id: str, map_index: int, request_fingerprint: str, lineage: str
 ) -> list[dict[str, str]]:
-    """The tags that let a later try recognise the job as its own."""
+    """The tags that let a later try recognise the job as its own, and later runs find their parents."""
     return [
         {"Key": TAG_DAG_ID, "Value": dag_id[:MAX_TAG_VALUE_LENGTH]},
         {"Key": TAG_TASK_ID, "Value": task_id[:MAX_TAG_VALUE_LENGTH]},
         {"Key": TAG_RUN_ID, "Value": run_id[:MAX_TAG_VALUE_LENGTH]},
         {"Key": TAG_MAP_INDEX, "Value": str(map_index)},
         {"Key": TAG_FINGERPRINT, "Value": request_fingerprint},
+        {"Key": TAG_LINEAGE, "Value": lineage[:MAX_TAG_VALUE_LENGTH]},
     ]
 
 
@@ -54,6 +60,10 @@ def with_tags(request: Mapping[str, Any], tags: Sequence[Mapping[str, str]]) -> 
     return {**request, "Tags": [*kept, *(dict(tag) for tag in tags)]}
 
 
+def tag_value(tags: Sequence[Mapping[str, str]], key: str) -> str | None:
+    return next((tag.get("Value") for tag in tags if tag.get("Key") == key), None)
+
+
 def fingerprint_of(tags: Sequence[Mapping[str, str]]) -> str | None:
     """The request fingerprint recorded in a job's tags, if any."""
-    return next((tag.get("Value") for tag in tags if tag.get("Key") == TAG_FINGERPRINT), None)
+    return tag_value(tags, TAG_FINGERPRINT)

@@ -84,6 +84,21 @@ def tuning_result(
     }
 
 
+def asset_extra(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What an asset event for the best model carries, for deployment DAGs scheduled on the asset."""
+    keys = (
+        "tuning_job_name",
+        "best_training_job_name",
+        "best_training_job_arn",
+        "model_artifacts",
+        "objective_metric",
+        "objective_type",
+        "objective_value",
+        "best_hyperparameters",
+    )
+    return {key: result.get(key) for key in keys}
+
+
 def progress_line(describe: Mapping[str, Any]) -> str:
     """One log line per poll: status, training-job counters against the maximum, best so far."""
     counts = training_job_counts(describe)

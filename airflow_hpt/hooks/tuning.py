@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,8 +13,8 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_hpt.exceptions import TuningJobConflict
-from airflow_hpt.naming import fingerprint_of
-from airflow_hpt.result import TERMINAL_STATUSES, tuning_result
+from airflow_hpt.naming import TAG_LINEAGE, fingerprint_of, tag_value
+from airflow_hpt.result import TERMINAL_STATUSES, best_job_of, tuning_result
 from airflow_hpt.retry import Backoff
 
 T = TypeVar("T")
@@ -125,6 +126,44 @@ class TuningJobHook(AwsBaseHook):
         )
         return CreatedJob(name=name, arn=arn, reattached=True)
 
+    def lineage_jobs(
+        self,
+        lineage: str,
+        *,
+        name_contains: str | None,
+        exclude: str,
+        max_jobs: int = 50,
+        max_pages: int = 10,
+    ) -> list[dict[str, Any]]:
+        """Describe the ended tuning jobs tagged with `lineage`, newest first (at most `max_jobs`).
+
+        Read from SageMaker itself, so a chain survives the loss of earlier runs' XCom.
+        """
+        query: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 100}
+        if name_contains:
+            query["NameContains"] = name_contains
+        found: list[dict[str, Any]] = []
+        for _ in range(max_pages):
+            page = self.call("list_hyper_parameter_tuning_jobs", **query)
+            for summary in page["HyperParameterTuningJobSummaries"]:
+                name = summary["HyperParameterTuningJobName"]
+                if (
+                    name.lower() == exclude.lower()
+                    or summary["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES
+                ):
+                    continue
+                tags = self.call("list_tags", ResourceArn=summary["HyperParameterTuningJobArn"]).get(
+                    "Tags", []
+                )
+                if tag_value(tags, TAG_LINEAGE) == lineage:
+                    found.append(self.describe_tuning_job(name))
+                    if len(found) >= max_jobs:
+                        return found
+            if not page.get("NextToken"):
+                break
+            query["NextToken"] = page["NextToken"]
+        return found
+
     def describe_tuning_job(self, name: str) -> dict[str, Any]:
         return self.call("describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name)
 
@@ -183,3 +222,75 @@ class TuningJobHook(AwsBaseHook):
                 time.sleep(remaining)
                 continue
             time.sleep(check_interval)
+
+
+# --- async part: used by TuningJobTrigger in the triggerer's event loop -----------------------------
+
+
+async def async_call(client: Any, operation: str, /, **kwargs: Any) -> dict[str, Any]:
+    """One call on an aiobotocore SageMaker client; the response loses ResponseMetadata."""
+    response: dict[str, Any] = await getattr(client, operation)(**kwargs)
+    response.pop("ResponseMetadata", None)
+    return response
+
+
+async def async_retry_transient(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    retry_for: float | None,
+    on_retry: Callable[[BaseException, float], None],
+    backoff: Backoff | None = None,
+) -> T:
+    """Await `attempt` until it succeeds, waiting out transient faults (None: for as long as they last).
+
+    The wait is an `asyncio.sleep`: the event loop keeps serving every other trigger meanwhile.
+    """
+    backoff = backoff or Backoff(base=1.0, cap=60.0)
+    give_up_at = None if retry_for is None else time.monotonic() + retry_for
+    while True:
+        try:
+            return await attempt()
+        except Exception as error:
+            if not is_transient(error) or (give_up_at is not None and time.monotonic() >= give_up_at):
+                raise
+            delay = backoff.next_delay()
+            if give_up_at is not None:
+                delay = max(0.0, min(delay, give_up_at - time.monotonic()))
+            on_retry(error, delay)
+            await asyncio.sleep(delay)
+
+
+async def async_result_of(
+    client: Any, describe: Mapping[str, Any], on_retry: Callable[[BaseException, float], None]
+) -> dict[str, Any]:
+    """`TuningJobHook.result_of` on an aiobotocore client: DescribeTrainingJob(best) for the artifacts."""
+    best_name = best_job_of(describe).get("TrainingJobName")
+    best_training_job = None
+    if best_name:
+        try:
+            best_training_job = await async_retry_transient(
+                lambda: async_call(client, "describe_training_job", TrainingJobName=best_name),
+                retry_for=None,
+                on_retry=on_retry,
+            )
+        except ClientError as error:
+            if error_code(error) not in {"ValidationException", "ResourceNotFound"}:
+                raise
+    return tuning_result(describe, best_training_job)
+
+
+async def async_stop_tuning_job(
+    client: Any, name: str, retry_for: float, on_retry: Callable[[BaseException, float], None]
+) -> bool:
+    """StopHyperParameterTuningJob, bounded in time; False when the job had already ended."""
+    try:
+        await async_retry_transient(
+            lambda: async_call(client, "stop_hyper_parameter_tuning_job", HyperParameterTuningJobName=name),
+            retry_for=retry_for,
+            on_retry=on_retry,
+        )
+    except ClientError as error:
+        if error_code(error) in {"ValidationException", "ResourceNotFound"}:
+            return False
+        raise
+    return True

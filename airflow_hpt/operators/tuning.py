@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
 from airflow_hpt.links.tuning import TuningJobLink
+from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:
     import jinja2
@@ -41,6 +42,10 @@ class CreateTuningJobOperator(BaseOperator):
     :param stop_on_kill: stop the tuning job when the task is killed or times out.
     :param fail_on_stopped: a job that ends Stopped fails the task (otherwise its result is returned).
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param warm_start: a :class:`~airflow_hpt.warmstart.WarmStart` policy that picks the parents among
+        earlier jobs of the lineage at run time; None keeps the request's own WarmStartConfig, if any.
+
+    Asset outlets receive an event whose extra holds the best training job and its model artifacts.
     """
 
     template_fields: Sequence[str] = (
@@ -70,6 +75,7 @@ class CreateTuningJobOperator(BaseOperator):
         stop_on_kill: bool = True,
         fail_on_stopped: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        warm_start: WarmStart | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -85,6 +91,7 @@ class CreateTuningJobOperator(BaseOperator):
         self.stop_on_kill = stop_on_kill
         self.fail_on_stopped = fail_on_stopped
         self.deferrable = deferrable
+        self.warm_start = warm_start
         self._job_name: str | None = None
 
     @cached_property
@@ -144,6 +151,10 @@ class CreateTuningJobOperator(BaseOperator):
         if not isinstance(self.request, Mapping):
             raise TypeError("request must be rendered before the task runs")
         request = validate_request(self.request, require_name=False)
+        if self.warm_start is not None and "WarmStartConfig" in request:
+            raise ValueError(
+                "The request has its own WarmStartConfig and the task a warm_start policy: keep one of them"
+            )
         run_id, map_index = context["run_id"], context["ti"].map_index or -1
         name = (
             self.tuning_job_name
@@ -151,14 +162,68 @@ class CreateTuningJobOperator(BaseOperator):
             or derive_job_name(self.dag_id, self.task_id, run_id, map_index)
         )
         request = {**request, "HyperParameterTuningJobName": name}
+        # Fingerprinted before the policy adds parents: a retry may see more finished jobs than the
+        # first try did, and must still recognise the job that try created.
         request_fingerprint = fingerprint(request)
-        tags = ownership_tags(self.dag_id, self.task_id, run_id, map_index, request_fingerprint)
+        tags = ownership_tags(
+            self.dag_id, self.task_id, run_id, map_index, request_fingerprint, self._lineage
+        )
         return validate_request(with_tags(request, tags)), request_fingerprint
+
+    @property
+    def _lineage(self) -> str:
+        policy = self.warm_start or WarmStart()
+        return policy.lineage_key(self.dag_id, self.task_id)
+
+    def _add_warm_start(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Find the parents the policy asks for in SageMaker, check them, and put them in the request."""
+        from airflow_hpt.naming import readable_prefix
+        from airflow_hpt.request import validate_request
+        from airflow_hpt.result import objective_of
+        from airflow_hpt.warmstart import Candidate, check_compatible, select_parents, warm_start_config
+
+        policy = self.warm_start
+        if policy is None:
+            return request
+        name = request["HyperParameterTuningJobName"]
+        prefix = readable_prefix(self.dag_id, self.task_id)
+        describes = self.hook.lineage_jobs(
+            self._lineage,
+            name_contains=prefix if policy.lineage is None and name.startswith(prefix) else None,
+            exclude=name,
+        )
+        limits = request["HyperParameterTuningJobConfig"].get("ResourceLimits", {})
+        selection = select_parents(
+            policy,
+            [Candidate.from_describe(describe) for describe in describes],
+            objective_type=objective_of(request)[1] or "Maximize",
+            new_max_training_jobs=int(limits.get("MaxNumberOfTrainingJobs", 0)),
+        )
+        for skipped, why in selection.skipped.items():
+            self.log.info("Warm start: not using %s (%s)", skipped, why)
+        if selection.dropped_for_limit:
+            self.log.warning(
+                "Warm start: dropped %s to keep the parents' training jobs within the limit",
+                ", ".join(selection.dropped_for_limit),
+            )
+        if not selection.parents:
+            self.log.info(
+                "Warm start: no earlier job of lineage %r to start from; this run starts cold", self._lineage
+            )
+            return request
+        self.log.info(
+            "Warm start (%s, select=%s): parents %s", policy.type, policy.select, ", ".join(selection.parents)
+        )
+        request = {**request, "WarmStartConfig": warm_start_config(policy, selection.parents)}
+        by_name = {describe["HyperParameterTuningJobName"]: describe for describe in describes}
+        check_compatible(request, [by_name[parent] for parent in selection.parents])
+        return validate_request(request)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_hpt.result import base_result
 
         request, request_fingerprint = self.prepare_request(context)
+        request = self._add_warm_start(request)
         created = self.hook.create_or_reattach(request, request_fingerprint)
         self._job_name = created.name
         if not created.reattached:
@@ -238,6 +303,7 @@ class CreateTuningJobOperator(BaseOperator):
             result["objective_value"],
         )
         self._push_keys(context, result)
+        self._emit_asset_events(context, result)
         return result
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -254,6 +320,13 @@ class CreateTuningJobOperator(BaseOperator):
         for key in XCOM_KEYS:
             if key in result:
                 context["ti"].xcom_push(key=key, value=result[key])
+
+    def _emit_asset_events(self, context: Context, result: Mapping[str, Any]) -> None:
+        from airflow_hpt.result import asset_extra
+
+        extra = asset_extra(result)
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra.update(extra)
 
     def _stop_if_asked(self, name: str | None) -> None:
         if self.stop_on_kill and name:

@@ -77,7 +77,8 @@ def test_name_taken_by_a_foreign_job_is_a_clear_conflict(moto_sagemaker: Any) ->
 
     hook = TuningJobHook(aws_conn_id="aws_default")
     request = _valid_request("foreign-job")
-    moto_sagemaker.create_hyper_parameter_tuning_job(**request)
+    # tagged by its owner, as most jobs are (moto's ListTags fails on an untagged job)
+    moto_sagemaker.create_hyper_parameter_tuning_job(**request, Tags=[{"Key": "team", "Value": "other"}])
     with pytest.raises(TuningJobConflict, match="foreign-job.*not created by this task"):
         hook.create_or_reattach(
             {**request, "Tags": [{"Key": TAG_FINGERPRINT, "Value": "0123456789abcdef"}]}, "0123456789abcdef"

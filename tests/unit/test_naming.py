@@ -45,7 +45,7 @@ def test_derived_name_from_ids_without_usable_characters() -> None:
 
 def test_with_tags_keeps_user_tags_and_replaces_stale_ownership_tags() -> None:
     request = {"Tags": [{"Key": "team", "Value": "ml"}, {"Key": TAG_FINGERPRINT, "Value": "stale"}]}
-    tags = ownership_tags("d", "t", "r", -1, "fresh")
+    tags = ownership_tags("d", "t", "r", -1, "fresh", "d.t")
     tagged = with_tags(request, tags)
     assert tagged["Tags"][0] == {"Key": "team", "Value": "ml"}
     assert fingerprint_of(tagged["Tags"]) == "fresh"

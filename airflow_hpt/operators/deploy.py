@@ -1,0 +1,163 @@
+"""DeployModelOperator: put a tuning job's best model on a SageMaker endpoint, creating or updating it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_hpt.hooks.tuning import TuningJobHook
+
+
+class DeployModelOperator(BaseOperator):
+    """CreateModel from the best training job's artifacts, CreateEndpointConfig, then CreateEndpoint, or
+    UpdateEndpoint when the endpoint exists; wait until it is InService.
+
+    The model is tagged with its objective, so a later :class:`QualityGateOperator` can compare a new
+    model with it. Safe to retry: resources already created by an earlier try are reused.
+
+    :param result: the tuning result (``tune.output``, a template pulling it, or an asset event's extra).
+    :param endpoint_name: the endpoint to create or update.
+    :param image: the inference container image.
+    :param execution_role_arn: the role SageMaker assumes for the model.
+    :param model_name: default: the best training job's name.
+    """
+
+    template_fields: Sequence[str] = (
+        "result",
+        "endpoint_name",
+        "model_name",
+        "image",
+        "execution_role_arn",
+        "instance_type",
+        "aws_conn_id",
+        "region_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        result: Any,
+        endpoint_name: str,
+        image: str,
+        execution_role_arn: str,
+        model_name: str | None = None,
+        instance_type: str = "ml.m5.large",
+        initial_instance_count: int = 1,
+        wait_for_completion: bool = True,
+        check_interval: float = 5,
+        max_wait: float = 3600,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.result = result
+        self.endpoint_name = endpoint_name
+        self.image = image
+        self.execution_role_arn = execution_role_arn
+        self.model_name = model_name
+        self.instance_type = instance_type
+        self.initial_instance_count = initial_instance_count
+        self.wait_for_completion = wait_for_completion
+        self.check_interval = check_interval
+        self.max_wait = max_wait
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+
+    @cached_property
+    def hook(self) -> TuningJobHook:
+        from airflow_hpt.hooks.tuning import TuningJobHook
+
+        return TuningJobHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_hpt.operators._common import as_result
+        from airflow_hpt.quality import model_tags
+
+        result = as_result(self.result)
+        if not result.get("model_artifacts"):
+            raise ValueError(f"The tuning result has no model artifacts to deploy: {result}")
+        model_name = self.model_name or result["best_training_job_name"]
+        config_name = f"{model_name}-config"
+        self._create_if_missing(
+            "create_model",
+            ModelName=model_name,
+            PrimaryContainer={"Image": self.image, "ModelDataUrl": result["model_artifacts"]},
+            ExecutionRoleArn=self.execution_role_arn,
+            Tags=model_tags(result),
+        )
+        self._create_if_missing(
+            "create_endpoint_config",
+            EndpointConfigName=config_name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": model_name,
+                    "InitialInstanceCount": self.initial_instance_count,
+                    "InstanceType": self.instance_type,
+                }
+            ],
+        )
+        action = self._create_or_update_endpoint(config_name)
+        endpoint = self.hook.call("describe_endpoint", EndpointName=self.endpoint_name)
+        if self.wait_for_completion:
+            endpoint = self._wait_in_service()
+        self.log.info("Endpoint %s %s with model %s", self.endpoint_name, action, model_name)
+        return {
+            "endpoint_name": self.endpoint_name,
+            "endpoint_arn": endpoint["EndpointArn"],
+            "endpoint_status": endpoint["EndpointStatus"],
+            "model_name": model_name,
+            "endpoint_config_name": config_name,
+            "model_artifacts": result["model_artifacts"],
+            "objective_value": result.get("objective_value"),
+            "action": action,
+        }
+
+    def _create_if_missing(self, operation: str, **kwargs: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.hook.call(operation, **kwargs)
+        except ClientError as error:
+            if "already exist" not in str(error):
+                raise
+            self.log.info("%s: already there (an earlier try made it), reusing it", operation)
+
+    def _create_or_update_endpoint(self, config_name: str) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.hook.call("create_endpoint", EndpointName=self.endpoint_name, EndpointConfigName=config_name)
+            return "created"
+        except ClientError as error:
+            if "already exist" not in str(error):
+                raise
+        current = self.hook.call("describe_endpoint", EndpointName=self.endpoint_name)
+        if current.get("EndpointConfigName") == config_name:
+            return "unchanged"
+        self._wait_in_service()
+        self.hook.call("update_endpoint", EndpointName=self.endpoint_name, EndpointConfigName=config_name)
+        return "updated"
+
+    def _wait_in_service(self) -> dict[str, Any]:
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            endpoint = self.hook.call("describe_endpoint", EndpointName=self.endpoint_name)
+            status = endpoint["EndpointStatus"]
+            if status == "InService":
+                return endpoint
+            if status == "Failed":
+                raise RuntimeError(f"Endpoint {self.endpoint_name} Failed: {endpoint.get('FailureReason')}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Endpoint {self.endpoint_name} not InService after {self.max_wait}s ({status})"
+                )
+            time.sleep(self.check_interval)
