@@ -67,7 +67,11 @@ def test_retry_after_crash_reattaches_to_the_same_job(moto_sagemaker: Any) -> No
     dag_run = dag.test()
     assert task_states(dag_run) == {"tune": "success"}
     result = xcom(dag_run, "tune")
-    mine = [job for job in _jobs(moto_sagemaker) if job["HyperParameterTuningJobName"] == result["tuning_job_name"]]
+    mine = [
+        job
+        for job in _jobs(moto_sagemaker)
+        if job["HyperParameterTuningJobName"] == result["tuning_job_name"]
+    ]
     assert len(mine) == 1
     assert result["status"] == "Completed"
 
@@ -79,7 +83,7 @@ def test_name_taken_by_a_foreign_job_is_a_clear_conflict(moto_sagemaker: Any) ->
     request = _valid_request("foreign-job")
     # tagged by its owner, as most jobs are (moto's ListTags fails on an untagged job)
     moto_sagemaker.create_hyper_parameter_tuning_job(**request, Tags=[{"Key": "team", "Value": "other"}])
-    with pytest.raises(TuningJobConflict, match="foreign-job.*not created by this task"):
+    with pytest.raises(TuningJobConflict, match=r"foreign-job.*not created by this task"):
         hook.create_or_reattach(
             {**request, "Tags": [{"Key": TAG_FINGERPRINT, "Value": "0123456789abcdef"}]}, "0123456789abcdef"
         )
@@ -92,7 +96,9 @@ def _valid_request(name: str) -> dict[str, Any]:
             "Strategy": "Random",
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
             "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
-            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]
+            },
         },
         "TrainingJobDefinition": {
             "AlgorithmSpecification": {

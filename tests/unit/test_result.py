@@ -58,7 +58,10 @@ def test_overall_best_wins_for_warm_started_jobs() -> None:
         "OverallBestTrainingJob": {
             "TrainingJobName": "tune-0-001-00000000",
             "TrainingJobArn": "arn:x",
-            "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": "validation:accuracy", "Value": 0.95},
+            "FinalHyperParameterTuningJobObjectiveMetric": {
+                "MetricName": "validation:accuracy",
+                "Value": 0.95,
+            },
         },
     }
     result = tuning_result(describe)
