@@ -1,0 +1,152 @@
+"""TuningJobSensor: wait for a tuning job that another task, DAG or tool created.
+
+Kept light to import (DAG parse time): boto3, botocore and the AWS hooks load only when a task runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_hpt.hooks.tuning import TuningJobHook
+
+
+class TuningJobSensor(BaseSensorOperator):
+    """Wait until a SageMaker hyperparameter tuning job ends; return its result.
+
+    Same status rule, result dict and XCom keys as ``CreateTuningJobOperator``: a Failed job fails
+    the task, a Stopped one too unless ``fail_on_stopped=False``.
+
+    :param tuning_job_name: the job to wait for (templated).
+    :param aws_conn_id: Airflow AWS connection.
+    :param region_name: AWS region; by default the connection's.
+    :param verify: TLS verification, as for the amazon provider's hooks.
+    :param botocore_config: botocore ``Config`` parameters as a dict.
+    :param fail_on_stopped: a job that ends Stopped fails the task (otherwise its result is returned).
+    :param stop_on_kill: stop the job when the task is killed. Off by default: the sensor did not
+        create the job.
+    :param deferrable: wait in the triggerer (``poke_interval`` is then the poll interval, and
+        ``timeout`` the deferral's timeout).
+    """
+
+    template_fields: Sequence[str] = (
+        "tuning_job_name",
+        "aws_conn_id",
+        "region_name",
+        "verify",
+        "botocore_config",
+    )
+    ui_color = "#d9ead3"
+
+    def __init__(
+        self,
+        *,
+        tuning_job_name: str,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        fail_on_stopped: bool = True,
+        stop_on_kill: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: timedelta | float = 30,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.tuning_job_name = tuning_job_name
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.fail_on_stopped = fail_on_stopped
+        self.stop_on_kill = stop_on_kill
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> TuningJobHook:
+        from airflow_hpt.hooks.tuning import TuningJobHook
+
+        return TuningJobHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # A job that already ended needs no deferral.
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:
+            return done.xcom_value
+        from airflow_hpt.triggers.tuning import TuningJobTrigger
+
+        self.defer(
+            trigger=TuningJobTrigger(
+                tuning_job_name=self.tuning_job_name,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+                check_interval=self.poke_interval,
+                # The sensor's timeout is Airflow's deferral timeout: it fails the task and, like
+                # a poke-mode timeout, leaves the job running.
+                deadline=None,
+                stop_on_kill=self.stop_on_kill,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_hpt.result import TERMINAL_STATUSES, progress_line
+
+        describe = self.hook.describe_tuning_job(self.tuning_job_name)
+        self.log.info("%s", progress_line(describe))
+        if describe["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(
+            is_done=True, xcom_value=self._conclude(context, self.hook.result_of(describe))
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger saw the job end."""
+        from airflow_hpt.triggers.tuning import result_from_event
+
+        return self._conclude(context, result_from_event(event))
+
+    def _conclude(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        from airflow_hpt.result import raise_for_status
+
+        raise_for_status(result, fail_on_stopped=self.fail_on_stopped)
+        self.log.info(
+            "Tuning job %s %s: best training job %s, %s=%s",
+            result["tuning_job_name"],
+            result["status"],
+            result["best_training_job_name"],
+            result["objective_metric"],
+            result["objective_value"],
+        )
+        self._push_keys(context, result)
+        return result
+
+    def _push_keys(self, context: Context, result: Mapping[str, Any]) -> None:
+        from airflow_hpt.result import XCOM_KEYS
+
+        if not self.do_xcom_push:
+            return
+        for key in XCOM_KEYS:
+            if key in result:
+                context["ti"].xcom_push(key=key, value=result[key])
+
+    def on_kill(self) -> None:
+        if self.stop_on_kill:
+            self.hook.stop_tuning_job(self.tuning_job_name)

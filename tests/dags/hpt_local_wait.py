@@ -1,0 +1,76 @@
+"""Test DAGs run against the local SageMaker backend: real status transitions, deferrable waiting.
+
+`params.scripts` must be the file:// URI of tests/local/scripts (the tests pass it as run conf).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
+
+PARAMS: dict[str, Any] = {
+    "scripts": "file:///nonexistent",
+    "max_jobs": 4,
+    "parallel": 2,
+    "epochs": 3,
+    "sleep": 0,
+    "fail": "false",
+}
+REQUEST = "templates/local_quadratic.json.j2"
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+
+@task
+def deploy(tuning_task: str, ti: Any = None) -> dict[str, Any]:
+    """Stands for a deployment: what it needs must come through XCom."""
+    return {
+        "best_training_job_arn": ti.xcom_pull(task_ids=tuning_task, key="best_training_job_arn"),
+        "model_artifacts": ti.xcom_pull(task_ids=tuning_task, key="model_artifacts"),
+    }
+
+
+with DAG("hpt_local_deferrable", schedule=None, start_date=START, params=PARAMS) as deferrable_dag:
+    CreateTuningJobOperator(task_id="tune", request=REQUEST, deferrable=True, check_interval=0.5) >> deploy(
+        "tune"
+    )
+
+with DAG("hpt_local_sync", schedule=None, start_date=START, params=PARAMS) as sync_dag:
+    CreateTuningJobOperator(task_id="tune", request=REQUEST, deferrable=False, check_interval=0.3)
+
+with DAG(
+    "hpt_local_max_wait", schedule=None, start_date=START, params={**PARAMS, "sleep": 5}
+) as max_wait_dag:
+    CreateTuningJobOperator(
+        task_id="tune_sync", request=REQUEST, deferrable=False, check_interval=0.3, max_wait=3
+    )
+    CreateTuningJobOperator(
+        task_id="tune_deferred", request=REQUEST, deferrable=True, check_interval=0.3, max_wait=3
+    )
+
+with DAG("hpt_local_sensor_deferrable", schedule=None, start_date=START, params=PARAMS) as sensor_dag:
+    (
+        CreateTuningJobOperator(task_id="create", request=REQUEST, wait_for_completion=False)
+        >> TuningJobSensor(
+            task_id="wait",
+            tuning_job_name="{{ ti.xcom_pull(task_ids='create', key='tuning_job_name') }}",
+            deferrable=True,
+            poke_interval=0.5,
+        )
+        >> deploy("wait")
+    )
+
+with DAG("hpt_local_sensor_reschedule", schedule=None, start_date=START, params=PARAMS) as reschedule_dag:
+    (
+        CreateTuningJobOperator(task_id="create", request=REQUEST, wait_for_completion=False)
+        >> TuningJobSensor(
+            task_id="wait",
+            tuning_job_name="{{ ti.xcom_pull(task_ids='create', key='tuning_job_name') }}",
+            mode="reschedule",
+            poke_interval=0.5,
+        )
+        >> deploy("wait")
+    )

@@ -1,0 +1,51 @@
+"""Deferrable waiting through `dag.test()` against the local backend (real jobs, real aiobotocore)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_hpt.local.server import LocalSageMaker
+from tests.conftest import load_dag_module
+from tests.integration.airflow_state import task_states, xcom
+from tests.local.conftest import SCRIPTS, make_client
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+RUN_CONF = {"scripts": SCRIPTS.as_uri()}
+
+
+@pytest.fixture
+def backend(tmp_path: Path, aws_conn_env: Any) -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(tmp_path / "sagemaker", endpoint_delay_seconds=0.2) as started:
+        aws_conn_env(started.endpoint_url)
+        yield started
+
+
+def test_deferrable_operator_hands_the_best_job_to_deploy(backend: LocalSageMaker) -> None:
+    dag = load_dag_module("testing/hpt_local_wait.py").deferrable_dag
+    dag_run = dag.test(run_conf=RUN_CONF)
+    assert task_states(dag_run) == {"tune": "success", "deploy": "success"}
+
+    result = xcom(dag_run, "tune")
+    client = make_client(backend.endpoint_url)
+    described = client.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=result["tuning_job_name"]
+    )
+    best = described["BestTrainingJob"]
+    assert result["status"] == described["HyperParameterTuningJobStatus"] == "Completed"
+    assert result["training_job_counts"]["completed"] == 4
+    assert result["best_training_job_name"] == best["TrainingJobName"]
+    assert result["objective_value"] == pytest.approx(
+        best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    )
+    training = client.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    assert result["model_artifacts"] == training["ModelArtifacts"]["S3ModelArtifacts"]
+    assert backend.s3 is not None and backend.s3.path_for(result["model_artifacts"]).is_file()
+
+    assert xcom(dag_run, "deploy") == {
+        "best_training_job_arn": best["TrainingJobArn"],
+        "model_artifacts": result["model_artifacts"],
+    }
