@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_hpt.cli import main
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def _template(tmp_path: Path) -> Path:
+    request = json.loads((CORPUS / "base_request.json").read_text())
+    request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = (
+        "{{ params.max_jobs }}"
+    )
+    path = tmp_path / "request.json.j2"
+    path.write_text(json.dumps(request))
+    return path
+
+
+def test_validate_ok_and_shows_the_coerced_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(_template(tmp_path)), "--param", "max_jobs=12", "--show"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 12
+
+
+def test_validate_lists_every_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(_template(tmp_path)), "--param", "max_jobs=0"]) == 1
+    err = capsys.readouterr().err
+    assert "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs" in err
+
+
+def test_validate_names_an_undefined_variable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(_template(tmp_path))]) == 1
+    assert "max_jobs" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("airflow-hpt")
+    done = subprocess.run(
+        [str(script), "validate", str(_template(tmp_path)), "--param", "max_jobs=3"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(": OK")

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from airflow_hpt import get_provider_info
+from airflow_hpt.links.tuning import TuningJobLink
+
+
+def test_provider_is_registered_and_its_modules_import() -> None:
+    registered = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_hpt")
+    ]
+    assert len(registered) == 1
+    info = registered[0].load()()
+    assert info == get_provider_info()
+    assert info["package-name"] == "airflow-hpt"
+    for kind in ("operators", "sensors", "hooks", "triggers"):
+        for module in info[kind][0]["python-modules"]:
+            importlib.import_module(module)
+    module_name, _, class_name = info["extra-links"][0].rpartition(".")
+    assert getattr(importlib.import_module(module_name), class_name) is TuningJobLink
+
+
+def test_console_link_is_partition_and_region_aware() -> None:
+    link = TuningJobLink()
+    url = link.format_link(region_name="eu-west-1", aws_domain=link.get_aws_domain("aws"), job_name="tune-1")
+    assert url == "https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/hyper-tuning-jobs/tune-1"
+    china = link.format_link(region_name="cn-north-1", aws_domain=link.get_aws_domain("aws-cn"), job_name="t")
+    assert china.startswith("https://console.amazonaws.cn/")
