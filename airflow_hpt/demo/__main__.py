@@ -1,0 +1,3 @@
+from airflow_hpt.demo.run import main
+
+raise SystemExit(main())

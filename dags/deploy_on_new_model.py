@@ -1,0 +1,65 @@
+"""Deploy every new best model of ``retrain_weekly`` to a candidate endpoint.
+
+Scheduled on the ``best-model`` asset: each time a weekly tuning job finishes, this DAG deploys its
+best model (the training job's artifacts, from the asset event's extra) to
+``digits-classifier-candidate``, where it can be evaluated side by side with the production endpoint
+that ``retrain_weekly`` updates only for better models. No XCom of the other DAG is read. A manual
+run deploys the latest model the asset has seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Asset, get_current_context, task
+
+from airflow_hpt import DeployModelOperator
+
+# The asset retrain_weekly.py updates (an asset is identified by its name and URI).
+BEST_MODEL = Asset("airflow-hpt://retrain_weekly/best-model")
+ENDPOINT_NAME = "digits-classifier-candidate"
+
+
+log = logging.getLogger(__name__)
+
+
+@task(inlets=[BEST_MODEL])
+def new_model() -> dict[str, Any]:
+    """The best model the asset event announced: the triggering event's extra, else the latest one."""
+    ctx = get_current_context()
+    events = [event for batch in ctx["triggering_asset_events"].values() for event in batch]
+    if not events:
+        # a manual run has no triggering event: redeploy the latest model instead
+        events = list(ctx["inlet_events"][BEST_MODEL])
+    if not events:
+        raise ValueError(f"no event of {BEST_MODEL.uri} yet: run retrain_weekly first")
+    extra = dict(events[-1].extra)
+    log.info(
+        "New model: %s (%s=%s) of tuning job %s",
+        extra["best_training_job_name"],
+        extra["objective_metric"],
+        extra["objective_value"],
+        extra["tuning_job_name"],
+    )
+    return extra
+
+
+with DAG(
+    dag_id="deploy_on_new_model",
+    description="Deploy each new best model of retrain_weekly to the candidate endpoint",
+    schedule=[BEST_MODEL],
+    start_date=pendulum.datetime(2026, 1, 4, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["airflow-hpt", "example"],
+    doc_md=__doc__,
+) as dag:
+    DeployModelOperator(
+        task_id="deploy",
+        result=new_model(),
+        endpoint_name=ENDPOINT_NAME,
+        image="local/sklearn-serve:latest",
+        execution_role_arn="arn:aws:iam::123456789012:role/SageMakerRole",
+    )
