@@ -435,10 +435,11 @@ class _TuningRun:
             max_runtime_seconds=int(stopping["MaxRuntimeInSeconds"]),
             environment=definition.get("Environment") or {},
         )
-        process = self.engine.runner.start(spec)
-        record["_log_path"] = str(process.log_path)
+        # recorded before it starts: a backend dying in between leaves a job to account for, not
+        # a process nobody knows of
         self.store.put(kinds.TRAINING_JOBS, name, record)
         self.records[name] = record
+        process = self.engine.runner.start(spec)
         self.running[name] = _Trial(name, arm, trial_number, process, objective.get("MetricName", ""))
         threading.Thread(
             target=self._wake_when_done, args=(process,), name=f"watch-{name}", daemon=True
