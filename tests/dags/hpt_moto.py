@@ -52,3 +52,12 @@ with DAG(
         retries=1,
         retry_delay=pendulum.duration(seconds=0),
     )
+
+with DAG(
+    "hpt_moto_native",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    params=PARAMS,
+    render_template_as_native_obj=True,
+) as native_dag:
+    CreateTuningJobOperator(task_id="tune", request="templates/moto_request.json.j2", check_interval=0.1)

@@ -54,6 +54,24 @@ def test_template_dag_renders_coerces_tags_and_returns_result(moto_sagemaker: An
     assert link["job_name"] == name and link["region_name"] == "us-east-1"
 
 
+def test_native_rendering_is_coerced_to_the_service_model_types(moto_sagemaker: Any) -> None:
+    dag = load_dag_module("testing/hpt_moto.py").native_dag
+    dag_run = dag.test(run_conf={"max_jobs": 5, "eta_min": 0.02, "rounds": 7, "note": "{'a': [1, 2]}"})
+    assert task_states(dag_run) == {"tune": "success"}
+    name = xcom(dag_run, "tune")["tuning_job_name"]
+    described = moto_sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert described["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 5
+    assert (
+        described["HyperParameterTuningJobConfig"]["ParameterRanges"]["ContinuousParameterRanges"][0][
+            "MinValue"
+        ]
+        == "0.02"
+    )
+    statics = described["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert statics["num_round"] == "7"
+    assert statics["note"] == "{'a': [1, 2]}", "a Python literal in a param stays a string leaf"
+
+
 def test_invalid_params_fail_before_any_call(moto_sagemaker: Any) -> None:
     before = {job["HyperParameterTuningJobName"] for job in _jobs(moto_sagemaker)}
     dag = load_dag_module("testing/hpt_moto.py").template_dag
