@@ -528,3 +528,74 @@ def test_a_deleted_jobs_name_can_be_reused(client: Any, create: Any) -> None:
     assert job["TrainingJobStatusCounters"]["Completed"] == 3
     # the first job's training jobs are still there
     assert all(client.describe_training_job(TrainingJobName=name) for name in first)
+
+
+@pytest.mark.slow  # a fresh home compiles numpy, scipy and scikit-learn bytecode first
+def test_sklearn_script_with_a_data_channel_maximize_and_deploy(
+    backend: LocalSageMaker, client: Any, tmp_path: Path
+) -> None:
+    """The example training script, data from the local S3, a Maximize objective, then hosting."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rows = [
+        [int(label), *map(float, features)]
+        for label, features in zip(digits.target, digits.data, strict=True)
+    ]
+    csv = tmp_path / "train.csv"
+    csv.write_text("\n".join(",".join(str(value) for value in row) for row in rows) + "\n")
+    assert backend.s3 is not None
+    backend.s3.upload(csv, "s3://data/digits/train/")
+    request = quadratic_request("Digits", strategy="Bayesian", max_jobs=4, parallel=2, max_runtime=120)
+    config = request["HyperParameterTuningJobConfig"]
+    config["HyperParameterTuningJobObjective"] = {"Type": "Maximize", "MetricName": "validation:accuracy"}
+    config["ParameterRanges"] = {
+        "ContinuousParameterRanges": [
+            {"Name": "alpha", "MinValue": "0.000001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}
+        ],
+        "CategoricalParameterRanges": [{"Name": "loss", "Values": ["hinge", "log_loss", "modified_huber"]}],
+    }
+    definition = request["TrainingJobDefinition"]
+    definition["StaticHyperParameters"] = {
+        "epochs": "3",
+        "sagemaker_program": "train_sklearn.py",
+        "sagemaker_submit_directory": (Path(__file__).resolve().parents[2] / "dags" / "training").as_uri(),
+    }
+    definition["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "validation:accuracy", "Regex": "validation:accuracy=([0-9.]+)"}
+    ]
+    definition["InputDataConfig"] = [
+        {
+            "ChannelName": "train",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://data/digits/train/"}},
+            "ContentType": "text/csv",
+        }
+    ]
+    client.create_hyper_parameter_tuning_job(**request)
+    job = wait_for(client, "Digits", timeout=120)
+    assert job["HyperParameterTuningJobStatus"] == "Completed", job.get("FailureReason")
+    values = objective_values(client, "Digits")
+    best = job["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
+    assert best == {"Type": "Maximize", "MetricName": "validation:accuracy", "Value": max(values)}
+    assert best["Value"] > 0.8
+    artifact = client.describe_training_job(TrainingJobName=job["BestTrainingJob"]["TrainingJobName"])[
+        "ModelArtifacts"
+    ]["S3ModelArtifacts"]
+    with tarfile.open(backend.s3.path_for(artifact)) as archive:
+        assert "model.joblib" in archive.getnames()
+    client.create_model(
+        ModelName="digits",
+        PrimaryContainer={"Image": "sklearn:latest", "ModelDataUrl": artifact},
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+    )
+    variant = {
+        "VariantName": "all",
+        "ModelName": "digits",
+        "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 1,
+    }
+    client.create_endpoint_config(EndpointConfigName="digits", ProductionVariants=[variant])
+    client.create_endpoint(EndpointName="digits", EndpointConfigName="digits")
+    client.get_waiter("endpoint_in_service").wait(
+        EndpointName="digits", WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
