@@ -269,8 +269,10 @@ class _JobState:
     last_status: str | None = None
     listed_at_poll: int | None = None
     described_at_poll: int | None = None
-    described_at: float = 0.0
-    completed_at_describe: int = -1
+    # the best-so-far refresh clock starts when the job is first watched: a triggerer restart with
+    # hundreds of jobs must not describe them all at once
+    described_at: float = field(default_factory=time.monotonic)
+    completed_at_describe: int | None = None
     best: dict[str, Any] | None = None
     retry_at: float = 0.0
     backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=BACKOFF_CAP_SECONDS))
@@ -508,6 +510,9 @@ class _Poller:
 
     def _best_is_stale(self, state: _JobState, summary: dict[str, Any]) -> bool:
         completed = int((summary.get("TrainingJobStatusCounters") or {}).get("Completed", 0))
+        if state.completed_at_describe is None:
+            state.completed_at_describe = completed
+            return False
         return (
             completed > state.completed_at_describe
             and time.monotonic() - state.described_at >= BEST_REFRESH_SECONDS

@@ -41,16 +41,6 @@ with DAG("hpt_local_deferrable", schedule=None, start_date=START, params=PARAMS)
 with DAG("hpt_local_sync", schedule=None, start_date=START, params=PARAMS) as sync_dag:
     CreateTuningJobOperator(task_id="tune", request=REQUEST, deferrable=False, check_interval=0.3)
 
-with DAG(
-    "hpt_local_max_wait", schedule=None, start_date=START, params={**PARAMS, "sleep": 5}
-) as max_wait_dag:
-    CreateTuningJobOperator(
-        task_id="tune_sync", request=REQUEST, deferrable=False, check_interval=0.3, max_wait=3
-    )
-    CreateTuningJobOperator(
-        task_id="tune_deferred", request=REQUEST, deferrable=True, check_interval=0.3, max_wait=3
-    )
-
 with DAG("hpt_local_sensor_deferrable", schedule=None, start_date=START, params=PARAMS) as sensor_dag:
     (
         CreateTuningJobOperator(task_id="create", request=REQUEST, wait_for_completion=False)
@@ -74,3 +64,43 @@ with DAG("hpt_local_sensor_reschedule", schedule=None, start_date=START, params=
         )
         >> deploy("wait")
     )
+
+
+def both_modes(**operator_kwargs: Any) -> None:
+    """The same wait, synchronous and deferred, as two independent tasks of the current DAG."""
+    CreateTuningJobOperator(
+        task_id="tune_sync", request=REQUEST, deferrable=False, check_interval=0.3, **operator_kwargs
+    )
+    CreateTuningJobOperator(
+        task_id="tune_deferred", request=REQUEST, deferrable=True, check_interval=0.3, **operator_kwargs
+    )
+
+
+with DAG(
+    "hpt_local_failed", schedule=None, start_date=START, params={**PARAMS, "fail": "true", "max_jobs": 2}
+) as failed_dag:
+    both_modes()
+
+with DAG("hpt_local_stopped", schedule=None, start_date=START, params={**PARAMS, "sleep": 1}) as stopped_dag:
+    both_modes()
+    CreateTuningJobOperator(
+        task_id="tune_accept_stopped",
+        request=REQUEST,
+        deferrable=True,
+        check_interval=0.3,
+        fail_on_stopped=False,
+    )
+
+with DAG("hpt_local_storm", schedule=None, start_date=START, params={**PARAMS, "sleep": 0.3}) as storm_dag:
+    both_modes()
+    CreateTuningJobOperator(task_id="create", request=REQUEST, wait_for_completion=False) >> TuningJobSensor(
+        task_id="wait",
+        tuning_job_name="{{ ti.xcom_pull(task_ids='create', key='tuning_job_name') }}",
+        deferrable=True,
+        poke_interval=0.3,
+    )
+
+with DAG(
+    "hpt_local_max_wait", schedule=None, start_date=START, params={**PARAMS, "sleep": 5, "max_jobs": 2}
+) as max_wait_dag:
+    both_modes(max_wait=3)

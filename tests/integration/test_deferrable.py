@@ -49,3 +49,24 @@ def test_deferrable_operator_hands_the_best_job_to_deploy(backend: LocalSageMake
         "best_training_job_arn": best["TrainingJobArn"],
         "model_artifacts": result["model_artifacts"],
     }
+
+
+def test_create_without_waiting_then_deferrable_sensor(backend: LocalSageMaker) -> None:
+    dag = load_dag_module("testing/hpt_local_wait.py").sensor_dag
+    dag_run = dag.test(run_conf=RUN_CONF)
+    assert task_states(dag_run) == {"create": "success", "wait": "success", "deploy": "success"}
+    created, result = xcom(dag_run, "create"), xcom(dag_run, "wait")
+    assert created["status"] == "InProgress"
+    assert result["tuning_job_name"] == created["tuning_job_name"]
+    assert result["status"] == "Completed"
+    assert xcom(dag_run, "wait", "model_artifacts") == result["model_artifacts"] is not None
+    assert xcom(dag_run, "deploy")["best_training_job_arn"] == result["best_training_job_arn"]
+
+
+def test_reschedule_sensor(backend: LocalSageMaker) -> None:
+    dag = load_dag_module("testing/hpt_local_wait.py").reschedule_dag
+    dag_run = dag.test(run_conf=RUN_CONF)
+    assert task_states(dag_run) == {"create": "success", "wait": "success", "deploy": "success"}
+    result = xcom(dag_run, "wait")
+    assert result["status"] == "Completed"
+    assert xcom(dag_run, "deploy")["model_artifacts"] == result["model_artifacts"] is not None

@@ -1,0 +1,251 @@
+"""TuningJobTrigger on its own, in an event loop, against the local backend over HTTP (real aiobotocore)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_hpt.local.faults import Faults
+from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.triggers import tuning as trigger_module
+from airflow_hpt.triggers.tuning import TuningJobTrigger, result_from_event
+from tests.local.conftest import make_client, quadratic_request, wait_for
+
+NO_BOTOCORE_RETRIES = {"retries": {"total_max_attempts": 1}}
+
+
+class CountingFaults(Faults):
+    """Counts every call the backend receives, per operation (and injects faults as configured)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.calls: Counter[str] = Counter()
+
+    def draw(self, operation: str) -> Any:
+        self.calls[operation] += 1
+        return super().draw(operation)
+
+
+@pytest.fixture
+def faults() -> CountingFaults:
+    return CountingFaults()
+
+
+@pytest.fixture
+def backend(tmp_path: Path, aws_conn_env: Any, faults: CountingFaults) -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(tmp_path / "sagemaker", faults=faults) as started:
+        aws_conn_env(started.endpoint_url)
+        yield started
+
+
+@pytest.fixture
+def client(backend: LocalSageMaker) -> Any:
+    return make_client(backend.endpoint_url, retries=5)
+
+
+def import_string(classpath: str) -> Any:
+    """What the triggerer does with a serialized trigger's class path."""
+    module, _, name = classpath.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_trigger(name: str, **overrides: Any) -> TuningJobTrigger:
+    kwargs: dict[str, Any] = {
+        "tuning_job_name": name,
+        "aws_conn_id": "aws_default",
+        "region_name": None,
+        "verify": None,
+        "botocore_config": NO_BOTOCORE_RETRIES,
+        "check_interval": 0.3,
+        "deadline": None,
+        "stop_on_kill": True,
+        **overrides,
+    }
+    return TuningJobTrigger(**kwargs)
+
+
+def start(client: Any, name: str, *, sleep: float = 0.0, max_jobs: int = 2, **options: Any) -> None:
+    static = {"sleep": str(sleep)} if sleep else None
+    client.create_hyper_parameter_tuning_job(
+        **quadratic_request(name, max_jobs=max_jobs, parallel=2, static=static, **options)
+    )
+
+
+async def first_event(trigger: TuningJobTrigger, timeout: float = 60.0) -> TriggerEvent:
+    events: AsyncIterator[TriggerEvent] = trigger.run()
+    try:
+        return await asyncio.wait_for(anext(events), timeout)
+    finally:
+        await events.aclose()
+
+
+def test_serialize_round_trips() -> None:
+    trigger = make_trigger("job-a", deadline=1_900_000_000.5, verify="/ca.pem", region_name="eu-west-1")
+    classpath, kwargs = trigger.serialize()
+    rebuilt = import_string(classpath)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert classpath == "airflow_hpt.triggers.tuning.TuningJobTrigger"
+
+
+def test_terminal_event_carries_the_result(client: Any) -> None:
+    start(client, "trig-done")
+    event = asyncio.run(first_event(make_trigger("trig-done")))
+    result = result_from_event(event.payload)
+    described = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="trig-done")
+    best = described["BestTrainingJob"]["TrainingJobName"]
+    assert result["status"] == "Completed"
+    assert result["best_training_job_name"] == best
+    artifacts = client.describe_training_job(TrainingJobName=best)["ModelArtifacts"]["S3ModelArtifacts"]
+    assert result["model_artifacts"] == artifacts
+
+
+def test_thrown_away_mid_wait_and_rebuilt_from_serialized_form(client: Any) -> None:
+    start(client, "trig-restart", sleep=0.7)
+    trigger = make_trigger("trig-restart")
+
+    async def throw_away() -> None:
+        run = asyncio.create_task(first_event(trigger))
+        await asyncio.sleep(1.0)
+        assert not run.done()
+        run.cancel()  # the triggerer going away
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        await trigger.cleanup()
+
+    asyncio.run(throw_away())
+    assert wait_for(client, "trig-restart", ("InProgress",))["HyperParameterTuningJobStatus"] == "InProgress"
+
+    classpath, kwargs = trigger.serialize()
+    event = asyncio.run(first_event(import_string(classpath)(**kwargs)))
+    assert result_from_event(event.payload)["status"] == "Completed"
+
+
+@pytest.mark.parametrize("stop_on_kill", [True, False])
+def test_on_kill_stops_the_job_only_when_asked(client: Any, stop_on_kill: bool) -> None:
+    name = f"trig-kill-{str(stop_on_kill).lower()}"
+    start(client, name, sleep=1.0, max_jobs=4)
+    trigger = make_trigger(name, stop_on_kill=stop_on_kill)
+
+    async def kill() -> None:
+        run = asyncio.create_task(first_event(trigger))
+        await asyncio.sleep(0.8)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        await trigger.on_kill()  # what the triggerer does after a user marked the task failed
+        await trigger.cleanup()
+
+    asyncio.run(kill())
+    status = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+        "HyperParameterTuningJobStatus"
+    ]
+    if stop_on_kill:
+        assert status in {"Stopping", "Stopped"}
+        assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Stopped"
+    else:
+        assert status == "InProgress"
+        client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+
+
+def test_deadline_stops_the_job_and_times_out(client: Any) -> None:
+    start(client, "trig-deadline", sleep=2.0, max_jobs=4)
+    event = asyncio.run(first_event(make_trigger("trig-deadline", deadline=time.time() + 1.0)))
+    assert event.payload["status"] == "timeout" and event.payload["stopped"] is True
+    with pytest.raises(TimeoutError, match="trig-deadline did not finish within max_wait"):
+        result_from_event(event.payload)
+    assert wait_for(client, "trig-deadline")["HyperParameterTuningJobStatus"] == "Stopped"
+
+
+def test_unknown_job_is_an_error_event(backend: LocalSageMaker) -> None:
+    event = asyncio.run(first_event(make_trigger("no-such-job")))
+    assert event.payload["status"] == "error"
+    with pytest.raises(RuntimeError, match=r"no-such-job.*ResourceNotFound"):
+        result_from_event(event.payload)
+
+
+def test_many_triggers_share_one_list_per_interval(client: Any, faults: CountingFaults) -> None:
+    names = [f"trig-many-{index}" for index in range(8)]
+    for name in names:
+        start(client, name, sleep=0.5, max_jobs=4)
+    # all running: wait until the last one started training
+    for name in names:
+        wait_for(client, name, ("InProgress",))
+    faults.calls.clear()
+
+    async def wait_all() -> tuple[list[TriggerEvent], float]:
+        started = time.monotonic()
+        events = await asyncio.gather(
+            *(first_event(make_trigger(name, check_interval=0.5)) for name in names)
+        )
+        return events, time.monotonic() - started
+
+    events, elapsed = asyncio.run(wait_all())
+    assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * len(names)
+    polls = elapsed / 0.5
+    # one List (one page) per interval for all eight; a Describe for each job that ended (and a
+    # few for jobs that were not listed yet, or were between List and Describe), never one per poll
+    assert faults.calls["ListHyperParameterTuningJobs"] <= polls + 2
+    assert faults.calls["DescribeHyperParameterTuningJob"] <= 3 * len(names)
+    assert faults.calls["DescribeHyperParameterTuningJob"] < polls * len(names) / 3
+    assert faults.calls["DescribeTrainingJob"] == len(names)
+
+
+def test_a_job_list_misses_is_still_seen(client: Any, faults: CountingFaults) -> None:
+    """A List that never shows one job (paging, clock skew): that job is described every few polls."""
+    names = ["trig-seen-1", "trig-seen-2", "trig-hidden"]
+    for name in names:
+        start(client, name, sleep=0.6, max_jobs=4)
+
+    async def wait_all() -> list[TriggerEvent]:
+        registry = trigger_module._registry()
+        connection = make_trigger("x")._connection
+        async with registry.client(connection) as real:
+            registry.clients[connection]._client = _HidingClient(real, "trig-hidden")
+            return await asyncio.gather(*(first_event(make_trigger(name)) for name in names))
+
+    events = asyncio.run(wait_all())
+    assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * 3
+
+
+class _HidingClient:
+    """The real aiobotocore client, except that List never returns one job."""
+
+    def __init__(self, client: Any, hidden: str) -> None:
+        self._client, self._hidden = client, hidden
+        self.described: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def list_hyper_parameter_tuning_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        page = await self._client.list_hyper_parameter_tuning_jobs(**kwargs)
+        page["HyperParameterTuningJobSummaries"] = [
+            summary
+            for summary in page["HyperParameterTuningJobSummaries"]
+            if summary["HyperParameterTuningJobName"] != self._hidden
+        ]
+        return page
+
+
+def test_throttling_and_server_errors_never_end_the_trigger(client: Any, faults: CountingFaults) -> None:
+    names = [f"trig-storm-{index}" for index in range(3)]
+    for name in names:
+        start(client, name, sleep=0.3)
+    faults.rates = {"*": 0.5}
+    faults.server_error_share = 0.5
+
+    async def wait_all() -> list[TriggerEvent]:
+        return await asyncio.gather(*(first_event(make_trigger(name), timeout=120) for name in names))
+
+    events = asyncio.run(wait_all())
+    faults.rates = {}
+    assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * 3
+    assert sum(faults.injected.values()) >= 5
