@@ -599,3 +599,20 @@ def test_sklearn_script_with_a_data_channel_maximize_and_deploy(
     client.get_waiter("endpoint_in_service").wait(
         EndpointName="digits", WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
     )
+
+
+def test_maximize_objective(client: Any, create: Any) -> None:
+    maximize = {"HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "loss"}}
+    create("Upward", max_jobs=3, parallel=1, **maximize)
+    job = wait_for(client, "Upward")
+    best = job["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
+    assert best["Type"] == "Maximize" and best["Value"] == max(objective_values(client, "Upward"))
+    # for Maximize the target is reached from below: any loss is above 0
+    create(
+        "UpwardTarget",
+        max_jobs=3,
+        parallel=1,
+        TuningJobCompletionCriteria={"TargetObjectiveMetricValue": 0.0},
+        **maximize,
+    )
+    assert wait_for(client, "UpwardTarget")["TrainingJobStatusCounters"]["Completed"] == 1
