@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,6 +262,10 @@ class _TuningRun:
             reason = f"InternalServerError: the local backend's scheduler failed: {error!r}"
             if self.resume:
                 reason = f"The local backend restarted while this job ran and could not resume it: {error!r}"
+            # e.g. a training job recorded, then the runner raised before it started
+            for name, record in list(self.records.items()):
+                if record["TrainingJobStatus"] not in TERMINAL_STATUSES:
+                    self._update_training_job(name, _failed_without_outcome(reason, interrupted=False))
             self._end("Failed", reason)
 
     def _prepare(self) -> None:
@@ -361,7 +365,7 @@ class _TuningRun:
         assert job is not None, f"tuning job {self.name} vanished while running"
         return job
 
-    def _update_training_job(self, name: str, change: Any) -> None:
+    def _update_training_job(self, name: str, change: Callable[[Record], None]) -> None:
         self.records[name] = self.store.update(kinds.TRAINING_JOBS, name, change)
 
     # --- launching ---------------------------------------------------------------------------
@@ -678,25 +682,37 @@ def _objective_counters(records: Sequence[Record]) -> dict[str, int]:
     return counters
 
 
-def _set(**fields: Any) -> Any:
+def _set(**fields: Any) -> Callable[[Record], None]:
     def change(record: Record) -> None:
         record.update(fields)
 
     return change
 
 
-def _interrupted(record: Record) -> None:
-    now = time.time()
-    record.update(
-        TrainingJobStatus="Failed",
-        SecondaryStatus="Interrupted",
-        FailureReason=INTERRUPTED,
-        TrainingEndTime=now,
-        LastModifiedTime=now,
-        _objective_status="Failed",
-        _objective_value=None,
-        _retryable=True,
-    )
+def _failed_without_outcome(reason: str, *, interrupted: bool) -> Callable[[Record], None]:
+    """A training job that ended with no outcome from its process: Failed.
+
+    ``interrupted``: the backend went down under it; a RetryableError, not counted in the budget.
+    """
+
+    def change(record: Record) -> None:
+        now = time.time()
+        record.update(
+            TrainingJobStatus="Failed",
+            SecondaryStatus="Interrupted" if interrupted else "Failed",
+            FailureReason=reason,
+            TrainingEndTime=now,
+            LastModifiedTime=now,
+            _objective_status="Failed",
+            _objective_value=None,
+        )
+        if interrupted:
+            record["_retryable"] = True
+
+    return change
+
+
+_interrupted = _failed_without_outcome(INTERRUPTED, interrupted=True)
 
 
 def _mark_convergence(job: Record) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from airflow_hpt.local.runner import Runner, TrainingSpec
 from airflow_hpt.local.server import LocalSageMaker
 from tests.local.conftest import make_client, quadratic_request, training_jobs, wait_for
 
@@ -616,3 +617,20 @@ def test_maximize_objective(client: Any, create: Any) -> None:
         **maximize,
     )
     assert wait_for(client, "UpwardTarget")["TrainingJobStatusCounters"]["Completed"] == 1
+
+
+def test_a_scheduler_failure_ends_the_job_failed_and_accounts_for_its_jobs(
+    client: Any, create: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_start(self: Runner, spec: TrainingSpec) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Runner, "start", broken_start)
+    create("NoSpace", max_jobs=2, parallel=1)
+    job = wait_for(client, "NoSpace")
+    assert job["HyperParameterTuningJobStatus"] == "Failed"
+    assert "No space left on device" in job["FailureReason"]
+    [summary] = training_jobs(client, "NoSpace")
+    assert summary["TrainingJobStatus"] == "Failed"
+    assert "No space left on device" in summary["FailureReason"]
+    assert job["TrainingJobStatusCounters"]["NonRetryableError"] == 1
