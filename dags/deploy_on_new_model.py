@@ -10,6 +10,7 @@ run deploys the latest model the asset has seen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pendulum
@@ -25,14 +26,11 @@ ENDPOINT_NAME = "digits-classifier-candidate"
 log = logging.getLogger(__name__)
 
 
-@task(inlets=[BEST_MODEL])
-def new_model() -> dict[str, Any]:
-    """The best model the asset event announced: the triggering event's extra, else the latest one."""
-    ctx = get_current_context()
-    events = [event for batch in ctx["triggering_asset_events"].values() for event in batch]
-    if not events:
-        # a manual run has no triggering event: redeploy the latest model instead
-        events = list(ctx["inlet_events"][BEST_MODEL])
+def announced_model(
+    triggering_events: Mapping[Any, Sequence[Any]], inlet_events: Sequence[Any]
+) -> dict[str, Any]:
+    """The extra of the event that triggered the run, else (a manual run) of the asset's latest event."""
+    events = [event for batch in triggering_events.values() for event in batch] or list(inlet_events)
     if not events:
         raise ValueError(f"no event of {BEST_MODEL.uri} yet: run retrain_weekly first")
     extra = dict(events[-1].extra)
@@ -44,6 +42,12 @@ def new_model() -> dict[str, Any]:
         extra["tuning_job_name"],
     )
     return extra
+
+
+@task(inlets=[BEST_MODEL])
+def new_model() -> dict[str, Any]:
+    context = get_current_context()
+    return announced_model(context["triggering_asset_events"], context["inlet_events"][BEST_MODEL])
 
 
 with DAG(
