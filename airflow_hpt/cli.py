@@ -64,9 +64,22 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _local_sagemaker(args: argparse.Namespace) -> int:
+    from airflow_hpt.local.faults import Faults
     from airflow_hpt.local.server import serve
 
-    serve(host=args.host, port=args.port, home=Path(args.home))
+    faults = (
+        Faults.parse(args.faults, server_error_share=args.server_error_share, seed=args.fault_seed)
+        if args.faults
+        else None
+    )
+    serve(
+        host=args.host,
+        port=args.port,
+        home=Path(args.home),
+        max_concurrent_tuning_jobs=args.max_concurrent_tuning_jobs,
+        faults=faults,
+        region=args.region,
+    )
     return 0
 
 
@@ -99,6 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     local.add_argument("--port", type=int, default=4599, help="port; 0 picks a free one and prints it")
     local.add_argument("--home", default=".local-sagemaker", help="folder holding all state and local S3")
+    local.add_argument("--region", default="us-east-1", help="the region in ARNs")
+    local.add_argument(
+        "--max-concurrent-tuning-jobs", type=int, default=100, help="SageMaker's quota (default 100)"
+    )
+    local.add_argument(
+        "--faults",
+        default="",
+        metavar="OP=RATE,...",
+        help='inject faults for tests, e.g. "DescribeHyperParameterTuningJob=0.3,*=0.05"',
+    )
+    local.add_argument(
+        "--server-error-share", type=float, default=0.0, help="part of the faults answered 5xx, not throttled"
+    )
+    local.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injection")
     local.set_defaults(run=_local_sagemaker)
     return parser
 
