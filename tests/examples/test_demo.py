@@ -1,0 +1,66 @@
+"""The demo (what scripts/demo runs after setting up the venv) on a fresh Airflow home."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_demo_runs_two_chained_weeks_reports_and_draws(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    # what a previous run leaves behind: the demo starts over from an empty folder
+    (workdir / "airflow").mkdir(parents=True)
+    (workdir / "airflow" / "airflow.db").write_text("not a database")
+    (workdir / "objective.png").write_text("stale")
+    # the demo's own environment only: none of the test session's Airflow settings
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "AWS_"))}
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow_hpt.demo", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=400,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    out = done.stdout
+    print(out)
+    assert elapsed < 300, f"the demo took {elapsed:.0f} s"
+
+    # progress lines while it runs, then the report
+    for step in range(1, 7):
+        assert f"[{step}/6]" in out
+    assert re.search(r"training jobs finished", out)
+    jobs = re.findall(r"^tuning job\s+\| (\S+)\s+\| (\S+)", out, re.MULTILINE)
+    assert len(jobs) == 1
+    first, second = jobs[0]
+    parents = re.search(r"^warm-start parents\s+\| (.+?)\s+\| (\S+)", out, re.MULTILINE)
+    assert parents is not None
+    assert parents.groups() == ("none (first of the chain)", first)
+    assert re.search(r"^training jobs\s+\| 8: ", out, re.MULTILINE)
+    assert re.search(r"^best objective\s+\| validation:accuracy = 0\.\d{4}", out, re.MULTILINE)
+    assert re.search(r"^deployed\s+\| digits-classifier created", out, re.MULTILINE)
+    assert re.search(
+        r"^Endpoint digits-classifier: InService, serving model retrain-weekly-", out, re.MULTILINE
+    )
+    assert second != first
+
+    chart = workdir / "objective.png"
+    assert chart.read_bytes().startswith(PNG_MAGIC)
+    assert chart.stat().st_size > 20_000
+    assert f"Chart: {chart}" in out
