@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+ACCESS_KEY_ID_ENV = "AIRFLOW_HPT_LOCAL_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY_ENV = "AIRFLOW_HPT_LOCAL_SECRET_ACCESS_KEY"
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -67,6 +72,8 @@ def _local_sagemaker(args: argparse.Namespace) -> int:
     from airflow_hpt.local.faults import Faults
     from airflow_hpt.local.server import serve
 
+    # a secret nobody chose is generated, never a well-known default: this backend runs code
+    secret = args.secret_access_key or secrets.token_urlsafe(32)
     faults = (
         Faults.parse(args.faults, server_error_share=args.server_error_share, seed=args.fault_seed)
         if args.faults
@@ -79,6 +86,9 @@ def _local_sagemaker(args: argparse.Namespace) -> int:
         max_concurrent_tuning_jobs=args.max_concurrent_tuning_jobs,
         faults=faults,
         region=args.region,
+        access_key_id=args.access_key_id,
+        secret_access_key=secret,
+        secret_generated=not args.secret_access_key,
     )
     return 0
 
@@ -113,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=4599, help="port; 0 picks a free one and prints it")
     local.add_argument("--home", default=".local-sagemaker", help="folder holding all state and local S3")
     local.add_argument("--region", default="us-east-1", help="the region in ARNs")
+    local.add_argument(
+        "--access-key-id",
+        default=os.environ.get(ACCESS_KEY_ID_ENV) or "testing",
+        help=f"the access key id clients must sign with (default: ${ACCESS_KEY_ID_ENV}, else 'testing')",
+    )
+    local.add_argument(
+        "--secret-access-key",
+        default=os.environ.get(SECRET_ACCESS_KEY_ENV),
+        help=f"the secret clients must sign with (default: ${SECRET_ACCESS_KEY_ENV}, else a generated "
+        "one, printed once with the settings clients need); prefer the variable: arguments are visible "
+        "to other users in the process list",
+    )
     local.add_argument(
         "--max-concurrent-tuning-jobs", type=int, default=100, help="SageMaker's quota (default 100)"
     )

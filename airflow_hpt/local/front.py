@@ -2,8 +2,9 @@
 
 Every call is ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` and a JSON body; answers are
 JSON, errors in the AWS JSON error shape (``__type`` + ``message``, header ``x-amzn-ErrorType``)
-so that botocore raises its modeled exceptions. Signatures are not checked: the backend binds to
-loopback and has one fixed account.
+so that botocore raises its modeled exceptions. Every request must carry an AWS Signature Version 4
+made with the backend's access key (:mod:`airflow_hpt.local.auth`); it is checked before anything
+else, fault injection included, so an unauthenticated caller learns nothing about the backend.
 
 Server library: werkzeug's threaded WSGI server. The handlers are synchronous (a store lock, file
 writes), so an asyncio server (uvicorn) would only push them to a thread pool; werkzeug gives a
@@ -24,6 +25,8 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.api import ApiError, SageMakerApi
+from airflow_hpt.local.auth import STATUS as AUTH_STATUS
+from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.faults import Faults
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,9 @@ TARGET_PREFIX = "SageMaker."
 class Front:
     """The WSGI application of the local backend."""
 
-    def __init__(self, api: SageMakerApi, faults: Faults | None = None) -> None:
+    def __init__(self, api: SageMakerApi, verifier: SigV4Verifier, faults: Faults | None = None) -> None:
         self.api = api
+        self.verifier = verifier
         self.faults = faults
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -46,6 +50,10 @@ class Front:
 
     def _respond(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        try:
+            self._authenticate(request)
+        except AuthError as refused:
+            return _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
         target = request.headers.get("X-Amz-Target", "")
         if request.method != "POST" or not target.startswith(TARGET_PREFIX):
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
@@ -75,6 +83,12 @@ class Front:
             content_type=CONTENT_TYPE,
             headers={"x-amzn-RequestId": request_id},
         )
+
+    def _authenticate(self, request: Request) -> None:
+        # the URL as the client addressed it: the signature covers the Host header and the raw path
+        raw_path = request.environ.get("RAW_URI") or request.full_path.rstrip("?")
+        url = f"{request.scheme}://{request.host}{raw_path}"
+        self.verifier.verify(request.method, url, request.headers, request.get_data())
 
 
 def _error(error: ApiError, request_id: str) -> Response:

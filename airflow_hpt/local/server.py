@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import logging
+import shlex
 import signal
+import socket
+import sys
 import threading
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -10,6 +16,7 @@ from types import FrameType, TracebackType
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from airflow_hpt.local.api import SageMakerApi
+from airflow_hpt.local.auth import SigV4Verifier
 from airflow_hpt.local.deploy import Deployments
 from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
@@ -17,6 +24,13 @@ from airflow_hpt.local.front import Front
 from airflow_hpt.local.runner import Runner
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Store
+
+log = logging.getLogger(__name__)
+
+# Documented, well-known test credentials (as moto's): the default of in-process backends, which
+# tests and the examples start and stop on loopback. The CLI generates a secret instead.
+TEST_ACCESS_KEY_ID = "testing"
+TEST_SECRET_ACCESS_KEY = "testing"
 
 
 class _Handler(WSGIRequestHandler):
@@ -36,6 +50,7 @@ class LocalSageMaker:
     ...     client = boto3.client("sagemaker", endpoint_url=backend.endpoint_url, region_name="us-east-1")
 
     All state lives under ``home``; a new instance on the same home resumes where the last stopped.
+    Every request must be signed (SigV4) with ``access_key_id`` / ``secret_access_key``.
     """
 
     def __init__(
@@ -47,8 +62,13 @@ class LocalSageMaker:
         faults: Faults | None = None,
         region: str = "us-east-1",
         endpoint_delay_seconds: float = 1.0,
+        access_key_id: str = TEST_ACCESS_KEY_ID,
+        secret_access_key: str = TEST_SECRET_ACCESS_KEY,
     ) -> None:
         self.home = Path(home).resolve()
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self._verifier = SigV4Verifier(access_key_id, secret_access_key)
         self.host = host
         self.port = port
         self.region = region
@@ -76,8 +96,14 @@ class LocalSageMaker:
         deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds)
         api = SageMakerApi(store, engine, deployments, self.max_concurrent_tuning_jobs)
         server = make_server(
-            self.host, self.port, Front(api, self.faults), threaded=True, request_handler=_Handler
+            self.host,
+            self.port,
+            Front(api, self._verifier, self.faults),
+            threaded=True,
+            request_handler=_Handler,
         )
+        if not is_loopback(self.host):
+            log.warning(non_loopback_warning(self.host))
         engine.recover()
         self._engine, self._server = engine, server
         self._thread = threading.Thread(target=server.serve_forever, name="local-sagemaker-http", daemon=True)
@@ -111,8 +137,16 @@ def serve(
     max_concurrent_tuning_jobs: int = 100,
     faults: Faults | None = None,
     region: str = "us-east-1",
+    access_key_id: str = TEST_ACCESS_KEY_ID,
+    secret_access_key: str = TEST_SECRET_ACCESS_KEY,
+    secret_generated: bool = False,
 ) -> None:
-    """Serve until SIGTERM or SIGINT (the ``airflow-hpt local-sagemaker`` command)."""
+    """Serve until SIGTERM or SIGINT (the ``airflow-hpt local-sagemaker`` command).
+
+    ``secret_generated``: after the address, print the settings a client needs, secret included:
+    the operator has no other way to learn a generated secret. Only to stdout, the operator's
+    terminal; it is neither logged nor stored.
+    """
     backend = LocalSageMaker(
         home,
         host=host,
@@ -120,6 +154,8 @@ def serve(
         max_concurrent_tuning_jobs=max_concurrent_tuning_jobs,
         faults=faults,
         region=region,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
     )
     done = threading.Event()
 
@@ -130,8 +166,55 @@ def serve(
     try:
         backend.start()
         print(f"Local SageMaker listening on {backend.endpoint_url} (home: {backend.home})", flush=True)
+        if not is_loopback(host):
+            print(f"WARNING: {non_loopback_warning(host)}", file=sys.stderr, flush=True)
+        if secret_generated:
+            print(client_settings(backend), flush=True)
         done.wait()
     finally:
         backend.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) reaches this machine's loopback interface only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(
+        ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses
+    )
+
+
+def non_loopback_warning(host: str) -> str:
+    return (
+        f"the local SageMaker backend listens on {host!r}, not on loopback: anyone who can reach it "
+        "and knows its credentials can run code on this machine as this user (training scripts are "
+        "processes here). Bind 127.0.0.1 unless another host or container must reach it."
+    )
+
+
+def client_settings(backend: LocalSageMaker) -> str:
+    """Shell lines giving Airflow and boto3 the backend's address and credentials."""
+    connection = {
+        "conn_type": "aws",
+        "login": backend.access_key_id,
+        "password": backend.secret_access_key,
+        "extra": {"endpoint_url": backend.endpoint_url, "region_name": backend.region},
+    }
+    lines = [
+        "Generated credentials (shown once, stored nowhere; set AIRFLOW_HPT_LOCAL_SECRET_ACCESS_KEY "
+        "or pass --secret-access-key to choose them). For Airflow and boto3:",
+        f"export AIRFLOW_CONN_AWS_DEFAULT={shlex.quote(json.dumps(connection))}",
+        f"export AWS_ACCESS_KEY_ID={shlex.quote(backend.access_key_id)}",
+        f"export AWS_SECRET_ACCESS_KEY={shlex.quote(backend.secret_access_key)}",
+        f"export AWS_ENDPOINT_URL_SAGEMAKER={shlex.quote(backend.endpoint_url)}",
+        f"export AWS_DEFAULT_REGION={shlex.quote(backend.region)}",
+    ]
+    return "\n".join(lines)

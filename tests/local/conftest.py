@@ -9,7 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from airflow_hpt.local.server import LocalSageMaker
 
@@ -28,6 +31,19 @@ def make_client(endpoint_url: str, retries: int = 0, **config: Any) -> Any:
         aws_secret_access_key="testing",
         config=Config(retries={"mode": "standard", "total_max_attempts": retries + 1}, **config),
     )
+
+
+def signed_headers(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    access_key_id: str = "testing",
+    secret_access_key: str = "testing",
+) -> dict[str, str]:
+    """``headers`` plus the SigV4 ones botocore would add to a POST of ``body`` to ``url``."""
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    SigV4Auth(Credentials(access_key_id, secret_access_key), "sagemaker", REGION).add_auth(request)
+    return dict(request.headers.items())
 
 
 def quadratic_request(

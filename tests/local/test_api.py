@@ -21,18 +21,28 @@ from botocore.exceptions import ClientError, WaiterError
 
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import REGION, make_client, quadratic_request, training_jobs, wait_for
+from tests.local.conftest import (
+    REGION,
+    make_client,
+    quadratic_request,
+    signed_headers,
+    training_jobs,
+    wait_for,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 
 
 def raw_call(endpoint_url: str, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    """One awsJson1_1 call without botocore: status, headers and the JSON body exactly as sent."""
+    """One awsJson1_1 call without botocore's client (only its signer): status, headers and the
+    JSON body exactly as sent."""
+    data = json.dumps(body).encode()
+    headers = {"X-Amz-Target": f"SageMaker.{operation}", "Content-Type": "application/x-amz-json-1.1"}
     request = urllib.request.Request(
         endpoint_url + "/",
-        data=json.dumps(body).encode(),
-        headers={"X-Amz-Target": f"SageMaker.{operation}", "Content-Type": "application/x-amz-json-1.1"},
+        data=data,
+        headers=signed_headers(endpoint_url + "/", data, headers),
         method="POST",
     )
     try:
