@@ -38,7 +38,7 @@ def write_chart(
     def seconds(when: datetime) -> float:
         return (when - origin).total_seconds()
 
-    fig, ax = plt.subplots(figsize=(9, 5.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
     runs = sorted({p.run for p in points})
     for run in runs:
         color = RUN_COLORS[(run - 1) % len(RUN_COLORS)]
@@ -90,9 +90,10 @@ def write_chart(
     ]
     if threshold is not None:
         legend.append(Line2D([], [], color="tab:red", linestyle="--", label=f"quality gate ({threshold})"))
-    ax.legend(handles=legend, loc="lower right", fontsize=8, framealpha=0.9)
+    # below the axes: inside, it would hide some of the dots
+    fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

@@ -82,7 +82,7 @@ def _deployed(run: RunSummary) -> list[str]:
 def _wrap(text: str, width: int) -> list[str]:
     import textwrap
 
-    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def _column(run: RunSummary) -> list[list[str]]:

@@ -28,6 +28,10 @@ from airflow_hpt.quality import Champion, champion_from_tags, decide
 DAG_ID = "retrain_weekly"
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+# The in-process backend's default credentials: well-known test values, as moto's; it listens on
+# loopback only and lives as long as the demo.
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"
 
 
 def say(text: str) -> None:
@@ -61,14 +65,14 @@ def configure_airflow(home: Path, dags_folder: Path, endpoint_url: str) -> None:
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
                 {
                     "conn_type": "aws",
-                    "login": "local",
-                    "password": "local",
+                    "login": ACCESS_KEY_ID,
+                    "password": SECRET_ACCESS_KEY,
                     "extra": {"endpoint_url": endpoint_url, "region_name": REGION},
                 }
             ),
             # never reach a real account from the demo
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
@@ -212,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sagemaker",
             endpoint_url=backend.endpoint_url,
             region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
         )
         say(f"[2/{steps}] Local SageMaker backend on {backend.endpoint_url} (home {backend.home})")
         say(f"      training data: scikit-learn's digits as CSV at {DEFAULT_DATA_URI}")

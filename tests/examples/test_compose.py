@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,8 @@ COMPOSE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 DOCKERIGNORE = REPO / "docker" / "Dockerfile.dockerignore"
 DAGS_IN_CONTAINER = "/opt/airflow/dags"
+KEY_VARIABLE = "AIRFLOW_HPT_LOCAL_ACCESS_KEY_ID"
+SECRET_VARIABLE = "AIRFLOW_HPT_LOCAL_SECRET_ACCESS_KEY"
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +41,24 @@ def test_docker_compose_config_accepts_the_file() -> None:
         pytest.skip(
             "docker-compose is not installed (Debian package docker-compose); the checks below still run"
         )
-    done = subprocess.run(
-        [binary, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, cwd=REPO, timeout=60
-    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW_HPT_LOCAL_")}
+
+    def config(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, "-f", str(COMPOSE), "config", "-q"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**env, **extra_env},
+            timeout=60,
+        )
+
+    done = config({SECRET_VARIABLE: "s3cret-for-the-test"})
     assert done.returncode == 0, done.stderr
+    # without a secret of the user's choosing, nothing starts
+    refused = config({})
+    assert refused.returncode != 0
+    assert SECRET_VARIABLE in refused.stderr
 
 
 def test_both_services_run_the_image_built_from_the_repository(compose: dict[str, Any]) -> None:
@@ -74,6 +91,11 @@ def test_the_backend_serves_on_the_port_the_connection_names(compose: dict[str, 
     assert "python -m airflow_hpt.demo.data --home /data" in command
     connection = json.loads(airflow["environment"]["AIRFLOW_CONN_AWS_DEFAULT"])
     assert connection["conn_type"] == "aws"
+    # Airflow signs with the credentials the backend checks (compose interpolates both from the shell)
+    credentials = backend["environment"]
+    assert connection["login"] == credentials[KEY_VARIABLE] == f"${{{KEY_VARIABLE}:-local}}"
+    assert connection["password"].startswith(f"${{{SECRET_VARIABLE}:?")
+    assert credentials[SECRET_VARIABLE].startswith(f"${{{SECRET_VARIABLE}:?")
     endpoint = urlsplit(connection["extra"]["endpoint_url"])
     assert (endpoint.hostname, endpoint.port) == ("local-sagemaker", 4599)
     assert connection["extra"]["region_name"]
