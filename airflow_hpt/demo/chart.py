@@ -21,7 +21,7 @@ def write_chart(
 ) -> Path:
     """Write a PNG: one dot per training job at its end time, one colour per run, the chain's best so far.
 
-    Early-stopped jobs are hollow (their objective is the last value they reported before the stop).
+    For a Maximize objective within [0, 1], as retrain_weekly's accuracy. Early-stopped jobs are hollow (their objective is the last value they reported before the stop).
     """
     import matplotlib
 

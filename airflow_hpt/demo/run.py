@@ -39,15 +39,14 @@ def say(text: str) -> None:
 
 
 def last_weekly_dates(count: int, now: datetime | None = None) -> list[datetime]:
-    """The logical dates of the last ``count`` complete ``@weekly`` intervals (Sunday 00:00 UTC), oldest first.
+    """The last ``count`` times ``@weekly`` fired (Sunday 00:00 UTC) up to ``now``, oldest first.
 
-    As the scheduler would run them: the interval that starts on a date ends a week later, so the
-    newest logical date is the Sunday before last (or last Sunday's week, once it is over).
+    As the scheduler would have run them: Airflow 3 reads a cron schedule as a CronTriggerTimetable,
+    whose runs' logical date is the time they fire.
     """
     now = now or datetime.now(tz=UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    last_sunday = midnight - timedelta(days=(midnight.weekday() + 1) % 7)
-    newest = last_sunday - timedelta(weeks=1)
+    newest = midnight - timedelta(days=(midnight.weekday() + 1) % 7)
     return [newest - timedelta(weeks=count - 1 - i) for i in range(count)]
 
 

@@ -7,13 +7,41 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from airflow_hpt.demo.run import last_weekly_dates
 from tests.conftest import REPO
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # a Friday: the last two Sundays
+        (
+            datetime(2026, 11, 27, 23, 0, tzinfo=UTC),
+            [datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC)],
+        ),
+        # the very moment @weekly fires counts as fired
+        (
+            datetime(2026, 11, 22, 0, 0, tzinfo=UTC),
+            [datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC)],
+        ),
+        # a Saturday night: not yet
+        (
+            datetime(2026, 11, 21, 23, 59, tzinfo=UTC),
+            [datetime(2026, 11, 8, tzinfo=UTC), datetime(2026, 11, 15, tzinfo=UTC)],
+        ),
+    ],
+)
+def test_the_demo_runs_the_weeks_the_scheduler_would_have_run(
+    now: datetime, expected: list[datetime]
+) -> None:
+    assert last_weekly_dates(2, now) == expected
 
 
 @pytest.mark.slow
