@@ -132,7 +132,10 @@ def champion(client: Any, endpoint_name: str) -> Champion | None:
     """The model the endpoint serves now, as the quality gate sees it (its objective tags)."""
     try:
         endpoint = client.describe_endpoint(EndpointName=endpoint_name)
-    except client.exceptions.ClientError:
+    except client.exceptions.ClientError as error:
+        # SageMaker's answer for a missing endpoint: nothing deployed yet, no champion
+        if error.response["Error"]["Code"] != "ValidationException":
+            raise
         return None
     config = client.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = client.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
@@ -242,8 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(
                 f"      {', '.join(f'{task} {state}' for task, state in run.states.items())} ({run.seconds:.0f} s)"
             )
-            if run.tune is None:
-                say("      the tuning task left no result: see the task log under the Airflow home's logs/")
+            failed = [task for task, state in run.states.items() if state == "failed"]
+            if failed or run.tune is None:
+                say(f"      run {number} failed ({', '.join(failed) or 'tune'}): the error is logged above")
                 return 1
 
         say(f"[{steps}/{steps}] Report")
@@ -253,12 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(endpoint_line(client, runs))
         points: list[TrainingPoint] = []
         for run in runs:
-            assert run.tune is not None
+            assert run.tune is not None  # checked after each run
             points += training_points(client, run.number, run.tune["tuning_job_name"])
         chart = write_chart(
             points,
             workdir / "objective.png",
-            metric=str(runs[0].tune["objective_metric"] if runs[0].tune else "objective"),
+            metric=str((runs[0].tune or {})["objective_metric"]),
             threshold=float(dag.params["min_accuracy"]),
             run_labels=[
                 f"run {run.number}, {run.logical_date:%Y-%m-%d}: "
