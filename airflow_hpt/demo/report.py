@@ -141,7 +141,7 @@ def render_table(runs: Sequence[RunSummary]) -> str:
     def line(cells: Sequence[str]) -> str:
         return " | ".join(
             cell.ljust(width) for cell, width in zip(cells, [label_width, *widths], strict=True)
-        )
+        ).rstrip()
 
     rule = "-+-".join("-" * width for width in [label_width, *widths])
     out = [line(["", *headers]), rule]
