@@ -80,3 +80,26 @@ def aws_conn_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         )
 
     yield point_at
+
+
+def sagemaker_client(endpoint_url: str) -> Any:
+    """A real boto3 SageMaker client on a loopback endpoint, signing with the test credentials."""
+    import boto3
+
+    return boto3.client(
+        "sagemaker",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def local_sagemaker(tmp_path: Path, aws_conn_env: Any) -> Iterator[Any]:
+    """A fresh local SageMaker backend, with the `aws_default` connection pointing at it; yields a client."""
+    from airflow_hpt.local.server import LocalSageMaker
+
+    with LocalSageMaker(tmp_path / "backend", endpoint_delay_seconds=0.2) as backend:
+        aws_conn_env(backend.endpoint_url)
+        yield sagemaker_client(backend.endpoint_url)

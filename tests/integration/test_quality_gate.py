@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import REPO, load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.slow]
 SUBMIT_DIR = (REPO / "tests" / "local" / "scripts").as_uri()
-
-
-@pytest.fixture
-def sagemaker(tmp_path: Path, aws_conn_env: Any) -> Iterator[Any]:
-    with LocalSageMaker(tmp_path / "backend", endpoint_delay_seconds=0.2) as backend:
-        aws_conn_env(backend.endpoint_url)
-        yield boto3.client(
-            "sagemaker",
-            endpoint_url=backend.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
 
 
 def _serving_model(client: Any) -> str:
@@ -42,17 +25,17 @@ def _run(**conf: Any) -> Any:
     return load_dag_module("testing/hpt_gate.py").dag.test(run_conf={"submit_dir": SUBMIT_DIR, **conf})
 
 
-def test_gate_deploys_better_models_only(sagemaker: Any) -> None:
+def test_gate_deploys_better_models_only(local_sagemaker: Any) -> None:
     # kind a costs 0.5, c 1.0, b nothing: each run's best loss is fixed by its kind.
     first = _run(kind="a")
     assert task_states(first) == {"tune": "success", "gate": "success", "deploy": "success"}
     deployed = xcom(first, "deploy")
     assert deployed["action"] == "created"
-    assert _serving_model(sagemaker) == xcom(first, "tune")["best_training_job_name"]
+    assert _serving_model(local_sagemaker) == xcom(first, "tune")["best_training_job_name"]
 
     worse = _run(kind="c")
     assert task_states(worse) == {"tune": "success", "gate": "skipped", "deploy": "skipped"}
-    assert _serving_model(sagemaker) == deployed["model_name"]
+    assert _serving_model(local_sagemaker) == deployed["model_name"]
 
     too_poor = _run(kind="b", max_loss="0.1")
     assert task_states(too_poor) == {"tune": "success", "gate": "skipped", "deploy": "skipped"}
@@ -61,5 +44,5 @@ def test_gate_deploys_better_models_only(sagemaker: Any) -> None:
     assert task_states(better) == {"tune": "success", "gate": "success", "deploy": "success"}
     assert xcom(better, "deploy")["action"] == "updated"
     best = xcom(better, "tune")
-    assert _serving_model(sagemaker) == best["best_training_job_name"]
+    assert _serving_model(local_sagemaker) == best["best_training_job_name"]
     assert best["objective_value"] < deployed["objective_value"]

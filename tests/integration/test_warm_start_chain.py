@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 
-from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import REPO, load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.slow]
 SUBMIT_DIR = (REPO / "tests" / "local" / "scripts").as_uri()
-
-
-@pytest.fixture
-def sagemaker(tmp_path: Path, aws_conn_env: Any) -> Iterator[Any]:
-    with LocalSageMaker(tmp_path / "backend", endpoint_delay_seconds=0.2) as backend:
-        aws_conn_env(backend.endpoint_url)
-        yield boto3.client(
-            "sagemaker",
-            endpoint_url=backend.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
 
 
 def _run(dag_id: str, **conf: Any) -> tuple[str, dict[str, Any] | None]:
@@ -51,7 +34,7 @@ def _parents(client: Any, name: str) -> list[str]:
     ]
 
 
-def test_latest_chain_runs_cold_then_warm_and_skips_a_failed_run(sagemaker: Any) -> None:
+def test_latest_chain_runs_cold_then_warm_and_skips_a_failed_run(local_sagemaker: Any) -> None:
     state1, run1 = _run("hpt_chain_latest", seed=1)
     assert state1 == "success" and run1 is not None
     assert run1["warm_start_parents"] == []
@@ -59,7 +42,7 @@ def test_latest_chain_runs_cold_then_warm_and_skips_a_failed_run(sagemaker: Any)
     state2, run2 = _run("hpt_chain_latest", seed=2)
     assert state2 == "success" and run2 is not None
     assert run2["warm_start_parents"] == [run1["tuning_job_name"]]
-    assert _parents(sagemaker, run2["tuning_job_name"]) == [run1["tuning_job_name"]]
+    assert _parents(local_sagemaker, run2["tuning_job_name"]) == [run1["tuning_job_name"]]
 
     state3, _ = _run("hpt_chain_latest", seed=3, fail="true")
     assert state3 == "failed"
@@ -68,10 +51,10 @@ def test_latest_chain_runs_cold_then_warm_and_skips_a_failed_run(sagemaker: Any)
     state4, run4 = _run("hpt_chain_latest", seed=4)
     assert state4 == "success" and run4 is not None
     assert run4["warm_start_parents"] == [run2["tuning_job_name"], run1["tuning_job_name"]]
-    assert _parents(sagemaker, run4["tuning_job_name"]) == run4["warm_start_parents"]
+    assert _parents(local_sagemaker, run4["tuning_job_name"]) == run4["warm_start_parents"]
 
 
-def test_best_chain_carries_the_best_ancestor_forward(sagemaker: Any) -> None:
+def test_best_chain_carries_the_best_ancestor_forward(local_sagemaker: Any) -> None:
     runs = []
     for seed in (11, 12, 13):
         state, result = _run("hpt_chain_best", seed=seed)
@@ -82,7 +65,7 @@ def test_best_chain_carries_the_best_ancestor_forward(sagemaker: Any) -> None:
     assert state == "success" and last is not None
     # Each job's own best, as SageMaker reports it: the parent must be the lowest loss among them.
     own_best = {
-        run["tuning_job_name"]: sagemaker.describe_hyper_parameter_tuning_job(
+        run["tuning_job_name"]: local_sagemaker.describe_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=run["tuning_job_name"]
         )["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
         for run in runs
@@ -90,7 +73,7 @@ def test_best_chain_carries_the_best_ancestor_forward(sagemaker: Any) -> None:
     assert last["warm_start_parents"] == [min(own_best, key=lambda name: own_best[name])]
 
 
-def test_limit_accounting_drops_parents_instead_of_failing(sagemaker: Any) -> None:
+def test_limit_accounting_drops_parents_instead_of_failing(local_sagemaker: Any) -> None:
     # A target every training job reaches ends each job after its first training job.
     small = {"max_jobs": 3, "parallel": 1, "target": "1000"}
     parents = []
