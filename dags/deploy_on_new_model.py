@@ -2,9 +2,9 @@
 
 Scheduled on the ``best-model`` asset: each time a weekly tuning job finishes, this DAG deploys its
 best model (the training job's artifacts, from the asset event's extra) to
-``digits-classifier-candidate``, where it can be evaluated side by side with the production endpoint
-that ``retrain_weekly`` updates only for better models. No XCom of the other DAG is read. A manual
-run deploys the latest model the asset has seen.
+``endpoint_name`` (default ``digits-classifier-candidate``), where it can be evaluated side by side
+with the production endpoint that ``retrain_weekly`` updates only for better models. No XCom of the
+other DAG is read. A manual run deploys the latest model the asset has seen.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
 from airflow_hpt import DeployModelOperator
 
 # The asset retrain_weekly.py updates (an asset is identified by its name and URI).
 BEST_MODEL = Asset("airflow-hpt://retrain_weekly/best-model")
-ENDPOINT_NAME = "digits-classifier-candidate"
-
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +57,18 @@ with DAG(
     max_active_runs=1,
     tags=["airflow-hpt", "example"],
     doc_md=__doc__,
+    params={
+        "endpoint_name": Param("digits-classifier-candidate", type="string"),
+        "inference_image": Param("local/sklearn-serve:latest", type="string"),
+        "role_arn": Param(
+            "arn:aws:iam::123456789012:role/SageMakerRole", type="string", pattern="^arn:aws[a-z-]*:iam::"
+        ),
+    },
 ) as dag:
     DeployModelOperator(
         task_id="deploy",
         result=new_model(),
-        endpoint_name=ENDPOINT_NAME,
-        image="local/sklearn-serve:latest",
-        execution_role_arn="arn:aws:iam::123456789012:role/SageMakerRole",
+        endpoint_name="{{ params.endpoint_name }}",
+        image="{{ params.inference_image }}",
+        execution_role_arn="{{ params.role_arn }}",
     )

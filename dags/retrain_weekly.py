@@ -86,6 +86,7 @@ with DAG(
         # "latest": each week builds on the previous ones (up to 5 weeks back), whatever they found.
         warm_start=WarmStart(type="IdenticalDataAndAlgorithm", max_parents=5, select="latest"),
         deferrable=True,
+        # seconds: the local backend's jobs take seconds; on SageMaker (minutes to hours) 60 is plenty
         check_interval=2,
         outlets=[BEST_MODEL],
     )
