@@ -70,3 +70,23 @@ def test_reschedule_sensor(backend: LocalSageMaker) -> None:
     result = xcom(dag_run, "wait")
     assert result["status"] == "Completed"
     assert xcom(dag_run, "deploy")["model_artifacts"] == result["model_artifacts"] is not None
+
+
+def test_tune_and_deploy_example_deploys_the_best_model(backend: LocalSageMaker) -> None:
+    dag = load_dag_module("examples/tune_and_deploy.py").dag
+    dag.get_task("tune").check_interval = 0.5
+    dag.get_task("deploy_endpoint").check_interval = 1
+    dag_run = dag.test(run_conf={"max_jobs": 2, "parallel": 2, "epochs": 2})
+    assert task_states(dag_run) == {
+        "tune": "success",
+        "create_model": "success",
+        "create_endpoint_config": "success",
+        "deploy_endpoint": "success",
+    }
+    result = xcom(dag_run, "tune")
+    client = make_client(backend.endpoint_url)
+    model = client.describe_model(ModelName=result["best_training_job_name"])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == result["model_artifacts"]
+    endpoint = client.describe_endpoint(EndpointName="tune-and-deploy")
+    assert endpoint["EndpointStatus"] == "InService"
+    assert endpoint["EndpointConfigName"] == result["best_training_job_name"]
