@@ -29,6 +29,10 @@ class TemplateError(ValueError):
     """A request template could not be found, parsed or rendered."""
 
 
+class UnknownConnection(LookupError):
+    """The task names an Airflow connection that is not defined."""
+
+
 class TuningJobFailed(RuntimeError):
     """The tuning job ended Failed, or Stopped when that counts as failure."""
 

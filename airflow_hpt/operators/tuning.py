@@ -151,6 +151,23 @@ class CreateTuningJobOperator(BaseOperator):
         if not isinstance(self.request, Mapping):
             raise TypeError("request must be rendered before the task runs")
         request = validate_request(self.request, require_name=False)
+        # The amazon provider's hook turns an unknown connection into boto3's default credentials and
+        # endpoint (real AWS) with a warning. Kept for the provider's default id (instance roles often
+        # go without an `aws_default` connection); any other id that is not defined is a mistake.
+        if self.aws_conn_id and self.aws_conn_id != "aws_default":
+            from airflow.sdk import BaseHook
+            from airflow.sdk.exceptions import AirflowNotFoundException
+
+            from airflow_hpt.exceptions import UnknownConnection
+
+            try:
+                BaseHook.get_connection(self.aws_conn_id)
+            except AirflowNotFoundException as error:
+                raise UnknownConnection(
+                    f"The AWS connection {self.aws_conn_id!r} (aws_conn_id) is not defined; no tuning "
+                    "job was created. Define it, or pass aws_conn_id=None to use boto3's default "
+                    "credentials."
+                ) from error
         if self.warm_start is not None and "WarmStartConfig" in request:
             raise ValueError(
                 "The request has its own WarmStartConfig and the task a warm_start policy: keep one of them"
