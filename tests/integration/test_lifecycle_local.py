@@ -90,6 +90,7 @@ def test_max_wait_stops_the_job_and_fails_the_task(client: Any) -> None:
         assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Stopped"
 
 
+@pytest.mark.slow  # about 20 s; tests/integration/test_trigger.py has a fast storm of its own
 def test_throttling_and_server_errors_on_half_the_calls_fail_no_task(client: Any, faults: Faults) -> None:
     faults.rates = {"*": 0.5}
     faults.server_error_share = 0.5
