@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest
@@ -20,7 +21,8 @@ from airflow_hpt.local.engine import (
     definitions_of,
     training_job_summary,
 )
-from airflow_hpt.local.runner import Runner
+from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP, Runner, hyperparameter_text
+from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Record, Store, public
 from airflow_hpt.request import validate_request
 
@@ -102,12 +104,18 @@ class SageMakerApi:
             request = validate_request(body)
         except InvalidTuningRequest as error:
             raise _validation(str(error)) from None
-        for definition in definitions_of(request):
+        for index, definition in enumerate(definitions_of(request)):
             reason = Runner.unsupported_reason(definition.get("StaticHyperParameters") or {})
             if reason is not None:
                 raise _validation(
                     f"The local SageMaker backend cannot run this training definition: {reason}"
                 )
+            member = (
+                f"TrainingJobDefinitions[{index}]"
+                if request.get("TrainingJobDefinitions")
+                else "TrainingJobDefinition"
+            )
+            _check_locations(self.engine.runner.s3, definition, member)
         name = request["HyperParameterTuningJobName"]
         limits = request["HyperParameterTuningJobConfig"]["ResourceLimits"]
         if limits["MaxParallelTrainingJobs"] > MAX_PARALLEL_TRAINING_JOBS:
@@ -339,6 +347,43 @@ class SageMakerApi:
 
         self.store.update(kind, name, remove)
         return {}
+
+
+def _check_locations(s3: LocalS3, definition: Mapping[str, Any], member: str) -> None:
+    """Refuse, before anything is created, a location that would leave the backend's home.
+
+    The runner resolves the same locations the same way when a training job starts; checking
+    here turns a job that could only fail (or worse, reach outside) into one clear error.
+    """
+    statics = definition.get("StaticHyperParameters") or {}
+    locations = [
+        (
+            f"{member}.StaticHyperParameters.{SUBMIT_DIR_HP}",
+            hyperparameter_text(statics[SUBMIT_DIR_HP]),
+            s3.path_for,
+        ),
+        (
+            f"{member}.OutputDataConfig.S3OutputPath",
+            definition["OutputDataConfig"]["S3OutputPath"],
+            s3.object_path,
+        ),
+    ]
+    for index, channel in enumerate(definition.get("InputDataConfig") or []):
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        locations.append(
+            (f"{member}.InputDataConfig[{index}].DataSource.S3DataSource.S3Uri", uri, s3.object_path)
+        )
+    for field, location, resolve in locations:
+        try:
+            resolve(location)
+        except ValueError as error:
+            raise _validation(f"{field}: {error}") from None
+    program = PurePosixPath(hyperparameter_text(statics[PROGRAM_HP]))
+    if program.is_absolute() or ".." in program.parts:
+        raise _validation(
+            f"{member}.StaticHyperParameters.{PROGRAM_HP}: {str(program)!r} must be a relative path "
+            f"inside {SUBMIT_DIR_HP}, without '..' segments"
+        )
 
 
 def _required(body: Body, member: str) -> str:

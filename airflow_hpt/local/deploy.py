@@ -10,6 +10,7 @@ does not serve predictions.
 
 from __future__ import annotations
 
+import re
 import tarfile
 import time
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from airflow_hpt.local.store import Record, Store, public
 Body = dict[str, Any]
 # what SageMaker reports for a model without an image of its own
 LOCAL_IMAGE = "local/script-mode:latest"
+# SageMaker's pattern for model, endpoint configuration and endpoint names. It matters here beyond
+# fidelity: a name becomes a file name in the store, so it must not carry a path.
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 class DeploymentRejected(ValueError):
@@ -47,6 +51,11 @@ class Deployments:
         return record
 
     def _create(self, kind: str, name: str, label: str, record: Record, tags: Any) -> None:
+        if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+            raise DeploymentRejected(
+                f"1 validation error detected: Value {name!r} at '{label} name' failed to satisfy "
+                f"constraint: Member must satisfy regular expression pattern: {NAME_PATTERN.pattern}"
+            )
         with self.store.transaction():
             if self.store.get(kind, name) is not None:
                 raise DeploymentRejected(f'Cannot create already existing {label} "{self._arn(kind, name)}".')
@@ -59,6 +68,16 @@ class Deployments:
         arn = self._arn(kinds.MODELS, name)
         fields = ("PrimaryContainer", "Containers", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation")
         record = {field: body[field] for field in fields if field in body}
+        containers = (
+            [body["PrimaryContainer"]] if body.get("PrimaryContainer") else body.get("Containers", [])
+        )
+        for index, container in enumerate(containers):
+            if container.get("ModelDataUrl"):
+                member = "PrimaryContainer" if body.get("PrimaryContainer") else f"Containers[{index}]"
+                try:
+                    self.s3.object_path(container["ModelDataUrl"])
+                except ValueError as error:
+                    raise DeploymentRejected(f"{member}.ModelDataUrl: {error}") from None
         record.update(ModelName=name, ModelArn=arn, CreationTime=time.time())
         self._create(kinds.MODELS, name, "model", record, body.get("Tags"))
         return {"ModelArn": arn}
@@ -203,7 +222,7 @@ class Deployments:
         if not model_data_url:
             return None
         try:
-            with tarfile.open(self.s3.path_for(model_data_url), "r:*") as archive:
+            with tarfile.open(self.s3.object_path(model_data_url), "r:*") as archive:
                 archive.getmembers()
         except (OSError, ValueError, tarfile.TarError) as error:
             return f"could not load the model artifact {model_data_url}: {error}"

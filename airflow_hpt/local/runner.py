@@ -126,7 +126,7 @@ def _decode_hp(value: str) -> Any:
         return value
 
 
-def _hp_str(value: str) -> str:
+def hyperparameter_text(value: str) -> str:
     """A hyperparameter as a command-line string: a JSON string literal loses its quotes."""
     decoded = _decode_hp(value)
     return decoded if isinstance(decoded, str) else value
@@ -473,12 +473,12 @@ class TrainingProcess:
         if only_if_saved and not any(self._layout.model.iterdir()):
             return None
         uri = self._artifact_uri("model.tar.gz")
-        _pack(self._layout.model, self._s3.path_for(uri))
+        _pack(self._layout.model, self._s3.object_path(uri))
         return uri
 
     def _pack_output_data(self) -> None:
         if any(self._layout.output_data.iterdir()):
-            _pack(self._layout.output_data, self._s3.path_for(self._artifact_uri("output.tar.gz")))
+            _pack(self._layout.output_data, self._s3.object_path(self._artifact_uri("output.tar.gz")))
 
 
 def _pack(folder: Path, target: Path) -> None:
@@ -545,15 +545,17 @@ class Runner:
         reason = self.unsupported_reason(spec.hyperparameters)
         if reason:
             raise ValueError(reason)
-        submit_dir = _hp_str(spec.hyperparameters[SUBMIT_DIR_HP])
-        program = _hp_str(spec.hyperparameters[PROGRAM_HP])
+        submit_dir = hyperparameter_text(spec.hyperparameters[SUBMIT_DIR_HP])
+        program = hyperparameter_text(spec.hyperparameters[PROGRAM_HP])
         self._fetch_code(submit_dir, layout.code)
         entry = layout.code / program
         if not entry.is_file() or not entry.resolve().is_relative_to(layout.code.resolve()):
             raise ValueError(f"{PROGRAM_HP} {program!r} is not a file inside {SUBMIT_DIR_HP} {submit_dir!r}")
         channels = self._fetch_channels(spec.input_data_config, layout.data)
         user_hps = {k: v for k, v in spec.hyperparameters.items() if not k.startswith("sagemaker_")}
-        args = [item for name, value in user_hps.items() for item in (f"--{name}", _hp_str(value))]
+        args = [
+            item for name, value in user_hps.items() for item in (f"--{name}", hyperparameter_text(value))
+        ]
         self._write_config(spec, layout)
         env = self._environment(spec, layout, channels, user_hps, args, submit_dir, program)
         interpreter = ["/bin/sh"] if program.endswith(".sh") else [sys.executable]
@@ -566,7 +568,7 @@ class Runner:
         once per version of the source (its files' sizes and times) and shared by the jobs that
         use it: creating files is what a job's set-up costs most, so jobs do not copy the code.
         """
-        source = self.s3.path_for(submit_dir) if "://" in submit_dir else Path(submit_dir).resolve()
+        source = self.s3.path_for(submit_dir)
         if source.is_dir():
             signature = _tree_signature(source)
         elif source.is_file() and source.name.endswith(_ARCHIVE_SUFFIXES):
@@ -588,7 +590,7 @@ class Runner:
             if data_type != "S3Prefix":
                 raise ValueError(f"channel {name!r}: S3DataType {data_type} is not supported locally")
             target = data / name
-            _stage_prefix(self.s3.path_for(source["S3Uri"]), target, source["S3Uri"])
+            _stage_prefix(self.s3.object_path(source["S3Uri"]), target, source["S3Uri"])
             channels[name] = target
         return channels
 
@@ -662,7 +664,9 @@ class Runner:
             SM_NETWORK_INTERFACE_NAME="eth0",
         )
         env.update({f"SM_CHANNEL_{_env_name(name)}": str(path) for name, path in channels.items()})
-        env.update({f"SM_HP_{_env_name(name)}": _hp_str(value) for name, value in user_hps.items()})
+        env.update(
+            {f"SM_HP_{_env_name(name)}": hyperparameter_text(value) for name, value in user_hps.items()}
+        )
         return env
 
 

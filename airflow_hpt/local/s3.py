@@ -4,6 +4,12 @@ Every URI that reaches this module comes from a request body, so a key must neve
 outside its bucket: ``..`` segments and absolute components are rejected before touching the
 disk, and the resolved path is checked for containment as well (a symlink inside the store could
 still point elsewhere).
+
+Local code folders (``file:///abs/path`` or ``/abs/path``) are the one way out of the home, and on
+purpose: a training script under development lives in its project, not in the store, and the
+backend runs it anyway. They must be absolute and free of ``..`` segments, so the path a request
+names is the path used. Everything SageMaker reads from or writes to S3 (channels, output paths,
+model artifacts) goes through :meth:`LocalS3.object_path`, which accepts ``s3://`` only.
 """
 
 from __future__ import annotations
@@ -28,10 +34,16 @@ class LocalS3:
             parts = urlsplit(uri)
             if parts.netloc not in ("", "localhost"):
                 raise ValueError(f"{uri!r}: a file:// URI must name a local path (file:///abs/path)")
-            return Path(unquote(parts.path)).resolve()
+            return _local_path(unquote(parts.path), uri)
         if Path(uri).is_absolute():
-            return Path(uri).resolve()
+            return _local_path(uri, uri)
         raise ValueError(f"{uri!r}: expected an s3:// URI, a file:// URI or an absolute local path")
+
+    def object_path(self, uri: str) -> Path:
+        """The local path of an ``s3://`` URI; any other kind of URI is refused."""
+        if not uri.startswith("s3://"):
+            raise ValueError(f"{uri!r}: the local backend reads and writes s3:// URIs only")
+        return self._s3_path(uri)
 
     def upload(self, local_dir_or_file: Path, uri: str) -> None:
         """Copy a file or a directory tree to ``uri`` (a URI ending in ``/`` keeps the file's name)."""
@@ -67,3 +79,9 @@ class LocalS3:
         if not path.is_relative_to(bucket_root.resolve()):
             raise ValueError(f"{uri!r}: resolves outside its bucket")
         return path
+
+
+def _local_path(path: str, uri: str) -> Path:
+    if "\0" in path or ".." in PurePosixPath(path).parts:
+        raise ValueError(f"{uri!r}: a local path must not contain '..' segments")
+    return Path(path).resolve()

@@ -94,10 +94,17 @@ class Store:
     def delete(self, kind: str, name: str) -> None:
         with self._lock:
             self._records[kind].pop(name.lower(), None)
-            (self.root / kind / f"{name.lower()}.json").unlink(missing_ok=True)
+            self._path(kind, name.lower()).unlink(missing_ok=True)
+
+    def _path(self, kind: str, key: str) -> Path:
+        # The API validates names against SageMaker's patterns; this is the last line, since a
+        # name with a separator would write or delete a file outside the store.
+        if not key or key.startswith(".") or any(char in key for char in "/\\\0"):
+            raise ValueError(f"{key!r} cannot be the name of a stored {kind}")
+        return self.root / kind / f"{key}.json"
 
     def _write(self, kind: str, key: str) -> None:
-        path = self.root / kind / f"{key}.json"
+        path = self._path(kind, key)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(self._records[kind][key], separators=(",", ":")))
         os.replace(temporary, path)
