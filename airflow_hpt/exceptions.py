@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -24,9 +25,26 @@ class InvalidTuningRequest(ValueError):
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
         super().__init__(f"Invalid tuning request ({len(self.problems)} problem(s)):\n{lines}")
 
+    def redacted(self, redact: Callable[[str], object]) -> InvalidTuningRequest:
+        """This error with every problem passed through ``redact`` (e.g. Airflow's secrets masker).
+
+        ``self`` when nothing changed; otherwise a new error, to be raised outside any ``except``
+        block so that it does not chain to this one, which still holds the secret.
+        """
+        problems = [
+            Problem(str(redact(problem.path)), str(redact(problem.rule))) for problem in self.problems
+        ]
+        return self if problems == self.problems else InvalidTuningRequest(problems)
+
 
 class TemplateError(ValueError):
     """A request template could not be found, parsed or rendered."""
+
+    def redacted(self, redact: Callable[[str], object]) -> TemplateError:
+        """This error with its message passed through ``redact``; ``self`` when nothing changed."""
+        message = str(self)
+        clean = str(redact(message))
+        return self if clean == message else TemplateError(clean)
 
 
 class UnknownConnection(LookupError):

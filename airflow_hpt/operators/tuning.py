@@ -106,7 +106,13 @@ class CreateTuningJobOperator(BaseOperator):
         )
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render the request leaf by leaf, so no value can change the request's structure."""
+        """Render the request leaf by leaf, so no value can change the request's structure.
+
+        Secrets known to Airflow's masker are masked in the error (see docs/security.md).
+        """
+        from airflow.sdk.log import redact
+
+        from airflow_hpt.exceptions import TemplateError
         from airflow_hpt.request import (
             is_request_file,
             load_request_template,
@@ -123,16 +129,20 @@ class CreateTuningJobOperator(BaseOperator):
             super().render_template_fields(context, jinja_env)
         finally:
             self.request = template
-        if is_request_file(template):
-            template = load_request_template(str(template), self._template_search_path(jinja_env))
-        elif not isinstance(template, Mapping):
-            from airflow_hpt.exceptions import TemplateError
-
-            raise TemplateError(
-                "request must be a dict or the path of a .json, .json.j2, .yaml, .yml or .yaml.j2 file, "
-                f"got {type(template).__name__}: {str(template)[:80]!r}"
-            )
-        self.request = render_request(template, context, make_jinja_environment(jinja_env))
+        failure: TemplateError | None = None
+        try:
+            if is_request_file(template):
+                template = load_request_template(str(template), self._template_search_path(jinja_env))
+            elif not isinstance(template, Mapping):
+                raise TemplateError(
+                    "request must be a dict or the path of a .json, .json.j2, .yaml, .yml or .yaml.j2 "
+                    f"file, got {type(template).__name__}: {str(template)[:80]!r}"
+                )
+            self.request = render_request(template, context, make_jinja_environment(jinja_env))
+        except TemplateError as error:
+            failure = error.redacted(redact)
+        if failure is not None:
+            raise failure  # outside the except block: a redacted copy does not chain to the original
 
     def _template_search_path(self, jinja_env: jinja2.Environment) -> list[str]:
         searchpath = getattr(jinja_env.loader, "searchpath", None)
@@ -145,12 +155,23 @@ class CreateTuningJobOperator(BaseOperator):
 
         Raises InvalidTuningRequest, listing every problem, before anything is created.
         """
+        from airflow.sdk.log import redact
+
+        from airflow_hpt.exceptions import InvalidTuningRequest
         from airflow_hpt.naming import derive_job_name, ownership_tags, with_tags
         from airflow_hpt.request import fingerprint, validate_request
 
         if not isinstance(self.request, Mapping):
             raise TypeError("request must be rendered before the task runs")
-        request = validate_request(self.request, require_name=False)
+        # Problems quote values ("got '...'"); a value may be a secret the masker knows (a connection
+        # password rendered into a leaf): masked in the exception itself, not only in the task log.
+        invalid: InvalidTuningRequest | None = None
+        try:
+            request = validate_request(self.request, require_name=False)
+        except InvalidTuningRequest as error:
+            invalid = error.redacted(redact)
+        if invalid is not None:
+            raise invalid  # outside the except block: a redacted copy does not chain to the original
         # The amazon provider's hook turns an unknown connection into boto3's default credentials and
         # endpoint (real AWS) with a warning. Kept for the provider's default id (instance roles often
         # go without an `aws_default` connection); any other id that is not defined is a mistake.
