@@ -72,6 +72,7 @@ def test_reschedule_sensor(backend: LocalSageMaker) -> None:
     assert xcom(dag_run, "deploy")["model_artifacts"] == result["model_artifacts"] is not None
 
 
+@pytest.mark.slow  # about 20 s: scikit-learn training jobs and an endpoint
 def test_tune_and_deploy_example_deploys_the_best_model(backend: LocalSageMaker) -> None:
     dag = load_dag_module("examples/tune_and_deploy.py").dag
     dag.get_task("tune").check_interval = 0.5
