@@ -2,9 +2,14 @@
 
 `hpt_bad_input` has one independent task per kind of bad input (tests/integration/test_bad_input.py
 runs it once and checks every task); `hpt_bad_param` has a `Param` schema that run conf can break.
+`hpt_secrets_success` and `hpt_secrets_failure` carry secrets (tests/integration/test_secrets.py).
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param
@@ -52,3 +57,41 @@ with DAG(
     },
 ) as bad_param_dag:
     CreateTuningJobOperator(task_id="tune", request="templates/moto_request.json.j2", check_interval=0.1)
+
+
+# ---- Secrets (tests/integration/test_secrets.py): a request leaf holding a connection's password,
+# on the local backend. `params.scripts` must be the file:// URI of tests/local/scripts.
+
+
+def _secret_request(**extra: Any) -> dict[str, Any]:
+    request: dict[str, Any] = json.loads(
+        (Path(__file__).parent / "templates" / "local_quadratic.json.j2").read_text()
+    )
+    definition = request["TrainingJobDefinition"]
+    definition["Environment"] = {"TRACKER_KEY": "{{ conn.hpt_tracker.password }}"}
+    return {**request, **extra}
+
+
+SECRET_PARAMS: dict[str, Any] = {
+    "scripts": "file:///nonexistent",
+    "max_jobs": 2,
+    "parallel": 2,
+    "epochs": 1,
+    "sleep": 0,
+    "fail": "false",
+}
+
+with DAG("hpt_secrets_success", schedule=None, start_date=START, params=SECRET_PARAMS) as secrets_success_dag:
+    CreateTuningJobOperator(task_id="tune", request=_secret_request(), check_interval=0.3)
+
+with DAG("hpt_secrets_failure", schedule=None, start_date=START, params=SECRET_PARAMS) as secrets_failure_dag:
+    # the tracker's password (it holds a "!") breaks the tag value pattern: the error quotes the value
+    CreateTuningJobOperator(
+        task_id="invalid",
+        request=_secret_request(Tags=[{"Key": "tracker", "Value": "{{ conn.hpt_tracker.password }}"}]),
+        check_interval=0.3,
+    )
+    # credentials the backend refuses (HTTP 403)
+    CreateTuningJobOperator(
+        task_id="denied", request=_secret_request(), aws_conn_id="hpt_denied", check_interval=0.3
+    )
