@@ -59,8 +59,8 @@ with DAG(
     CreateTuningJobOperator(task_id="tune", request="templates/moto_request.json.j2", check_interval=0.1)
 
 
-# ---- Secrets (tests/integration/test_secrets.py): a request leaf holding a connection's password,
-# on the local backend. `params.scripts` must be the file:// URI of tests/local/scripts.
+# ---- Secrets (tests/integration/test_secrets.py): request leaves holding a connection's password and
+# a sensitive variable, on the local backend. `params.scripts` must be the file:// URI of tests/local/scripts.
 
 
 def _secret_request(**extra: Any) -> dict[str, Any]:
@@ -68,7 +68,10 @@ def _secret_request(**extra: Any) -> dict[str, Any]:
         (Path(__file__).parent / "templates" / "local_quadratic.json.j2").read_text()
     )
     definition = request["TrainingJobDefinition"]
-    definition["Environment"] = {"TRACKER_KEY": "{{ conn.hpt_tracker.password }}"}
+    definition["Environment"] = {
+        "TRACKER_KEY": "{{ conn.hpt_tracker.password }}",  # a connection's password
+        "TRACKER_API_KEY": "{{ var.value.hpt_tracker_api_key }}",  # a variable with a sensitive name
+    }
     return {**request, **extra}
 
 

@@ -1,5 +1,6 @@
 """No secret leaks: AWS secret keys, session tokens and connection passwords used in a request never
-reach task logs, rendered-template fields, XCom, the metadata database or exceptions.
+reach task logs, rendered-template fields, XCom, the metadata database or exceptions (see
+docs/security.md).
 
 Each run uses distinctive values, checks that they really were in use (the local backend verifies
 SigV4 with the secret key and records the session tokens it is sent; the rendered request reached
@@ -35,9 +36,10 @@ AWS_SECRET = "hptSecretKey-7f3a9c1e2b4d-DoNotLeak"
 AWS_TOKEN = "hptSessionToken-9d8e7f6a5b4c-DoNotLeak"
 # a password with a "!" (breaks the tag value pattern in the failure DAG)
 TRACKER_SECRET = "hptTrackerPass!4c5d6e7f8a-DoNotLeak"
+VARIABLE_SECRET = "hptVariableApiKey-2b3c4d5e6f-DoNotLeak"
 WRONG_SECRET = "hptWrongSecret-1a2b3c4d5e-DoNotLeak"
 WRONG_TOKEN = "hptWrongToken-6f7e8d9c0b-DoNotLeak"
-SECRETS = (AWS_SECRET, AWS_TOKEN, TRACKER_SECRET, WRONG_SECRET, WRONG_TOKEN)
+SECRETS = (AWS_SECRET, AWS_TOKEN, TRACKER_SECRET, VARIABLE_SECRET, WRONG_SECRET, WRONG_TOKEN)
 DAG_FILE = "testing/hpt_bad_input.py"
 RUN_CONF = {"scripts": SCRIPTS.as_uri()}
 
@@ -92,6 +94,8 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend
         }
         for name, connection in connections.items():
             monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(connection))
+        # "api_key" in its name: Airflow masks the value of such a variable once it is read
+        monkeypatch.setenv("AIRFLOW_VAR_HPT_TRACKER_API_KEY", VARIABLE_SECRET)
         yield Backend(server, tokens)
 
 
@@ -182,11 +186,17 @@ def test_success_run_leaks_no_secret(
     described = backend.client.describe_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=result["tuning_job_name"]
     )
-    assert described["TrainingJobDefinition"]["Environment"] == {"TRACKER_KEY": TRACKER_SECRET}
+    assert described["TrainingJobDefinition"]["Environment"] == {
+        "TRACKER_KEY": TRACKER_SECRET,
+        "TRACKER_API_KEY": VARIABLE_SECRET,
+    }
     assert result["status"] == "Completed"
     # ... and masked where Airflow shows the rendered request
     rendered = _rendered_fields(dag_run)["tune"]["request"]
-    assert rendered["TrainingJobDefinition"]["Environment"] == {"TRACKER_KEY": "***"}
+    assert rendered["TrainingJobDefinition"]["Environment"] == {
+        "TRACKER_KEY": "***",
+        "TRACKER_API_KEY": "***",
+    }
 
     assert leaks(all_places(dag_run, console)) == {}
 
