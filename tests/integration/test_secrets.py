@@ -248,3 +248,22 @@ def test_exceptions_hold_no_secret(backend: Backend, monkeypatch: pytest.MonkeyP
         chains[task_id] = [f"{type(e).__name__}: {e} {e!r} {e.args!r}" for e in seen]
     assert "(got '***')" in chains["invalid"][0], "the problem quoting the password is still there, masked"
     assert leaks(chains) == {}
+
+
+def test_errors_redact_without_chaining_to_the_original() -> None:
+    from airflow_hpt.exceptions import InvalidTuningRequest, Problem, TemplateError
+
+    def mask(text: str) -> str:
+        return text.replace(TRACKER_SECRET, "***")
+
+    clean = InvalidTuningRequest([Problem("Tags[0].Value", "must match pattern x (got 'a')")])
+    assert clean.redacted(mask) is clean, "nothing to mask: the same error, with its cause chain"
+    error = InvalidTuningRequest([Problem("Tags[0].Value", f"must match pattern x (got {TRACKER_SECRET!r})")])
+    masked = error.redacted(mask)
+    assert masked.problems == [Problem("Tags[0].Value", "must match pattern x (got '***')")]
+    assert TRACKER_SECRET not in str(masked) and masked.__cause__ is None and masked.__context__ is None
+
+    template = TemplateError(f"cannot render the request:\n  - a: {TRACKER_SECRET}")
+    assert str(template.redacted(mask)) == "cannot render the request:\n  - a: ***"
+    plain = TemplateError("request template 'x.json' not found")
+    assert plain.redacted(mask) is plain
