@@ -99,7 +99,7 @@ class SigV4Verifier:
         content_sha256 = headers.get("X-Amz-Content-SHA256")
         # botocore signs this header's value instead of hashing the body: it must be the body's hash
         if content_sha256 is not None and not hmac.compare_digest(
-            content_sha256, hashlib.sha256(body).hexdigest()
+            content_sha256.encode(), hashlib.sha256(body).hexdigest().encode()
         ):
             raise AuthError(
                 INVALID_SIGNATURE, "The provided 'x-amz-content-sha256' header does not match the body."

@@ -134,6 +134,9 @@ def test_tampered_requests_are_refused(backend: LocalSageMaker) -> None:
     assert raw_call(url, headers, b'{"MaxResults": 1}')[2]["__type"] == "InvalidSignatureException"
     other_target = {**headers, "X-Amz-Target": "SageMaker.ListTrainingJobs"}
     assert raw_call(url, other_target)[2]["__type"] == "InvalidSignatureException"
+    # a body hash that is not the body's (botocore signs this header's value in place of the body)
+    status, _, body = raw_call(url, {**headers, "X-Amz-Content-SHA256": "0" * 64})
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
     # scoped to another service
     wrong_scope = {**headers, "Authorization": headers["Authorization"].replace("/sagemaker/", "/s3/")}
     status, _, body = raw_call(url, wrong_scope)
