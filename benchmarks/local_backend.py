@@ -102,8 +102,8 @@ def backend(jobs: int) -> float:
             "sagemaker",
             endpoint_url=server.endpoint_url,
             region_name="us-east-1",
-            aws_access_key_id="benchmark",
-            aws_secret_access_key="benchmark",
+            aws_access_key_id=server.access_key_id,
+            aws_secret_access_key=server.secret_access_key,
             config=Config(retries={"mode": "standard"}),
         )
         run_tuning_job(client, "warm-up", PARALLEL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -19,6 +20,7 @@ def test_local_sagemaker_command_serves_and_stops_on_sigterm(tmp_path: Path) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "AIRFLOW_HPT_LOCAL_SECRET_ACCESS_KEY": "testing"},
     )
     try:
         assert process.stdout is not None
