@@ -299,6 +299,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, action="append", help="jobs (repeatable); default 50, 200, 500")
     parser.add_argument("--interval", type=float, default=2.0, help="poll interval in seconds (default 2)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--side", choices=("ours", "theirs"), action="append", help="measure only this side (repeatable)"
+    )
     args = parser.parse_args()
     sizes = args.n or [50, 200, 500]
 
@@ -324,10 +327,14 @@ def main() -> None:
     figures: dict[str, Any] = {}
     try:
         for n in sizes:
-            ours = run_side("ours", n, args.interval, STEADY_INTERVALS, endpoint_url, counters, work)
-            theirs = run_side("theirs", n, args.interval, STEADY_INTERVALS, endpoint_url, counters, work)
-            figures[str(n)] = {"ours": ours, "theirs": theirs}
-            print(table(n, args.interval, ours, theirs), end="\n\n", flush=True)
+            figures[str(n)] = {
+                side: run_side(side, n, args.interval, STEADY_INTERVALS, endpoint_url, counters, work)
+                for side in args.side or ("ours", "theirs")
+            }
+            if len(figures[str(n)]) == 2:
+                print(table(n, args.interval, **figures[str(n)]), end="\n\n", flush=True)
+            else:
+                print(json.dumps(figures[str(n)], indent=2), flush=True)
     finally:
         stop.set()
         backend.join(120)

@@ -57,8 +57,9 @@ MISSED_LIST_POLLS = 3
 # Summaries carry no best training job: while a job runs, its best objective so far is refreshed
 # with a Describe at most this often (and only after more training jobs completed).
 BEST_REFRESH_SECONDS = 300.0
-# Describes in flight at once per connection: a burst of completions must not trip throttling.
-MAX_CONCURRENT_DESCRIBES = 8
+# Describes in flight at once per connection: bounded so that a burst of completions does not
+# trip throttling, wide enough that hundreds of jobs ending together are reported within seconds.
+MAX_CONCURRENT_DESCRIBES = 32
 # Stopping a job runs while a task is being killed or has timed out: bounded.
 STOP_RETRY_SECONDS = 20.0
 # The longest wait between two tries while SageMaker throttles or fails.
