@@ -36,7 +36,7 @@ def _start(client: Any, name: str, **options: Any) -> None:
 
 
 def test_poke_waits_then_returns_the_result_and_pushes_the_keys(client: Any) -> None:
-    _start(client, "sensed", static={"sleep": "0.5"})
+    _start(client, "sensed", static={"sleep": "2"})
     sensor = TuningJobSensor(task_id="wait", tuning_job_name="sensed")
     context, pushed = _context()
     assert sensor.poke(context).is_done is False
