@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -110,6 +111,7 @@ class Airflow:
             **(extra_env or {}),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._token: str | None = None
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
@@ -151,6 +153,25 @@ class Airflow:
                 return bool(answer.status == 200)
         except OSError:
             return False
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the api-server's public REST API (/api/v2/...) with a token: the simple auth manager
+        in all-admins mode gives one to anybody who asks (GET /auth/token)."""
+        if self._token is None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/auth/token", timeout=30) as answer:
+                self._token = str(json.load(answer)["access_token"])
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/v2/{path.lstrip('/')}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                text = answer.read()
+        except urllib.error.HTTPError as error:
+            raise AssertionError(f"{method} {path}: HTTP {error.code}: {error.read()[:2000]!r}") from error
+        return json.loads(text) if text else None
 
     def log_tail(self) -> str:
         return "\n".join(tail(path) for path in sorted(self.logs.glob("*.log")))
