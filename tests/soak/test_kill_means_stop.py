@@ -1,0 +1,198 @@
+"""Kill means stop (issue 6, item 2), on real Airflow processes through the api-server's REST API:
+a deferred tuning task marked failed, a deferred one cleared, and tasks reaching max_wait (deferred
+and sync) leave no tuning job InProgress on the backend; in the sensor-only pattern, a sensor marked
+failed stops the job only when asked to (stop_on_kill=True), never one it did not create otherwise."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.naming import TAG_DAG_ID, TAG_TASK_ID
+from tests.local.conftest import SCRIPTS, make_client
+from tests.realprocs.harness import Airflow, wait_until
+
+BUDGET_SECONDS = 420
+RUNNING = ("InProgress", "Stopping")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(BUDGET_SECONDS + 60)]
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(tmp_path / "sagemaker") as started:
+        yield started
+
+
+@pytest.fixture
+def airflow(tmp_path: Path, backend: LocalSageMaker) -> Iterator[Airflow]:
+    instance = Airflow(
+        tmp_path / "airflow", backend.endpoint_url, ["soak_kill.py"], {"SOAK_SCRIPTS": SCRIPTS.as_uri()}
+    )
+    try:
+        yield instance
+    finally:
+        instance.stop_all()
+
+
+def test_kill_means_stop(airflow: Airflow, backend: LocalSageMaker) -> None:
+    deadline = time.monotonic() + BUDGET_SECONDS
+    client = make_client(backend.endpoint_url)
+    airflow.run("db", "migrate")
+    airflow.start("api-server", "api-server")
+    wait_until("the api-server to answer", airflow.api_healthy, deadline, airflow)
+    for name in ("scheduler", "dag-processor", "triggerer"):
+        airflow.start(name, name)
+    dags = ("soak_kill_operator", "soak_kill_sensor")
+    wait_until(
+        "the DAGs to be parsed",
+        lambda: len(airflow.query("select dag_id from serialized_dag where dag_id like 'soak_kill_%'")) == 2,
+        deadline,
+        airflow,
+    )
+    runs = {
+        dag_id: airflow.api("POST", f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
+        for dag_id in dags
+    }
+
+    def state(dag_id: str, task_id: str) -> str | None:
+        rows = airflow.query(
+            "select state from task_instance where dag_id = ? and task_id = ? and run_id = ?",
+            dag_id,
+            task_id,
+            runs[dag_id],
+        )
+        return rows[0][0] if rows else None
+
+    def ended(dag_id: str, task_id: str) -> bool:
+        return state(dag_id, task_id) in ("failed", "success")
+
+    def deferred_on_triggerer(dag_id: str, task_id: str) -> bool:
+        return bool(
+            airflow.query(
+                "select 1 from task_instance ti join trigger t on t.id = ti.trigger_id where ti.dag_id = ? "
+                "and ti.task_id = ? and ti.run_id = ? and ti.state = 'deferred' and t.triggerer_id is not null",
+                dag_id,
+                task_id,
+                runs[dag_id],
+            )
+        )
+
+    def tags_of(arn: str) -> dict[str, str]:
+        return {tag["Key"]: tag["Value"] for tag in client.list_tags(ResourceArn=arn)["Tags"]}
+
+    def job_of(dag_id: str, task_id: str) -> str:
+        (name,) = [
+            summary["HyperParameterTuningJobName"]
+            for summary in client.list_hyper_parameter_tuning_jobs(MaxResults=100)[
+                "HyperParameterTuningJobSummaries"
+            ]
+            if any(
+                tags.get(TAG_DAG_ID) == dag_id and tags.get(TAG_TASK_ID) == task_id
+                for tags in [tags_of(summary["HyperParameterTuningJobArn"])]
+            )
+        ]
+        return name
+
+    def status(name: str) -> str:
+        return str(
+            client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+                "HyperParameterTuningJobStatus"
+            ]
+        )
+
+    waiting = [
+        ("soak_kill_operator", "mark_failed"),
+        ("soak_kill_operator", "clear"),
+        ("soak_kill_sensor", "sense_left_running"),
+        ("soak_kill_sensor", "sense_asked_to_stop"),
+    ]
+    for dag_id, task_id in waiting:
+        wait_until(
+            f"{task_id} to be deferred",
+            partial(deferred_on_triggerer, dag_id, task_id),
+            deadline,
+            airflow,
+        )
+    jobs = {
+        "mark_failed": job_of("soak_kill_operator", "mark_failed"),
+        "clear": job_of("soak_kill_operator", "clear"),
+        "left_running": job_of("soak_kill_sensor", "create_left_running"),
+        "asked_to_stop": job_of("soak_kill_sensor", "create_asked_to_stop"),
+    }
+    assert {name: status(job) for name, job in jobs.items()} == dict.fromkeys(jobs, "InProgress")
+
+    # the user marks the deferred tasks failed, and clears one
+    for dag_id, task_id in (waiting[0], waiting[2], waiting[3]):
+        path = f"dags/{dag_id}/dagRuns/{runs[dag_id]}/taskInstances/{task_id}"
+        airflow.api("PATCH", path, {"new_state": "failed"})
+    airflow.api(
+        "POST",
+        "dags/soak_kill_operator/clearTaskInstances",
+        {
+            "dag_run_id": runs["soak_kill_operator"],
+            "task_ids": ["clear"],
+            "dry_run": False,
+            "only_failed": False,
+        },
+    )
+
+    def stopped(job: str) -> bool:
+        return status(job) not in RUNNING
+
+    wait_until(
+        "the job of the task marked failed to stop", lambda: stopped(jobs["mark_failed"]), deadline, airflow
+    )
+    wait_until("the job of the cleared task to stop", lambda: stopped(jobs["clear"]), deadline, airflow)
+    wait_until(
+        "the job of the sensor asked to stop, to stop",
+        lambda: stopped(jobs["asked_to_stop"]),
+        deadline,
+        airflow,
+    )
+    # the other sensor's trigger is gone (the task was killed) and the job it did not create runs on
+    wait_until(
+        "the killed sensor's trigger to go",
+        lambda: not deferred_on_triggerer("soak_kill_sensor", "sense_left_running"),
+        deadline,
+        airflow,
+    )
+    assert state("soak_kill_sensor", "sense_left_running") == "failed"
+    assert status(jobs["left_running"]) == "InProgress"
+
+    # the cleared task ran again: it found its own job stopped and ended, starting nothing new
+    wait_until(
+        "the cleared task to end",
+        lambda: state("soak_kill_operator", "clear") in ("failed", "success"),
+        deadline,
+        airflow,
+    )
+    assert status(jobs["clear"]) not in RUNNING
+
+    # max_wait, deferred and sync: the task fails and its job is stopped
+    for task_id in ("max_wait", "max_wait_sync"):
+        wait_until(
+            f"{task_id} to end",
+            partial(ended, "soak_kill_operator", task_id),
+            deadline,
+            airflow,
+        )
+        assert state("soak_kill_operator", task_id) == "failed"
+        job = job_of("soak_kill_operator", task_id)
+        wait_until(f"the job of {task_id} to stop", partial(stopped, job), deadline, airflow)
+
+    # nothing else runs on the backend but the job no task asked to stop
+    summaries = client.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"]
+    running: dict[str, Any] = {
+        s["HyperParameterTuningJobName"]: s["HyperParameterTuningJobStatus"]
+        for s in summaries
+        if s["HyperParameterTuningJobStatus"] in RUNNING
+    }
+    assert running == {jobs["left_running"]: "InProgress"}
+    assert len(summaries) == 6  # one job per task that creates one: no duplicate from the clear
