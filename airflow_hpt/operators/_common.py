@@ -1,11 +1,17 @@
-"""Helpers shared by the operators that take a tuning result from upstream."""
+"""What the operators and the sensor share: connection handling and the tuning result handoff."""
 
 from __future__ import annotations
 
 import ast
 import json
 from collections.abc import Mapping
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_hpt.hooks.tuning import TuningJobHook
 
 
 def as_result(value: Any) -> dict[str, Any]:
@@ -24,3 +30,53 @@ def as_result(value: Any) -> dict[str, Any]:
         if isinstance(parsed, Mapping):
             return dict(parsed)
     raise TypeError(f"expected the tuning result (a dict from CreateTuningJobOperator), got {value!r:.120}")
+
+
+class TuningTaskMixin:
+    """The connection handling and the result handoff that the tuning operator, the sensor, the gate
+    and the deploy operator share."""
+
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None = None
+    botocore_config: dict[str, Any] | None = None
+    fail_on_stopped: bool = True
+    do_xcom_push: bool
+
+    log: Any  # BaseOperator's logger
+
+    @cached_property
+    def hook(self) -> TuningJobHook:
+        from airflow_hpt.hooks.tuning import TuningJobHook
+
+        return TuningJobHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    def hand_off(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Fail on a Failed (or Stopped) job; otherwise log, push the XCom keys and return the result."""
+        from airflow_hpt.result import raise_for_status
+
+        raise_for_status(result, fail_on_stopped=self.fail_on_stopped)
+        self.log.info(
+            "Tuning job %s %s: best training job %s, %s=%s",
+            result["tuning_job_name"],
+            result["status"],
+            result["best_training_job_name"],
+            result["objective_metric"],
+            result["objective_value"],
+        )
+        self.push_keys(context, result)
+        return result
+
+    def push_keys(self, context: Context, result: Mapping[str, Any]) -> None:
+        from airflow_hpt.result import XCOM_KEYS
+
+        if not self.do_xcom_push:
+            return
+        for key in XCOM_KEYS:
+            if key in result:
+                context["ti"].xcom_push(key=key, value=result[key])

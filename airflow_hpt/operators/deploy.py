@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_hpt.operators._common import TuningTaskMixin
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_hpt.hooks.tuning import TuningJobHook
 
-
-class DeployModelOperator(BaseOperator):
+class DeployModelOperator(TuningTaskMixin, BaseOperator):
     """CreateModel from the best training job's artifacts, CreateEndpointConfig, then CreateEndpoint, or
     UpdateEndpoint when the endpoint exists; wait until it is InService.
 
@@ -70,12 +69,6 @@ class DeployModelOperator(BaseOperator):
         self.max_wait = max_wait
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
-
-    @cached_property
-    def hook(self) -> TuningJobHook:
-        from airflow_hpt.hooks.tuning import TuningJobHook
-
-        return TuningJobHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_hpt.operators._common import as_result

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_hpt.operators._common import TuningTaskMixin
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_hpt.hooks.tuning import TuningJobHook
     from airflow_hpt.quality import Champion
 
 
-class QualityGateOperator(BaseOperator):
+class QualityGateOperator(TuningTaskMixin, BaseOperator):
     """Skip (not fail) the downstream deployment unless the tuned model is good enough.
 
     :param result: the tuning result (``tune.output`` or a template pulling it from XCom).
@@ -44,12 +44,6 @@ class QualityGateOperator(BaseOperator):
         self.champion_endpoint_name = champion_endpoint_name
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
-
-    @cached_property
-    def hook(self) -> TuningJobHook:
-        from airflow_hpt.hooks.tuning import TuningJobHook
-
-        return TuningJobHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException

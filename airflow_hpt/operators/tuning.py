@@ -8,22 +8,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
 from airflow_hpt.links.tuning import TuningJobLink
+from airflow_hpt.operators._common import TuningTaskMixin
 from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_hpt.hooks.tuning import TuningJobHook
 
-
-class CreateTuningJobOperator(BaseOperator):
+class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
     """Start an Amazon SageMaker hyperparameter tuning job from a templated request.
 
     :param request: the CreateHyperParameterTuningJob request, as a dict or as the path of a
@@ -93,17 +91,6 @@ class CreateTuningJobOperator(BaseOperator):
         self.deferrable = deferrable
         self.warm_start = warm_start
         self._job_name: str | None = None
-
-    @cached_property
-    def hook(self) -> TuningJobHook:
-        from airflow_hpt.hooks.tuning import TuningJobHook
-
-        return TuningJobHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render the request leaf by leaf, so no value can change the request's structure.
@@ -275,7 +262,7 @@ class CreateTuningJobOperator(BaseOperator):
         )
         if not self.wait_for_completion:
             result = base_result(self.hook.describe_tuning_job(created.name))
-            self._push_keys(context, result)
+            self.push_keys(context, result)
             return result
         if self.deferrable:
             self._defer(created.name)
@@ -328,19 +315,8 @@ class CreateTuningJobOperator(BaseOperator):
         return self.conclude(context, self.hook.result_of(describe))
 
     def conclude(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        """Fail on a Failed (or Stopped) job; otherwise log, push the XCom keys and return the result."""
-        from airflow_hpt.result import raise_for_status
-
-        raise_for_status(result, fail_on_stopped=self.fail_on_stopped)
-        self.log.info(
-            "Tuning job %s %s: best training job %s, %s=%s",
-            result["tuning_job_name"],
-            result["status"],
-            result["best_training_job_name"],
-            result["objective_metric"],
-            result["objective_value"],
-        )
-        self._push_keys(context, result)
+        """Hand the result off (or fail), and tell the asset outlets about the best model."""
+        self.hand_off(context, result)
         self._emit_asset_events(context, result)
         return result
 
@@ -349,15 +325,6 @@ class CreateTuningJobOperator(BaseOperator):
         from airflow_hpt.triggers.tuning import result_from_event
 
         return self.conclude(context, result_from_event(event))
-
-    def _push_keys(self, context: Context, result: Mapping[str, Any]) -> None:
-        from airflow_hpt.result import XCOM_KEYS
-
-        if not self.do_xcom_push:
-            return
-        for key in XCOM_KEYS:
-            if key in result:
-                context["ti"].xcom_push(key=key, value=result[key])
 
     def _emit_asset_events(self, context: Context, result: Mapping[str, Any]) -> None:
         from airflow_hpt.result import asset_extra

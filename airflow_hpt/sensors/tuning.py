@@ -5,20 +5,19 @@ Kept light to import (DAG parse time): boto3, botocore and the AWS hooks load on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
+from airflow_hpt.operators._common import TuningTaskMixin
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_hpt.hooks.tuning import TuningJobHook
 
-
-class TuningJobSensor(BaseSensorOperator):
+class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
     """Wait until a SageMaker hyperparameter tuning job ends; return its result.
 
     Same status rule, result dict and XCom keys as ``CreateTuningJobOperator``: a Failed job fails
@@ -69,17 +68,6 @@ class TuningJobSensor(BaseSensorOperator):
         self.stop_on_kill = stop_on_kill
         self.deferrable = deferrable
 
-    @cached_property
-    def hook(self) -> TuningJobHook:
-        from airflow_hpt.hooks.tuning import TuningJobHook
-
-        return TuningJobHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
-
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
@@ -113,39 +101,13 @@ class TuningJobSensor(BaseSensorOperator):
         self.log.info("%s", progress_line(describe))
         if describe["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(
-            is_done=True, xcom_value=self._conclude(context, self.hook.result_of(describe))
-        )
+        return PokeReturnValue(is_done=True, xcom_value=self.hand_off(context, self.hook.result_of(describe)))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger saw the job end."""
         from airflow_hpt.triggers.tuning import result_from_event
 
-        return self._conclude(context, result_from_event(event))
-
-    def _conclude(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        from airflow_hpt.result import raise_for_status
-
-        raise_for_status(result, fail_on_stopped=self.fail_on_stopped)
-        self.log.info(
-            "Tuning job %s %s: best training job %s, %s=%s",
-            result["tuning_job_name"],
-            result["status"],
-            result["best_training_job_name"],
-            result["objective_metric"],
-            result["objective_value"],
-        )
-        self._push_keys(context, result)
-        return result
-
-    def _push_keys(self, context: Context, result: Mapping[str, Any]) -> None:
-        from airflow_hpt.result import XCOM_KEYS
-
-        if not self.do_xcom_push:
-            return
-        for key in XCOM_KEYS:
-            if key in result:
-                context["ti"].xcom_push(key=key, value=result[key])
+        return self.hand_off(context, result_from_event(event))
 
     def on_kill(self) -> None:
         if self.stop_on_kill:
