@@ -54,6 +54,8 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         max_wait: float = 3600,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,6 +71,8 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         self.max_wait = max_wait
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_hpt.operators._common import as_result

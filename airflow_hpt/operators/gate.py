@@ -36,6 +36,8 @@ class QualityGateOperator(TuningTaskMixin, BaseOperator):
         champion_endpoint_name: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -44,6 +46,8 @@ class QualityGateOperator(TuningTaskMixin, BaseOperator):
         self.champion_endpoint_name = champion_endpoint_name
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
