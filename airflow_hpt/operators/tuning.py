@@ -21,6 +21,59 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+class RequestTemplate:
+    """The request as written: a dict or a template file's path, rendered leaf by leaf.
+
+    Airflow calls a callable template field with the context and the DAG's Jinja environment. That is
+    the one rendering path that mapped tasks share with plain ones, and it keeps Airflow's own
+    rendering, which would read a template file as one text blob, away from the request.
+    """
+
+    def __init__(self, source: Mapping[str, Any] | str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        return repr(self.source)
+
+    def __call__(self, *, context: Context, jinja_env: jinja2.Environment) -> Any:
+        """The rendered request, so no value can change its structure.
+
+        Secrets known to Airflow's masker are masked in the error (see docs/security.md).
+        """
+        from airflow.sdk.log import redact
+
+        from airflow_hpt.exceptions import TemplateError
+        from airflow_hpt.request import (
+            is_request_file,
+            load_request_template,
+            make_jinja_environment,
+            render_request,
+        )
+
+        failure: TemplateError | None = None
+        try:
+            template: Any = self.source
+            if is_request_file(template):
+                template = load_request_template(str(template), _search_path(context, jinja_env))
+            elif not isinstance(template, Mapping):
+                raise TemplateError(
+                    "request must be a dict or the path of a .json, .json.j2, .yaml, .yml or .yaml.j2 "
+                    f"file, got {type(template).__name__}: {str(template)[:80]!r}"
+                )
+            return render_request(template, context, make_jinja_environment(jinja_env))
+        except TemplateError as error:
+            failure = error.redacted(redact)
+        raise failure  # outside the except block: a redacted copy does not chain to the original
+
+
+def _search_path(context: Context, jinja_env: jinja2.Environment) -> list[str]:
+    searchpath = getattr(jinja_env.loader, "searchpath", None)
+    if searchpath:
+        return [str(path) for path in searchpath]
+    dag = context.get("dag")
+    return [dag.folder] if dag is not None else []
+
+
 class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
     """Start an Amazon SageMaker hyperparameter tuning job from a templated request.
 
@@ -77,7 +130,7 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.request = request
+        self.request = RequestTemplate(request) if isinstance(request, str | Mapping) else request
         self.tuning_job_name = tuning_job_name
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
@@ -91,51 +144,6 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         self.deferrable = deferrable
         self.warm_start = warm_start
         self._job_name: str | None = None
-
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render the request leaf by leaf, so no value can change the request's structure.
-
-        Secrets known to Airflow's masker are masked in the error (see docs/security.md).
-        """
-        from airflow.sdk.log import redact
-
-        from airflow_hpt.exceptions import TemplateError
-        from airflow_hpt.request import (
-            is_request_file,
-            load_request_template,
-            make_jinja_environment,
-            render_request,
-        )
-
-        jinja_env = jinja_env or self.get_template_env()
-        template = self.request
-        # Airflow's own rendering would read a template file as one text blob; the request is
-        # rendered below instead, and hidden from it meanwhile.
-        self.request = {}
-        try:
-            super().render_template_fields(context, jinja_env)
-        finally:
-            self.request = template
-        failure: TemplateError | None = None
-        try:
-            if is_request_file(template):
-                template = load_request_template(str(template), self._template_search_path(jinja_env))
-            elif not isinstance(template, Mapping):
-                raise TemplateError(
-                    "request must be a dict or the path of a .json, .json.j2, .yaml, .yml or .yaml.j2 "
-                    f"file, got {type(template).__name__}: {str(template)[:80]!r}"
-                )
-            self.request = render_request(template, context, make_jinja_environment(jinja_env))
-        except TemplateError as error:
-            failure = error.redacted(redact)
-        if failure is not None:
-            raise failure  # outside the except block: a redacted copy does not chain to the original
-
-    def _template_search_path(self, jinja_env: jinja2.Environment) -> list[str]:
-        searchpath = getattr(jinja_env.loader, "searchpath", None)
-        if searchpath:
-            return [str(path) for path in searchpath]
-        return [self.dag.folder] if self.has_dag() else []
 
     def prepare_request(self, context: Context) -> tuple[dict[str, Any], str]:
         """The validated request, with its name and ownership tags, and its fingerprint.
@@ -180,7 +188,8 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
             raise ValueError(
                 "The request has its own WarmStartConfig and the task a warm_start policy: keep one of them"
             )
-        run_id, map_index = context["run_id"], context["ti"].map_index or -1
+        run_id = context["run_id"]
+        map_index = -1 if context["ti"].map_index is None else context["ti"].map_index
         name = (
             self.tuning_job_name
             or request.get("HyperParameterTuningJobName")

@@ -61,3 +61,13 @@ with DAG(
     render_template_as_native_obj=True,
 ) as native_dag:
     CreateTuningJobOperator(task_id="tune", request="templates/moto_request.json.j2", check_interval=0.1)
+
+with DAG(
+    "hpt_moto_mapped",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    params=PARAMS,
+) as mapped_dag:
+    CreateTuningJobOperator.partial(task_id="tune", request="templates/moto_request.json.j2").expand(
+        check_interval=[0.1, 0.2]
+    )

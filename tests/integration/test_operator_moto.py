@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_hpt.exceptions import TuningJobConflict
-from airflow_hpt.naming import TAG_DAG_ID, TAG_FINGERPRINT, TAG_RUN_ID, TAG_TASK_ID
+from airflow_hpt.naming import TAG_DAG_ID, TAG_FINGERPRINT, TAG_MAP_INDEX, TAG_RUN_ID, TAG_TASK_ID
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 
@@ -70,6 +70,24 @@ def test_native_rendering_is_coerced_to_the_service_model_types(moto_sagemaker: 
     statics = described["TrainingJobDefinition"]["StaticHyperParameters"]
     assert statics["num_round"] == "7"
     assert statics["note"] == "{'a': [1, 2]}", "a Python literal in a param stays a string leaf"
+
+
+def test_mapped_tasks_render_their_request_and_get_one_job_each(moto_sagemaker: Any) -> None:
+    dag = load_dag_module("testing/hpt_moto.py").mapped_dag
+    dag_run = dag.test(run_conf={"max_jobs": "7"})
+    mine = [
+        job
+        for job in _jobs(moto_sagemaker)
+        if _tags(moto_sagemaker, job["HyperParameterTuningJobArn"]).get(TAG_RUN_ID) == dag_run.run_id
+    ]
+    assert len(mine) == 2
+    indexes = {_tags(moto_sagemaker, job["HyperParameterTuningJobArn"])[TAG_MAP_INDEX] for job in mine}
+    assert indexes == {"0", "1"}
+    for job in mine:
+        described = moto_sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=job["HyperParameterTuningJobName"]
+        )
+        assert described["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 7
 
 
 def test_invalid_params_fail_before_any_call(moto_sagemaker: Any) -> None:
