@@ -156,13 +156,16 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         from airflow_hpt.naming import derive_job_name, ownership_tags, with_tags
         from airflow_hpt.request import fingerprint, validate_request
 
-        if not isinstance(self.request, Mapping):
+        written = self.request.source if isinstance(self.request, RequestTemplate) else self.request
+        # A dict is usable as written when execute() is called without Airflow's rendering (tests);
+        # a template file needs rendering to be read at all.
+        if not isinstance(written, Mapping):
             raise TypeError("request must be rendered before the task runs")
         # Problems quote values ("got '...'"); a value may be a secret the masker knows (a connection
         # password rendered into a leaf): masked in the exception itself, not only in the task log.
         invalid: InvalidTuningRequest | None = None
         try:
-            request = validate_request(self.request, require_name=False)
+            request = validate_request(written, require_name=False)
         except InvalidTuningRequest as error:
             invalid = error.redacted(redact)
         if invalid is not None:
