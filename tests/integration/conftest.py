@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
+from airflow_hpt.local.faults import Faults
+from airflow_hpt.local.server import LocalSageMaker
+from tests.local.conftest import make_client
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +34,22 @@ def moto_sagemaker(moto_endpoint: str, aws_conn_env: Any) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+@pytest.fixture
+def faults() -> Faults:
+    """No faults; a test module overrides this fixture to inject (or count) them."""
+    return Faults()
+
+
+@pytest.fixture
+def backend(tmp_path: Path, aws_conn_env: Any, faults: Faults) -> Iterator[LocalSageMaker]:
+    """The local backend with `faults`, the `aws_default` connection pointing at it."""
+    with LocalSageMaker(tmp_path / "sagemaker", faults=faults) as started:
+        aws_conn_env(started.endpoint_url)
+        yield started
+
+
+@pytest.fixture
+def client(backend: LocalSageMaker) -> Any:
+    return make_client(backend.endpoint_url, retries=5)

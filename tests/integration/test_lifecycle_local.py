@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,10 +13,9 @@ import pytest
 from airflow_hpt import CreateTuningJobOperator
 from airflow_hpt.exceptions import TuningJobFailed
 from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
-from tests.local.conftest import SCRIPTS, make_client, quadratic_request, wait_for
+from tests.local.conftest import SCRIPTS, quadratic_request, wait_for
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 RUN_CONF = {"scripts": SCRIPTS.as_uri()}
@@ -27,18 +24,6 @@ RUN_CONF = {"scripts": SCRIPTS.as_uri()}
 @pytest.fixture
 def faults() -> Faults:
     return Faults()
-
-
-@pytest.fixture
-def backend(tmp_path: Path, aws_conn_env: Any, faults: Faults) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(tmp_path / "sagemaker", faults=faults) as started:
-        aws_conn_env(started.endpoint_url)
-        yield started
-
-
-@pytest.fixture
-def client(backend: LocalSageMaker) -> Any:
-    return make_client(backend.endpoint_url, retries=5)
 
 
 def _dag(name: str) -> Any:

@@ -6,8 +6,7 @@ import asyncio
 import importlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
 from airflow_hpt.triggers import tuning as trigger_module
 from airflow_hpt.triggers.tuning import TuningJobTrigger, result_from_event
-from tests.local.conftest import make_client, quadratic_request, wait_for
+from tests.local.conftest import quadratic_request, wait_for
 
 NO_BOTOCORE_RETRIES = {"retries": {"total_max_attempts": 1}}
 
@@ -37,18 +36,6 @@ class CountingFaults(Faults):
 @pytest.fixture
 def faults() -> CountingFaults:
     return CountingFaults()
-
-
-@pytest.fixture
-def backend(tmp_path: Path, aws_conn_env: Any, faults: CountingFaults) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(tmp_path / "sagemaker", faults=faults) as started:
-        aws_conn_env(started.endpoint_url)
-        yield started
-
-
-@pytest.fixture
-def client(backend: LocalSageMaker) -> Any:
-    return make_client(backend.endpoint_url, retries=5)
 
 
 def import_string(classpath: str) -> Any:
