@@ -62,35 +62,41 @@ class TuningJobHook(AwsBaseHook):
     """Create, describe, stop and read the result of SageMaker hyperparameter tuning jobs.
 
     Takes the usual AWS hook arguments (``aws_conn_id``, ``region_name``, ``verify``, ``config``).
-    Every call waits out transient faults with exponential backoff and jitter, up to
-    ``transient_timeout`` seconds of consecutive failures.
+    Every call waits out transient faults (throttling, 5xx, dropped connections) with exponential
+    backoff and jitter, for as long as they last unless the caller bounds it: a wait ends at its
+    ``max_wait`` deadline, never because SageMaker was unavailable for a while.
     """
 
-    def __init__(self, *args: Any, transient_timeout: float = 3600.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "sagemaker"
         super().__init__(*args, **kwargs)
-        self.transient_timeout = transient_timeout
 
     def call(self, operation: str, /, retry_for: float | None = None, **kwargs: Any) -> dict[str, Any]:
         """Call a SageMaker operation; the response loses ResponseMetadata.
 
-        Transient faults are retried for `retry_for` seconds (default: the hook's transient_timeout).
+        Transient faults are retried for `retry_for` seconds: None retries as long as they last, 0
+        makes one attempt. The last transient error is raised when the time is up.
         """
         method: Callable[..., dict[str, Any]] = getattr(self.conn, operation)
-        response = self._retry_transient(lambda: method(**kwargs), retry_for or self.transient_timeout)
+        response = self._retry_transient(lambda: method(**kwargs), retry_for)
         response.pop("ResponseMetadata", None)
         return response
 
-    def _retry_transient(self, attempt: Callable[[], T], retry_for: float) -> T:
+    def _retry_transient(self, attempt: Callable[[], T], retry_for: float | None) -> T:
         backoff = Backoff(base=1.0, cap=30.0)
-        give_up_at = time.monotonic() + retry_for
+        give_up_at = None if retry_for is None else time.monotonic() + retry_for
         while True:
             try:
                 return attempt()
             except Exception as error:
-                if not is_transient(error) or time.monotonic() >= give_up_at:
+                if not is_transient(error):
                     raise
                 delay = backoff.next_delay()
+                if give_up_at is not None:
+                    remaining = give_up_at - time.monotonic()
+                    if remaining <= 0:
+                        raise
+                    delay = min(delay, remaining)
                 self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)
                 time.sleep(delay)
 
@@ -209,9 +215,23 @@ class TuningJobHook(AwsBaseHook):
         deadline: float | None,
         on_poll: Callable[[Mapping[str, Any]], None],
     ) -> dict[str, Any] | None:
-        """Poll until the job is terminal; None when `deadline` (time.monotonic()) passes first."""
+        """Poll until the job is terminal; None when `deadline` (time.monotonic()) passes first.
+
+        Transient faults are waited out until the deadline (forever without one): only the
+        deadline ends a wait.
+        """
         while True:
-            describe = self.describe_tuning_job(name)
+            retry_for = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                describe = self.call(
+                    "describe_hyper_parameter_tuning_job",
+                    retry_for=retry_for,
+                    HyperParameterTuningJobName=name,
+                )
+            except Exception as error:
+                if deadline is not None and is_transient(error) and time.monotonic() >= deadline:
+                    return None
+                raise
             on_poll(describe)
             if describe["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
                 return describe

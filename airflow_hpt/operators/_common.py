@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,15 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_hpt.hooks.tuning import TuningJobHook
+
+
+# A deferred task resumes no sooner than this after it deferred: Airflow's scheduler fails a try that
+# the trigger resumes before the executor reported the deferring process (docs/waiting.md).
+DEFAULT_MIN_DEFERRAL = 10.0
+
+
+def seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def as_result(value: Any) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
 from airflow_hpt.links.tuning import TuningJobLink
-from airflow_hpt.operators._common import TuningTaskMixin
+from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:
@@ -93,6 +93,9 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
     :param stop_on_kill: stop the tuning job when the task is killed or times out.
     :param fail_on_stopped: a job that ends Stopped fails the task (otherwise its result is returned).
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param min_deferral: a deferred task resumes no sooner than this long (seconds or timedelta)
+        after it deferred, however early the job ends: resuming sooner races Airflow's scheduler,
+        which then fails the try (docs/waiting.md). Costs nothing on jobs that run for minutes.
     :param warm_start: a :class:`~airflow_hpt.warmstart.WarmStart` policy that picks the parents among
         earlier jobs of the lineage at run time; None keeps the request's own WarmStartConfig, if any.
 
@@ -127,6 +130,7 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         fail_on_stopped: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         warm_start: WarmStart | None = None,
+        min_deferral: timedelta | float = DEFAULT_MIN_DEFERRAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -138,11 +142,12 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         self.botocore_config = botocore_config
         self.wait_for_completion = wait_for_completion
         self.check_interval = check_interval
-        self.max_wait = max_wait.total_seconds() if isinstance(max_wait, timedelta) else max_wait
+        self.max_wait = None if max_wait is None else seconds(max_wait)
         self.stop_on_kill = stop_on_kill
         self.fail_on_stopped = fail_on_stopped
         self.deferrable = deferrable
         self.warm_start = warm_start
+        self.min_deferral = seconds(min_deferral)
         self._job_name: str | None = None
 
     def prepare_request(self, context: Context) -> tuple[dict[str, Any], str]:
@@ -277,13 +282,28 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
             self.push_keys(context, result)
             return result
         if self.deferrable:
-            self._defer(created.name)
+            deadline = None if self.max_wait is None else time.time() + self.max_wait
+            return self._finish_or_defer(context, created.name, deadline)
         return self._wait(context, created.name)
 
-    def _defer(self, name: str) -> None:
+    def _finish_or_defer(self, context: Context, name: str, deadline: float | None) -> dict[str, Any]:
+        """One look at the job: a job that ended needs no deferral (and no race with the scheduler)."""
+        from airflow_hpt.result import TERMINAL_STATUSES, progress_line
+
+        describe = self.hook.describe_tuning_job(name)
+        self.log.info("%s", progress_line(describe))
+        if describe["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
+            return self.finish(context, describe)
+        if deadline is not None and time.time() >= deadline:
+            self.hook.stop_tuning_job(name)
+            raise TimeoutError(
+                f"Tuning job {name} did not finish within max_wait={self.max_wait}s; stopped it"
+            )
+        self._defer(name, deadline)
+
+    def _defer(self, name: str, deadline: float | None) -> NoReturn:
         from airflow_hpt.triggers.tuning import TuningJobTrigger
 
-        deadline = None if self.max_wait is None else time.time() + self.max_wait
         self.defer(
             trigger=TuningJobTrigger(
                 tuning_job_name=name,
@@ -294,12 +314,15 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
                 check_interval=self.check_interval,
                 deadline=deadline,
                 stop_on_kill=self.stop_on_kill,
+                not_before=time.time() + self.min_deferral,
             ),
             method_name="execute_complete",
+            # Read back if Airflow resumes the task without the trigger's event.
+            kwargs={"tuning_job_name": name, "deadline": deadline},
             # The trigger enforces max_wait itself (it stops the job first); this is only a backstop.
             timeout=None
-            if self.max_wait is None
-            else timedelta(seconds=self.max_wait + 10 * self.check_interval),
+            if deadline is None
+            else timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval),
         )
 
     def _wait(self, context: Context, name: str) -> dict[str, Any]:
@@ -332,11 +355,26 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         self._emit_asset_events(context, result)
         return result
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger saw the job end (or gave up at max_wait, having stopped it)."""
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        tuning_job_name: str | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Resume after the trigger saw the job end (or gave up at max_wait, having stopped it).
+
+        Airflow can resume a deferred task without the trigger's event (docs/waiting.md): then the
+        job itself is read, and the task finishes as the event would have made it, or defers again.
+        """
         from airflow_hpt.triggers.tuning import result_from_event
 
-        return self.conclude(context, result_from_event(event))
+        if event:
+            return self.conclude(context, result_from_event(event))
+        name = tuning_job_name or self.prepare_request(context)[0]["HyperParameterTuningJobName"]
+        self._job_name = name
+        self.log.warning("Resumed without the trigger's event: reading tuning job %s itself", name)
+        return self._finish_or_defer(context, name, deadline)
 
     def _emit_asset_events(self, context: Context, result: Mapping[str, Any]) -> None:
         from airflow_hpt.result import asset_extra

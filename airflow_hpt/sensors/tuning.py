@@ -5,13 +5,14 @@ Kept light to import (DAG parse time): boto3, botocore and the AWS hooks load on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from airflow_hpt.operators._common import TuningTaskMixin
+from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -33,6 +34,8 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         create the job.
     :param deferrable: wait in the triggerer (``poke_interval`` is then the poll interval, and
         ``timeout`` the deferral's timeout).
+    :param min_deferral: a deferred sensor resumes no sooner than this long (seconds or timedelta)
+        after it deferred (see ``CreateTuningJobOperator``).
     """
 
     template_fields: Sequence[str] = (
@@ -56,6 +59,7 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         stop_on_kill: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: timedelta | float = 30,
+        min_deferral: timedelta | float = DEFAULT_MIN_DEFERRAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -67,6 +71,7 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         self.fail_on_stopped = fail_on_stopped
         self.stop_on_kill = stop_on_kill
         self.deferrable = deferrable
+        self.min_deferral = seconds(min_deferral)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -89,6 +94,7 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
                 # a poke-mode timeout, leaves the job running.
                 deadline=None,
                 stop_on_kill=self.stop_on_kill,
+                not_before=time.time() + self.min_deferral,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -103,11 +109,20 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self.hand_off(context, self.hook.result_of(describe)))
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger saw the job end."""
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger saw the job end.
+
+        Airflow can resume a deferred task without the trigger's event (docs/waiting.md): then the
+        sensor looks at the job itself, and finishes or defers again.
+        """
         from airflow_hpt.triggers.tuning import result_from_event
 
-        return self.hand_off(context, result_from_event(event))
+        if event:
+            return self.hand_off(context, result_from_event(event))
+        self.log.warning(
+            "Resumed without the trigger's event: reading tuning job %s itself", self.tuning_job_name
+        )
+        return self.execute(context)
 
     def on_kill(self) -> None:
         if self.stop_on_kill:

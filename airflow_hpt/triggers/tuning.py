@@ -84,6 +84,11 @@ class TuningJobTrigger(BaseTrigger):
         None waits as long as the job runs.
     :param stop_on_kill: stop the job when a user kills the deferred task (mark failed/success,
         clear). Triggerer restarts and redistribution never stop it.
+    :param not_before: epoch seconds before which no event is yielded, however early the job ends.
+        Airflow's scheduler fails a try when the trigger resumes the task before the executor has
+        reported the process that deferred it (see docs/waiting.md, "Airflow's deferral race");
+        the deferring task sets it a few seconds after the deferral. Part of the serialized
+        kwargs, so a triggerer restart does not reset it.
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class TuningJobTrigger(BaseTrigger):
         check_interval: float,
         deadline: float | None,
         stop_on_kill: bool,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.tuning_job_name = tuning_job_name
@@ -107,6 +113,7 @@ class TuningJobTrigger(BaseTrigger):
         self.check_interval = check_interval
         self.deadline = deadline
         self.stop_on_kill = stop_on_kill
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -120,6 +127,7 @@ class TuningJobTrigger(BaseTrigger):
                 "check_interval": self.check_interval,
                 "deadline": self.deadline,
                 "stop_on_kill": self.stop_on_kill,
+                "not_before": self.not_before,
             },
         )
 
@@ -128,6 +136,18 @@ class TuningJobTrigger(BaseTrigger):
         return _Connection(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        event = await self._wait_for_event()
+        await self._hold_until_not_before()
+        yield event
+
+    async def _hold_until_not_before(self) -> None:
+        """Keep the event back until `not_before`, so Airflow cannot resume the task too early."""
+        remaining = 0.0 if self.not_before is None else self.not_before - time.time()
+        if remaining > 0:
+            self.log.info("Holding the event of tuning job %s for %.1fs", self.tuning_job_name, remaining)
+            await asyncio.sleep(remaining)
+
+    async def _wait_for_event(self) -> TriggerEvent:
         name = self.tuning_job_name
         registry = _registry()
         poller = registry.poller(self._connection)
@@ -137,8 +157,7 @@ class TuningJobTrigger(BaseTrigger):
             while True:
                 remaining = None if self.deadline is None else self.deadline - time.time()
                 if remaining is not None and remaining <= 0:
-                    yield await self._at_deadline()
-                    return
+                    return await self._at_deadline()
                 try:
                     await asyncio.wait_for(watch.changed.wait(), remaining)
                 except TimeoutError:
@@ -148,14 +167,12 @@ class TuningJobTrigger(BaseTrigger):
                 if update is None:
                     continue
                 if isinstance(update, _Failure):
-                    yield _error_event(name, update.message)
-                    return
+                    return _error_event(name, update.message)
                 self.log.info("%s", progress_line(update))
                 if update["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
                     async with registry.client(self._connection) as client:
                         result = await async_result_of(client, update, self._log_retry)
-                    yield TriggerEvent({"status": "terminal", "result": result})
-                    return
+                    return TriggerEvent({"status": "terminal", "result": result})
         finally:
             poller.remove(watch)
 
