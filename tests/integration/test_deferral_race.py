@@ -1,0 +1,184 @@
+"""Airflow's deferral races (docs/waiting.md), against the local backend over HTTP: a task resumed
+without the trigger's event reads its job, a job that already ended is not deferred on, the trigger
+holds its event until `not_before`, and sync waits end only at max_wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+from botocore.exceptions import ClientError
+
+from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
+from airflow_hpt.exceptions import TuningJobFailed
+from airflow_hpt.hooks.tuning import TuningJobHook
+from airflow_hpt.local.faults import Faults
+from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.result import XCOM_KEYS
+from airflow_hpt.triggers.tuning import TuningJobTrigger
+from tests.integration.test_trigger import first_event, make_trigger, start
+from tests.local.conftest import quadratic_request, wait_for
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+class CountingFaults(Faults):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.calls: Counter[str] = Counter()
+
+    def draw(self, operation: str) -> Any:
+        self.calls[operation] += 1
+        return super().draw(operation)
+
+
+@pytest.fixture
+def faults() -> CountingFaults:
+    return CountingFaults()
+
+
+def _context(run_id: str = "manual__race") -> tuple[Any, dict[str, Any]]:
+    pushed: dict[str, Any] = {}
+    ti = SimpleNamespace(map_index=-1, xcom_push=lambda key, value: pushed.__setitem__(key, value))
+    return {"run_id": run_id, "ti": ti, "outlet_events": {}}, pushed
+
+
+def _operator(name: str, **options: Any) -> CreateTuningJobOperator:
+    return CreateTuningJobOperator(
+        task_id="tune",
+        request=quadratic_request(name, max_jobs=2, static={"sleep": options.pop("sleep", "0")}),
+        deferrable=True,
+        check_interval=0.3,
+        **options,
+    )
+
+
+def test_resumed_without_event_finishes_as_the_event_would_have(client: Any) -> None:
+    operator = _operator("race-ended")
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(_context()[0])
+    assert deferred.value.kwargs == {"tuning_job_name": "race-ended", "deadline": None}
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, TuningJobTrigger) and trigger.not_before is not None
+    assert trigger.not_before >= time.time() + 5, "holds the default 10 s after the deferral"
+    wait_for(client, "race-ended")
+
+    with_event, pushed_with_event = _context()
+    expected = operator.execute_complete(
+        with_event,
+        event={
+            "status": "terminal",
+            "result": operator.hook.result_of(
+                client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="race-ended")
+            ),
+        },
+    )
+    # a fresh operator, as in the resumed try's process; neither the event nor next_kwargs came
+    resumed, pushed = _context()
+    result = _operator("race-ended").execute_complete(resumed)
+    assert result == expected and result["status"] == "Completed"
+    assert pushed == pushed_with_event == {key: result[key] for key in XCOM_KEYS}
+    # next_kwargs without the event
+    assert _operator("race-ended").execute_complete(_context()[0], tuning_job_name="race-ended") == expected
+
+
+def test_resumed_without_event_defers_again_while_the_job_runs(client: Any) -> None:
+    operator = _operator("race-running", sleep="5", max_wait=3600)
+    with pytest.raises(TaskDeferred) as first:
+        operator.execute(_context()[0])
+    deadline = first.value.kwargs["deadline"]
+    assert deadline is not None
+    with pytest.raises(TaskDeferred) as again:
+        _operator("race-running", sleep="5", max_wait=3600).execute_complete(
+            _context()[0], **first.value.kwargs
+        )
+    assert again.value.trigger.tuning_job_name == "race-running"
+    assert again.value.kwargs == {"tuning_job_name": "race-running", "deadline": deadline}, "max_wait kept"
+    assert again.value.trigger.deadline == deadline
+    client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="race-running")
+    wait_for(client, "race-running")
+
+
+def test_resumed_without_event_after_max_wait_stops_the_job(client: Any) -> None:
+    operator = _operator("race-late", sleep="5")
+    with pytest.raises(TaskDeferred):
+        operator.execute(_context()[0])
+    with pytest.raises(TimeoutError, match="stopped it"):
+        _operator("race-late", sleep="5").execute_complete(
+            _context()[0], tuning_job_name="race-late", deadline=time.time() - 1
+        )
+    assert wait_for(client, "race-late")["HyperParameterTuningJobStatus"] == "Stopped"
+
+
+def test_a_job_that_already_ended_is_not_deferred_on(client: Any) -> None:
+    first_try = _operator("race-reattach")
+    with pytest.raises(TaskDeferred):
+        first_try.execute(_context()[0])
+    wait_for(client, "race-reattach")
+    # the retry after the first try's process died: reattaches, sees the job ended, finishes
+    context, pushed = _context()
+    result = _operator("race-reattach").execute(context)
+    assert result["status"] == "Completed" and result["tuning_job_name"] == "race-reattach"
+    assert pushed["best_training_job_arn"] == result["best_training_job_arn"]
+
+
+def test_a_failed_job_fails_a_resumed_task_without_event(client: Any) -> None:
+    client.create_hyper_parameter_tuning_job(
+        **quadratic_request("race-failed", max_jobs=2, static={"fail": "true"})
+    )
+    wait_for(client, "race-failed")
+    with pytest.raises(TuningJobFailed, match="race-failed Failed"):
+        _operator("race-failed").execute_complete(_context()[0], tuning_job_name="race-failed")
+
+
+def test_sensor_resumed_without_event_reads_the_job(client: Any) -> None:
+    start(client, "race-sensed", sleep=3)
+    sensor = TuningJobSensor(task_id="wait", tuning_job_name="race-sensed", deferrable=True, poke_interval=1)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute_complete(_context()[0])
+    assert deferred.value.trigger.not_before >= time.time() + 5
+    wait_for(client, "race-sensed")
+    context, pushed = _context()
+    result = sensor.execute_complete(context, event={})
+    assert result["status"] == "Completed" and pushed["tuning_job_name"] == "race-sensed"
+
+
+def test_trigger_holds_its_event_until_not_before(client: Any) -> None:
+    start(client, "race-hold")
+    wait_for(client, "race-hold")
+    not_before = time.time() + 3
+    trigger = make_trigger("race-hold", not_before=not_before)
+    assert trigger.serialize()[1]["not_before"] == not_before, "survives a triggerer restart"
+    event = asyncio.run(first_event(trigger))
+    assert time.time() >= not_before, "no event before not_before"
+    assert event.payload["status"] == "terminal"
+    assert event.payload["result"]["tuning_job_name"] == "race-hold"
+
+
+def test_sync_call_with_retry_for_zero_makes_one_attempt(
+    backend: LocalSageMaker, faults: CountingFaults
+) -> None:
+    faults.rates = {"DescribeHyperParameterTuningJob": 1.0}
+    hook = TuningJobHook(aws_conn_id="aws_default", config={"retries": {"total_max_attempts": 1}})
+    with pytest.raises(ClientError):
+        hook.call("describe_hyper_parameter_tuning_job", retry_for=0, HyperParameterTuningJobName="x")
+    assert faults.calls["DescribeHyperParameterTuningJob"] == 1
+
+
+def test_sync_wait_ends_at_max_wait_even_while_faults_last(
+    backend: LocalSageMaker, client: Any, faults: CountingFaults
+) -> None:
+    start(client, "race-faulty", sleep=30)
+    faults.rates = {"DescribeHyperParameterTuningJob": 1.0}
+    hook = TuningJobHook(aws_conn_id="aws_default", config={"retries": {"total_max_attempts": 1}})
+    polls: list[Any] = []
+    assert hook.wait_for_terminal("race-faulty", 0.2, time.monotonic() + 2, polls.append) is None
+    assert polls == [] and faults.calls["DescribeHyperParameterTuningJob"] >= 1
+    faults.rates = {}
+    client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="race-faulty")
+    wait_for(client, "race-faulty")
