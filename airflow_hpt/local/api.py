@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.answers import described_training_job, described_tuning_job
 from airflow_hpt.local.deploy import DeploymentRejected, Deployments
 from airflow_hpt.local.engine import (
     TERMINAL_STATUSES,
@@ -23,7 +24,7 @@ from airflow_hpt.local.engine import (
 )
 from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP, Runner, hyperparameter_text
 from airflow_hpt.local.s3 import LocalS3
-from airflow_hpt.local.store import Record, Store, public
+from airflow_hpt.local.store import Record, Store
 from airflow_hpt.request import validate_request
 
 Body = dict[str, Any]
@@ -187,7 +188,7 @@ class SageMakerApi:
         return job
 
     def describe_hyper_parameter_tuning_job(self, body: Body) -> Body:
-        return public(self._tuning_job(body))
+        return described_tuning_job(self._tuning_job(body))
 
     def list_hyper_parameter_tuning_jobs(self, body: Body) -> Body:
         jobs = _filter(
@@ -269,7 +270,7 @@ class SageMakerApi:
         return record
 
     def describe_training_job(self, body: Body) -> Body:
-        return public(self._training_job(body))
+        return described_training_job(self._training_job(body))
 
     def list_training_jobs(self, body: Body) -> Body:
         records = _filter(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -59,11 +60,14 @@ class _Authorization:
 class SigV4Verifier:
     """Checks that requests are signed with ``access_key_id`` / ``secret_access_key``."""
 
-    def __init__(self, access_key_id: str, secret_access_key: str) -> None:
+    def __init__(
+        self, access_key_id: str, secret_access_key: str, services: Collection[str] = (SERVICE,)
+    ) -> None:
         if not access_key_id or not secret_access_key:
             raise ValueError("the local backend needs a non-empty access key id and secret access key")
         self.access_key_id = access_key_id
         self._credentials = Credentials(access_key_id, secret_access_key)
+        self.services = frozenset(services)
 
     def __repr__(self) -> str:  # never show the secret, even in a traceback's locals
         return f"SigV4Verifier(access_key_id={self.access_key_id!r})"
@@ -74,8 +78,9 @@ class SigV4Verifier:
         url: str,
         headers: Headers,
         body: bytes,
-    ) -> None:
-        """Raise :class:`AuthError` unless the request is signed with this backend's credentials.
+    ) -> str:
+        """Raise :class:`AuthError` unless the request is signed with this backend's credentials;
+        the service of the credential scope (one of ``services``) when it is.
 
         ``url`` is the request's URL as the client addressed it (scheme, ``Host`` header, raw
         path and query string).
@@ -83,7 +88,7 @@ class SigV4Verifier:
         authorization = _parse(headers.get("Authorization"))
         if authorization.access_key_id != self.access_key_id:
             raise AuthError(UNRECOGNIZED, "The security token included in the request is invalid.")
-        if authorization.service != SERVICE:
+        if authorization.service not in self.services:
             raise AuthError(
                 INVALID_SIGNATURE, f"Credential should be scoped to correct service: '{SERVICE}'."
             )
@@ -111,7 +116,7 @@ class SigV4Verifier:
             signed[name] = headers[name]
         request = AWSRequest(method=method, url=url, headers=signed, data=body)
         request.context["timestamp"] = amz_date
-        signer = SigV4Auth(self._credentials, SERVICE, authorization.region)
+        signer = SigV4Auth(self._credentials, authorization.service, authorization.region)
         expected = signer.signature(
             signer.string_to_sign(request, signer.canonical_request(request)), request
         )
@@ -122,6 +127,7 @@ class SigV4Verifier:
                 "Check your AWS Secret Access Key and signing method. "
                 "Consult the service documentation for details.",
             )
+        return authorization.service
 
 
 def _parse(header: str | None) -> _Authorization:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.answers import DEFAULT_MAX_RUNTIME_SECONDS, training_resource_config
 from airflow_hpt.local.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
 from airflow_hpt.local.store import Record, Store
 from airflow_hpt.local.strategies import TuningStrategy
@@ -425,9 +426,12 @@ class _TuningRun:
             "_objective_type": objective.get("Type"),
             "_tags": list(job.get("_tags", [])),
         }
-        for optional in ("RoleArn", "ResourceConfig", "Environment"):
+        for optional in ("RoleArn", "Environment"):
             if definition.get(optional):
                 record[optional] = definition[optional]
+        resource_config = training_resource_config(definition)
+        if resource_config:
+            record["ResourceConfig"] = resource_config
         if definition.get("DefinitionName"):
             record["_definition_name"] = definition["DefinitionName"]
         spec = TrainingSpec(
@@ -436,7 +440,7 @@ class _TuningRun:
             input_data_config=definition.get("InputDataConfig", []),
             output_path=output_path,
             metric_definitions=algorithm.get("MetricDefinitions", []),
-            max_runtime_seconds=int(stopping["MaxRuntimeInSeconds"]),
+            max_runtime_seconds=int(stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS)),
             environment=definition.get("Environment") or {},
         )
         # recorded before it starts: a backend dying in between leaves a job to account for, not

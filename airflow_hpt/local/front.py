@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.api import ApiError, SageMakerApi
@@ -35,13 +36,29 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "SageMaker."
 
 
+class ServiceHandler(Protocol):
+    """Another service on the same endpoint, chosen by the credential scope's service name."""
+
+    def handle(
+        self, method: str, path: str, headers: Headers, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers and body of the answer."""
+
+
 class Front:
     """The WSGI application of the local backend."""
 
-    def __init__(self, api: SageMakerApi, verifier: SigV4Verifier, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        api: SageMakerApi,
+        verifier: SigV4Verifier,
+        faults: Faults | None = None,
+        services: Mapping[str, ServiceHandler] | None = None,
+    ) -> None:
         self.api = api
         self.verifier = verifier
         self.faults = faults
+        self.services = dict(services or {})
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -51,9 +68,15 @@ class Front:
     def _respond(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            self._authenticate(request)
+            service = self._authenticate(request)
         except AuthError as refused:
             return _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
+        handler = self.services.get(service)
+        if handler is not None:
+            status, headers, body = handler.handle(
+                request.method, request.path, request.headers, request.get_data()
+            )
+            return Response(body, status=status, headers={**headers, "x-amzn-RequestId": request_id})
         target = request.headers.get("X-Amz-Target", "")
         if request.method != "POST" or not target.startswith(TARGET_PREFIX):
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
@@ -84,11 +107,11 @@ class Front:
             headers={"x-amzn-RequestId": request_id},
         )
 
-    def _authenticate(self, request: Request) -> None:
+    def _authenticate(self, request: Request) -> str:
         # the URL as the client addressed it: the signature covers the Host header and the raw path
         raw_path = request.environ.get("RAW_URI") or request.full_path.rstrip("?")
         url = f"{request.scheme}://{request.host}{raw_path}"
-        self.verifier.verify(request.method, url, request.headers, request.get_data())
+        return self.verifier.verify(request.method, url, request.headers, request.get_data())
 
 
 def _error(error: ApiError, request_id: str) -> Response:

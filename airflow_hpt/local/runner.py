@@ -66,6 +66,17 @@ READ_SIZE = 65536
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _NOT_CODE_DIRS = ("__pycache__", ".git")
 _NOT_CODE = shutil.ignore_patterns(*_NOT_CODE_DIRS, "*.pyc")
+# Beside ``training.log``, for the CloudWatch front (airflow_hpt.local.logs / metrics): when each
+# chunk of the log was written ("<byte offset> <epoch ms>" lines), and the parsed metric samples
+# (JSON lines). Written by the job's pump thread only.
+LOG_FILE = "training.log"
+LOG_TIMES_FILE = "training.log.times"
+METRICS_FILE = "metrics.jsonl"
+
+
+def job_folder(home: Path, training_job_name: str) -> Path:
+    """The ``/opt/ml``-like folder of a training job under the backend's home."""
+    return Path(home) / "training" / training_job_name
 
 
 @dataclass(frozen=True)
@@ -144,8 +155,9 @@ def _tail(lines: Sequence[str]) -> str:
 class _MetricParser:
     """Applies MetricDefinitions to log lines; thread-safe hand-over of new samples."""
 
-    def __init__(self, definitions: Sequence[Mapping[str, str]]) -> None:
+    def __init__(self, definitions: Sequence[Mapping[str, str]], samples_file: Path | None = None) -> None:
         self._patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+        self._samples_file = samples_file
         self._lock = threading.Lock()
         self._pending: list[MetricSample] = []
         self._counts: dict[str, int] = {}
@@ -172,7 +184,21 @@ class _MetricParser:
             step = self._counts.get(name, 0)
             self._counts[name] = step + 1
             self.last[name] = value
-            self._pending.append(MetricSample(name, value, _now(), step))
+            sample = MetricSample(name, value, _now(), step)
+            self._pending.append(sample)
+            if self._samples_file is not None:
+                with open(self._samples_file, "a", encoding="utf-8") as samples:
+                    samples.write(
+                        json.dumps(
+                            {
+                                "name": name,
+                                "value": value,
+                                "timestamp": sample.timestamp.timestamp(),
+                                "step": step,
+                            }
+                        )
+                        + "\n"
+                    )
 
     def take(self) -> list[MetricSample]:
         with self._lock:
@@ -182,6 +208,37 @@ class _MetricParser:
     def final(self) -> dict[str, float]:
         with self._lock:
             return dict(self.last)
+
+
+class _TimedLog:
+    """Appends to the job's log, noting in ``training.log.times`` when each chunk was written.
+
+    The note is written before the chunk: a reader that reads the log, then the times, finds a
+    time for every byte it read.
+    """
+
+    def __init__(self, layout: _JobLayout) -> None:
+        self._offset = layout.log.stat().st_size if layout.log.exists() else 0
+        self._log = open(layout.log, "ab")  # noqa: SIM115 -- closed by close()
+        self._times = open(layout.log_times, "a", encoding="ascii")  # noqa: SIM115
+
+    def write(self, chunk: bytes) -> None:
+        self._times.write(f"{self._offset} {time.time_ns() // 1_000_000}\n")
+        self._times.flush()
+        self._log.write(chunk)
+        # flushed per write so that the log can be followed while the job runs
+        self._log.flush()
+        self._offset += len(chunk)
+
+    def close(self) -> None:
+        self._log.close()
+        self._times.close()
+
+    def __enter__(self) -> _TimedLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -224,7 +281,15 @@ class _JobLayout:
 
     @property
     def log(self) -> Path:
-        return self.root / "training.log"
+        return self.root / LOG_FILE
+
+    @property
+    def log_times(self) -> Path:
+        return self.root / LOG_TIMES_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / METRICS_FILE
 
     def create(self) -> None:
         if self.root.exists():
@@ -253,7 +318,7 @@ class TrainingProcess:
         self._layout = layout
         self._s3 = s3
         self._grace = stop_grace_seconds
-        self._parser = _MetricParser(spec.metric_definitions)
+        self._parser = _MetricParser(spec.metric_definitions, layout.metrics)
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -338,8 +403,8 @@ class TrainingProcess:
             return self._proc
 
     def _fail(self, reason: str, exit_code: int | None = None) -> None:
-        with open(self.log_path, "a", encoding="utf-8") as log:
-            log.write(reason + "\n")
+        with _TimedLog(self._layout) as log:
+            log.write((reason + "\n").encode("utf-8"))
         self._finish(STATUS_FAILED, reason, exit_code, STATUS_FAILED, reason)
 
     def _pump(self, proc: subprocess.Popen[bytes]) -> int:
@@ -349,7 +414,7 @@ class TrainingProcess:
         deadline = time.monotonic() + self.spec.max_runtime_seconds
         partial = b""
         leftovers_killed = False
-        with proc.stdout, selectors.DefaultSelector() as selector, open(self.log_path, "ab") as log:
+        with proc.stdout, selectors.DefaultSelector() as selector, _TimedLog(self._layout) as log:
             selector.register(fd, selectors.EVENT_READ)
             while True:
                 timeout = EXIT_CHECK_SECONDS
@@ -360,8 +425,6 @@ class TrainingProcess:
                     if not chunk:
                         break
                     log.write(chunk)
-                    # flushed per read so that the log can be followed while the job runs
-                    log.flush()
                     partial = self._consume(partial + chunk)
                 elif proc.poll() is not None:
                     # the script is gone but something it started holds the pipe open; once its
@@ -527,7 +590,7 @@ class Runner:
 
     def start(self, spec: TrainingSpec) -> TrainingProcess:
         """Start a job in the background; a job that cannot start (no code, no data) ends Failed."""
-        layout = _JobLayout(self.home / "training" / spec.training_job_name)
+        layout = _JobLayout(job_folder(self.home, spec.training_job_name))
         layout.create()
         process = TrainingProcess(spec, layout, self.s3, self.stop_grace_seconds)
         # started before the fork: a thread started while a child execs costs ~10x more

@@ -21,6 +21,8 @@ from airflow_hpt.local.deploy import Deployments
 from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.front import Front
+from airflow_hpt.local.logs import LogsHandler
+from airflow_hpt.local.metrics import MetricsHandler
 from airflow_hpt.local.runner import Runner
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Store
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 # tests and the examples start and stop on loopback. The CLI generates a secret instead.
 TEST_ACCESS_KEY_ID = "testing"
 TEST_SECRET_ACCESS_KEY = "testing"
+# The signing names of the services on the one endpoint: the credential scope's picks the handler.
+SERVICES = ("sagemaker", "logs", "monitoring")
 
 
 class _Handler(WSGIRequestHandler):
@@ -68,7 +72,7 @@ class LocalSageMaker:
         self.home = Path(home).resolve()
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
-        self._verifier = SigV4Verifier(access_key_id, secret_access_key)
+        self._verifier = SigV4Verifier(access_key_id, secret_access_key, SERVICES)
         self.host = host
         self.port = port
         self.region = region
@@ -98,7 +102,15 @@ class LocalSageMaker:
         server = make_server(
             self.host,
             self.port,
-            Front(api, self._verifier, self.faults),
+            Front(
+                api,
+                self._verifier,
+                self.faults,
+                services={
+                    "logs": LogsHandler(store, self.home, self.region),
+                    "monitoring": MetricsHandler(store, self.home),
+                },
+            ),
             threaded=True,
             request_handler=_Handler,
         )
