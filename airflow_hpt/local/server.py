@@ -21,8 +21,11 @@ from airflow_hpt.local.deploy import Deployments
 from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.front import Front
+from airflow_hpt.local.router import ServiceRouter, WsgiApp
 from airflow_hpt.local.runner import Runner
 from airflow_hpt.local.s3 import LocalS3
+from airflow_hpt.local.s3api import S3Front
+from airflow_hpt.local.s3store import ObjectStore
 from airflow_hpt.local.store import Store
 
 log = logging.getLogger(__name__)
@@ -95,10 +98,14 @@ class LocalSageMaker:
         engine = TuningEngine(store, Runner(self.home, self.s3), self.region)
         deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds)
         api = SageMakerApi(store, engine, deployments, self.max_concurrent_tuning_jobs)
+        fronts: dict[str, WsgiApp] = {
+            "sagemaker": Front(api, self._verifier, self.faults),
+            "s3": S3Front(ObjectStore(self.s3, self.home), self._verifier, self.region),
+        }
         server = make_server(
             self.host,
             self.port,
-            Front(api, self._verifier, self.faults),
+            ServiceRouter(fronts, default="sagemaker"),
             threaded=True,
             request_handler=_Handler,
         )
