@@ -144,6 +144,14 @@ def test_list_objects_v2_prefix_delimiter_paging(s3: Any) -> None:
     )
     assert [item["Key"] for item in rest["Contents"]] == ["train/sub/b.csv"]
     assert s3.list_objects_v2(Bucket="data", Prefix="nothing/")["KeyCount"] == 0
+    # ListObjects (version 1), marker paging
+    v1 = list(
+        s3.get_paginator("list_objects").paginate(
+            Bucket="data", Delimiter="/", PaginationConfig={"PageSize": 1}
+        )
+    )
+    assert [item["Prefix"] for page in v1 for item in page.get("CommonPrefixes", [])] == ["test/", "train/"]
+    assert [item["Key"] for page in v1 for item in page.get("Contents", [])] == ["top.txt"]
 
 
 def test_delete_objects_and_copy(s3: Any) -> None:
