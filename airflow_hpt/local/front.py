@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from werkzeug.datastructures import Headers
@@ -36,29 +36,13 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "SageMaker."
 
 
-class ServiceHandler(Protocol):
-    """Another service on the same endpoint, chosen by the credential scope's service name."""
-
-    def handle(
-        self, method: str, path: str, headers: Headers, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        """The status, headers and body of the answer."""
-
-
 class Front:
     """The WSGI application of the local backend."""
 
-    def __init__(
-        self,
-        api: SageMakerApi,
-        verifier: SigV4Verifier,
-        faults: Faults | None = None,
-        services: Mapping[str, ServiceHandler] | None = None,
-    ) -> None:
+    def __init__(self, api: SageMakerApi, verifier: SigV4Verifier, faults: Faults | None = None) -> None:
         self.api = api
         self.verifier = verifier
         self.faults = faults
-        self.services = dict(services or {})
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -68,15 +52,9 @@ class Front:
     def _respond(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            service = self._authenticate(request)
+            self._authenticate(request)
         except AuthError as refused:
             return _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
-        handler = self.services.get(service)
-        if handler is not None:
-            status, headers, body = handler.handle(
-                request.method, request.path, request.headers, request.get_data()
-            )
-            return Response(body, status=status, headers={**headers, "x-amzn-RequestId": request_id})
         target = request.headers.get("X-Amz-Target", "")
         if request.method != "POST" or not target.startswith(TARGET_PREFIX):
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
@@ -107,11 +85,45 @@ class Front:
             headers={"x-amzn-RequestId": request_id},
         )
 
-    def _authenticate(self, request: Request) -> str:
-        # the URL as the client addressed it: the signature covers the Host header and the raw path
-        raw_path = request.environ.get("RAW_URI") or request.full_path.rstrip("?")
-        url = f"{request.scheme}://{request.host}{raw_path}"
-        return self.verifier.verify(request.method, url, request.headers, request.get_data())
+    def _authenticate(self, request: Request) -> None:
+        self.verifier.verify(request.method, addressed_url(request), request.headers, request.get_data())
+
+
+class ServiceHandler(Protocol):
+    """Another JSON-speaking service on the same endpoint (CloudWatch Logs, CloudWatch metrics)."""
+
+    def handle(
+        self, method: str, path: str, headers: Headers, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers and body of the answer."""
+
+
+class ServiceFront:
+    """The WSGI application of one such service: checks the signature for its signing name."""
+
+    def __init__(self, service: str, handler: ServiceHandler, verifier: SigV4Verifier) -> None:
+        self.service = service
+        self.handler = handler
+        self.verifier = verifier
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        request_id = str(uuid.uuid4())
+        body = request.get_data()
+        try:
+            self.verifier.verify(request.method, addressed_url(request), request.headers, body, self.service)
+        except AuthError as refused:
+            response = _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
+        else:
+            status, headers, answer = self.handler.handle(request.method, request.path, request.headers, body)
+            response = Response(answer, status=status, headers={**headers, "x-amzn-RequestId": request_id})
+        return response(environ, start_response)
+
+
+def addressed_url(request: Request) -> str:
+    """The URL as the client addressed it: the signature covers the Host header and the raw path."""
+    raw_path = request.environ.get("RAW_URI") or request.full_path.rstrip("?")
+    return f"{request.scheme}://{request.host}{raw_path}"
 
 
 def _error(error: ApiError, request_id: str) -> Response:

@@ -20,11 +20,14 @@ from airflow_hpt.local.auth import SigV4Verifier
 from airflow_hpt.local.deploy import Deployments
 from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.front import Front
+from airflow_hpt.local.front import Front, ServiceFront
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
+from airflow_hpt.local.router import ServiceRouter, WsgiApp
 from airflow_hpt.local.runner import Runner
 from airflow_hpt.local.s3 import LocalS3
+from airflow_hpt.local.s3api import S3Front
+from airflow_hpt.local.s3store import ObjectStore
 from airflow_hpt.local.store import Store
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,6 @@ log = logging.getLogger(__name__)
 # tests and the examples start and stop on loopback. The CLI generates a secret instead.
 TEST_ACCESS_KEY_ID = "testing"
 TEST_SECRET_ACCESS_KEY = "testing"
-# The signing names of the services on the one endpoint: the credential scope's picks the handler.
-SERVICES = ("sagemaker", "logs", "monitoring")
 
 
 class _Handler(WSGIRequestHandler):
@@ -72,7 +73,7 @@ class LocalSageMaker:
         self.home = Path(home).resolve()
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
-        self._verifier = SigV4Verifier(access_key_id, secret_access_key, SERVICES)
+        self._verifier = SigV4Verifier(access_key_id, secret_access_key)
         self.host = host
         self.port = port
         self.region = region
@@ -99,18 +100,16 @@ class LocalSageMaker:
         engine = TuningEngine(store, Runner(self.home, self.s3), self.region)
         deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds)
         api = SageMakerApi(store, engine, deployments, self.max_concurrent_tuning_jobs)
+        fronts: dict[str, WsgiApp] = {
+            "sagemaker": Front(api, self._verifier, self.faults),
+            "s3": S3Front(ObjectStore(self.s3, self.home), self._verifier, self.region),
+            "logs": ServiceFront("logs", LogsHandler(store, self.home, self.region), self._verifier),
+            "monitoring": ServiceFront("monitoring", MetricsHandler(store, self.home), self._verifier),
+        }
         server = make_server(
             self.host,
             self.port,
-            Front(
-                api,
-                self._verifier,
-                self.faults,
-                services={
-                    "logs": LogsHandler(store, self.home, self.region),
-                    "monitoring": MetricsHandler(store, self.home),
-                },
-            ),
+            ServiceRouter(fronts, default="sagemaker"),
             threaded=True,
             request_handler=_Handler,
         )

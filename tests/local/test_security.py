@@ -137,8 +137,8 @@ def test_tampered_requests_are_refused(backend: LocalSageMaker) -> None:
     # a body hash that is not the body's (botocore signs this header's value in place of the body)
     status, _, body = raw_call(url, {**headers, "X-Amz-Content-SHA256": "0" * 64})
     assert (status, body["__type"]) == (403, "InvalidSignatureException")
-    # scoped to another service
-    wrong_scope = {**headers, "Authorization": headers["Authorization"].replace("/sagemaker/", "/s3/")}
+    # scoped to a service the backend does not serve (s3 is served: tests/local/test_s3_api.py)
+    wrong_scope = {**headers, "Authorization": headers["Authorization"].replace("/sagemaker/", "/iam/")}
     status, _, body = raw_call(url, wrong_scope)
     assert (status, body["__type"]) == (403, "InvalidSignatureException")
     assert "scoped to correct service" in body["message"]
