@@ -272,6 +272,15 @@ def test_sync_task_killed_stops_its_job(airflow: Airflow, backend: LocalSageMake
         deadline,
         airflow,
     )
+    wait_until(
+        "the task marked success to log its stop",
+        lambda: (
+            f"Asked SageMaker to stop tuning job {jobs['mark_success']}"
+            in airflow.task_log(dag_id, run_id, "mark_success")
+        ),
+        deadline,
+        airflow,
+    )
 
     # the execution_timeout fires while the task waits on its ten-minute job: the task fails
     wait_until(
@@ -283,7 +292,17 @@ def test_sync_task_killed_stops_its_job(airflow: Airflow, backend: LocalSageMake
         airflow,
     )
     assert ti_state(airflow, dag_id, run_id, "execution_timeout") == "failed"
-    assert "AirflowTaskTimeout" in airflow.task_log(dag_id, run_id, "execution_timeout")
+
+    # the log comes through the supervisor on its own channel: wait for the try's failure to be in it
+    def failure_logged() -> str | None:
+        text = airflow.task_log(dag_id, run_id, "execution_timeout")
+        return text if "Task failed with exception" in text else None
+
+    log = wait_until("the timed-out task to log its failure", failure_logged, deadline, airflow)
+    assert "AirflowTaskTimeout" in log
+    # stopped once: by the on_kill Airflow's task runner calls on the timeout, not a second time
+    assert log.count(f"Asked SageMaker to stop tuning job {jobs['execution_timeout']}") == 1
+    assert "was not stopped" not in log
     wait_until(
         "the job of the timed-out task to be stopped",
         partial(status_is_stopped, jobs["execution_timeout"]),
