@@ -326,8 +326,6 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         )
 
     def _wait(self, context: Context, name: str) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowTaskTimeout
-
         from airflow_hpt.result import progress_line
 
         deadline = None if self.max_wait is None else time.monotonic() + self.max_wait
@@ -335,7 +333,11 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
             describe = self.hook.wait_for_terminal(
                 name, self.check_interval, deadline, lambda d: self.log.info("%s", progress_line(d))
             )
-        except (AirflowTaskTimeout, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            # Ctrl-C where execute() runs unsupervised (dag.test() in a terminal): nothing calls
+            # on_kill then. Not AirflowTaskTimeout: on execution_timeout Airflow's task runner calls
+            # on_kill itself (a second stop would only be refused), as its SIGTERM handler does for
+            # a task marked failed or success.
             self._stop_if_asked(name)
             raise
         if describe is None:

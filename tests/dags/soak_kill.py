@@ -1,7 +1,8 @@
 """Kill means stop (tests/soak/test_kill_means_stop.py): tuning jobs that would run for minutes,
-waited for by deferred tasks a user then marks failed or clears, or that reach max_wait; and the
+waited for by deferred tasks a user then marks failed or clears, or that reach max_wait; the
 sensor-only pattern (create without waiting, then a deferrable sensor), with and without
-stop_on_kill. `SOAK_SCRIPTS` (environment, at parse time) is the file:// URI of tests/local/scripts."""
+stop_on_kill; and synchronous tasks (waiting in the worker) hit by their execution_timeout or marked
+success by a user. `SOAK_SCRIPTS` (environment, at parse time) is the file:// URI of tests/local/scripts."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ PARAMS = {
     "fail": "false",
 }
 MAX_WAIT = timedelta(seconds=15)
+# long enough for the task to create its job and poll it on a loaded machine, so the timeout lands
+# on a job that runs; the job itself would run for ten minutes
+EXECUTION_TIMEOUT = timedelta(seconds=45)
 
 
 def kill_dag(dag_id: str) -> DAG:
@@ -56,3 +60,13 @@ with kill_dag("soak_kill_sensor"):
             stop_on_kill=stop_on_kill,
         )
         create >> sense
+
+with kill_dag("soak_kill_sync"):
+    CreateTuningJobOperator(
+        task_id="execution_timeout",
+        request=REQUEST,
+        deferrable=False,
+        check_interval=1,
+        execution_timeout=EXECUTION_TIMEOUT,
+    )
+    CreateTuningJobOperator(task_id="mark_success", request=REQUEST, deferrable=False, check_interval=1)

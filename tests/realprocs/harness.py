@@ -173,6 +173,13 @@ class Airflow:
             raise AssertionError(f"{method} {path}: HTTP {error.code}: {error.read()[:2000]!r}") from error
         return json.loads(text) if text else None
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task log of one try ("" until the try has started writing it)."""
+        path = (
+            self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        ) / f"attempt={try_number}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def log_tail(self) -> str:
         return "\n".join(tail(path) for path in sorted(self.logs.glob("*.log")))
 

@@ -1,7 +1,12 @@
-"""Kill means stop (issue 6, item 2), on real Airflow processes through the api-server's REST API:
-a deferred tuning task marked failed, a deferred one cleared, and tasks reaching max_wait (deferred
-and sync) leave no tuning job InProgress on the backend; in the sensor-only pattern, a sensor marked
-failed stops the job only when asked to (stop_on_kill=True), never one it did not create otherwise."""
+"""Kill means stop (issue 6, item 2; issue 9, item 6), on real Airflow processes.
+
+Deferred, through the api-server's REST API: a deferred tuning task marked failed, a deferred one
+cleared, and tasks reaching max_wait (deferred and sync) leave no tuning job InProgress on the
+backend; in the sensor-only pattern, a sensor marked failed stops the job only when asked to
+(stop_on_kill=True), never one it did not create otherwise.
+
+Synchronous (waiting in the worker slot): a task hit by its execution_timeout, and one a user marks
+success through the REST API, each stop the job they wait for."""
 
 from __future__ import annotations
 
@@ -41,34 +46,73 @@ def airflow(tmp_path: Path, backend: LocalSageMaker) -> Iterator[Airflow]:
         instance.stop_all()
 
 
-def test_kill_means_stop(airflow: Airflow, backend: LocalSageMaker) -> None:
-    deadline = time.monotonic() + BUDGET_SECONDS
-    client = make_client(backend.endpoint_url)
+def start_airflow(airflow: Airflow, dag_ids: tuple[str, ...], deadline: float, *processes: str) -> None:
+    """The api-server and `processes` on a fresh database; returns once `dag_ids` are parsed."""
     airflow.run("db", "migrate")
     airflow.start("api-server", "api-server")
     wait_until("the api-server to answer", airflow.api_healthy, deadline, airflow)
-    for name in ("scheduler", "dag-processor", "triggerer"):
+    for name in processes:
         airflow.start(name, name)
-    dags = ("soak_kill_operator", "soak_kill_sensor")
+    marks = ", ".join("?" * len(dag_ids))
     wait_until(
         "the DAGs to be parsed",
-        lambda: len(airflow.query("select dag_id from serialized_dag where dag_id like 'soak_kill_%'")) == 2,
+        lambda: (
+            len(airflow.query(f"select dag_id from serialized_dag where dag_id in ({marks})", *dag_ids))
+            == len(dag_ids)
+        ),
         deadline,
         airflow,
     )
+
+
+def jobs_of(client: Any, dag_id: str, task_id: str) -> list[str]:
+    """The names of the tuning jobs on the backend that are tagged as the task's."""
+
+    def tags_of(arn: str) -> dict[str, str]:
+        return {tag["Key"]: tag["Value"] for tag in client.list_tags(ResourceArn=arn)["Tags"]}
+
+    return [
+        summary["HyperParameterTuningJobName"]
+        for summary in client.list_hyper_parameter_tuning_jobs(MaxResults=100)[
+            "HyperParameterTuningJobSummaries"
+        ]
+        if any(
+            tags.get(TAG_DAG_ID) == dag_id and tags.get(TAG_TASK_ID) == task_id
+            for tags in [tags_of(summary["HyperParameterTuningJobArn"])]
+        )
+    ]
+
+
+def job_status(client: Any, name: str) -> str:
+    return str(
+        client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+            "HyperParameterTuningJobStatus"
+        ]
+    )
+
+
+def ti_state(airflow: Airflow, dag_id: str, run_id: str, task_id: str) -> str | None:
+    rows = airflow.query(
+        "select state from task_instance where dag_id = ? and task_id = ? and run_id = ?",
+        dag_id,
+        task_id,
+        run_id,
+    )
+    return rows[0][0] if rows else None
+
+
+def test_kill_means_stop(airflow: Airflow, backend: LocalSageMaker) -> None:
+    deadline = time.monotonic() + BUDGET_SECONDS
+    client = make_client(backend.endpoint_url)
+    dags = ("soak_kill_operator", "soak_kill_sensor")
+    start_airflow(airflow, dags, deadline, "scheduler", "dag-processor", "triggerer")
     runs = {
         dag_id: airflow.api("POST", f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
         for dag_id in dags
     }
 
     def state(dag_id: str, task_id: str) -> str | None:
-        rows = airflow.query(
-            "select state from task_instance where dag_id = ? and task_id = ? and run_id = ?",
-            dag_id,
-            task_id,
-            runs[dag_id],
-        )
-        return rows[0][0] if rows else None
+        return ti_state(airflow, dag_id, runs[dag_id], task_id)
 
     def ended(dag_id: str, task_id: str) -> bool:
         return state(dag_id, task_id) in ("failed", "success")
@@ -84,28 +128,12 @@ def test_kill_means_stop(airflow: Airflow, backend: LocalSageMaker) -> None:
             )
         )
 
-    def tags_of(arn: str) -> dict[str, str]:
-        return {tag["Key"]: tag["Value"] for tag in client.list_tags(ResourceArn=arn)["Tags"]}
-
     def job_of(dag_id: str, task_id: str) -> str:
-        (name,) = [
-            summary["HyperParameterTuningJobName"]
-            for summary in client.list_hyper_parameter_tuning_jobs(MaxResults=100)[
-                "HyperParameterTuningJobSummaries"
-            ]
-            if any(
-                tags.get(TAG_DAG_ID) == dag_id and tags.get(TAG_TASK_ID) == task_id
-                for tags in [tags_of(summary["HyperParameterTuningJobArn"])]
-            )
-        ]
+        (name,) = jobs_of(client, dag_id, task_id)
         return name
 
     def status(name: str) -> str:
-        return str(
-            client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-                "HyperParameterTuningJobStatus"
-            ]
-        )
+        return job_status(client, name)
 
     waiting = [
         ("soak_kill_operator", "mark_failed"),
@@ -196,3 +224,97 @@ def test_kill_means_stop(airflow: Airflow, backend: LocalSageMaker) -> None:
     }
     assert running == {jobs["left_running"]: "InProgress"}
     assert len(summaries) == 6  # one job per task that creates one: no duplicate from the clear
+
+
+def test_sync_task_killed_stops_its_job(airflow: Airflow, backend: LocalSageMaker) -> None:
+    """Two tasks waiting in their worker slots for ten-minute jobs: one reaches its execution_timeout,
+    a user marks the other success. Both jobs end Stopped; the first task fails, the second stays
+    a success."""
+    deadline = time.monotonic() + BUDGET_SECONDS
+    client = make_client(backend.endpoint_url)
+    dag_id = "soak_kill_sync"
+    start_airflow(airflow, (dag_id,), deadline, "scheduler", "dag-processor")
+    run_id = airflow.api("POST", f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
+
+    def the_job(task_id: str) -> str | None:
+        names = jobs_of(client, dag_id, task_id)
+        assert len(names) <= 1, f"{task_id} created more than one job: {names}"
+        return names[0] if names else None
+
+    def waiting_on(task_id: str, job: str) -> bool:
+        """The task runs and has logged a poll of its job that found it running: it is in its wait."""
+        log = airflow.task_log(dag_id, run_id, task_id)
+        return ti_state(airflow, dag_id, run_id, task_id) == "running" and f"{job}: InProgress" in log
+
+    def status_is_stopped(job: str) -> bool:
+        return job_status(client, job) == "Stopped"
+
+    jobs = {
+        task_id: wait_until(f"{task_id} to create its job", partial(the_job, task_id), deadline, airflow)
+        for task_id in ("execution_timeout", "mark_success")
+    }
+
+    # marked success while it waits: Airflow's supervisor SIGTERMs the task, whose on_kill stops the job
+    wait_until(
+        "mark_success to wait on its job",
+        partial(waiting_on, "mark_success", jobs["mark_success"]),
+        deadline,
+        airflow,
+    )
+    airflow.api(
+        "PATCH",
+        f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/mark_success",
+        {"new_state": "success"},
+    )
+    wait_until(
+        "the job of the task marked success to be stopped",
+        partial(status_is_stopped, jobs["mark_success"]),
+        deadline,
+        airflow,
+    )
+    wait_until(
+        "the task marked success to log its stop",
+        lambda: (
+            f"Asked SageMaker to stop tuning job {jobs['mark_success']}"
+            in airflow.task_log(dag_id, run_id, "mark_success")
+        ),
+        deadline,
+        airflow,
+    )
+
+    # the execution_timeout fires while the task waits on its ten-minute job: the task fails
+    wait_until(
+        "execution_timeout to end",
+        lambda: (
+            ti_state(airflow, dag_id, run_id, "execution_timeout") in ("failed", "up_for_retry", "success")
+        ),
+        deadline,
+        airflow,
+    )
+    assert ti_state(airflow, dag_id, run_id, "execution_timeout") == "failed"
+
+    # the log comes through the supervisor on its own channel: wait for the try's failure to be in it
+    def failure_logged() -> str | None:
+        text = airflow.task_log(dag_id, run_id, "execution_timeout")
+        return text if "Task failed with exception" in text else None
+
+    log = wait_until("the timed-out task to log its failure", failure_logged, deadline, airflow)
+    assert "AirflowTaskTimeout" in log
+    # stopped once: by the on_kill Airflow's task runner calls on the timeout, not a second time
+    assert log.count(f"Asked SageMaker to stop tuning job {jobs['execution_timeout']}") == 1
+    assert "was not stopped" not in log
+    wait_until(
+        "the job of the timed-out task to be stopped",
+        partial(status_is_stopped, jobs["execution_timeout"]),
+        deadline,
+        airflow,
+    )
+    # no other job was created, and none runs
+    assert {name: job_status(client, name) for name in jobs.values()} == dict.fromkeys(
+        jobs.values(), "Stopped"
+    )
+    assert (
+        len(client.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"]) == 2
+    )
+    # killing the task did not undo the user's verdict
+    assert ti_state(airflow, dag_id, run_id, "mark_success") == "success"
