@@ -282,7 +282,7 @@ def test_error_message_lists_every_problem(request_: dict[str, Any]) -> None:
 def test_every_pattern_of_the_model_compiles() -> None:
     import regex
 
-    from airflow_hpt.request import _input_shape
+    from airflow_hpt.request.model import input_shape
 
     patterns: set[str] = set()
     seen: set[str] = set()
@@ -301,7 +301,7 @@ def test_every_pattern_of_the_model_compiles() -> None:
         for child in children:
             walk(child)
 
-    walk(_input_shape())
+    walk(input_shape())
     assert len(patterns) > 10
     for pattern in patterns:
         regex.compile(pattern)
@@ -396,7 +396,7 @@ def test_timestamp_shapes_accept_iso_strings_datetimes_and_epochs(value: Any, ex
     """No member of this operation is a timestamp today; the model may add one."""
     from botocore.model import Shape
 
-    from airflow_hpt.request import _coerce
+    from airflow_hpt.request.coerce import _coerce
 
     problems: list[Problem] = []
     assert _coerce(value, Shape("T", {"type": "timestamp"}), "T", problems) == expected
