@@ -8,26 +8,34 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow_hpt.exceptions import Problem
+from airflow_hpt.request.coerce import NotCoercible, to_integer
+from airflow_hpt.request.definitions import definition_problems
 from airflow_hpt.request.model import CONFIG, is_number, items, mapping, training_job_definitions
-from airflow_hpt.request.ranges import range_set_problems, range_sets
+from airflow_hpt.request.ranges import RANGE_KINDS, range_set_problems, range_sets
 
 _HYPERBAND_MAX_RESOURCE = 20000
+# The static hyperparameters Hyperband infers MaxResource from (HyperbandStrategyConfig.MaxResource).
+_EPOCH_HYPERPARAMETERS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
+
+Definitions = list[tuple[str, Mapping[str, Any]]]
 
 
-def cross_field_problems(request: Mapping[str, Any]) -> list[Problem]:
+def cross_field_problems(request: Mapping[str, Any], *, target_is_aws: bool = False) -> list[Problem]:
+    """Every cross-field problem; ``target_is_aws`` adds the rules that hold only on AWS itself."""
     config = mapping(request.get("HyperParameterTuningJobConfig"))
     definitions = list(training_job_definitions(request))
     problems = [
         *_definition_choice(request),
         *_strategy_problems(config, definitions),
         *_resource_limit_problems(config),
+        *_tuning_essentials(request, definitions),
         *_warm_start_problems(request),
         *_tag_problems(request.get("Tags")),
     ]
     for range_path, ranges, static in range_sets(config, definitions):
         problems.extend(range_set_problems(range_path, ranges, static))
     for definition_path, definition in definitions:
-        problems.extend(_definition_problems(definition_path, definition, config))
+        problems.extend(definition_problems(definition_path, definition, config, target_is_aws=target_is_aws))
     problems.extend(_definition_name_problems(definitions))
     return problems
 
@@ -57,9 +65,7 @@ def _definition_name_problems(definitions: list[tuple[str, Mapping[str, Any]]]) 
 # ---- strategy and limits
 
 
-def _strategy_problems(
-    config: Mapping[str, Any], definitions: list[tuple[str, Mapping[str, Any]]]
-) -> Iterator[Problem]:
+def _strategy_problems(config: Mapping[str, Any], definitions: Definitions) -> Iterator[Problem]:
     strategy = config.get("Strategy")
     hyperband = mapping(mapping(config.get("StrategyConfig")).get("HyperbandStrategyConfig"))
     if "StrategyConfig" in config and isinstance(strategy, str) and strategy != "Hyperband":
@@ -67,12 +73,14 @@ def _strategy_problems(
             f"{CONFIG}.StrategyConfig", f"applies only to the Hyperband strategy (Strategy is {strategy})"
         )
     if strategy == "Hyperband":
-        yield from _hyperband_problems(config, hyperband)
+        yield from _hyperband_problems(config, hyperband, definitions)
     if strategy == "Grid":
         yield from _grid_problems(config, definitions)
 
 
-def _hyperband_problems(config: Mapping[str, Any], hyperband: Mapping[str, Any]) -> Iterator[Problem]:
+def _hyperband_problems(
+    config: Mapping[str, Any], hyperband: Mapping[str, Any], definitions: Definitions
+) -> Iterator[Problem]:
     early_stopping = config.get("TrainingJobEarlyStoppingType")
     if early_stopping is not None and early_stopping != "Off":
         yield Problem(f"{CONFIG}.TrainingJobEarlyStoppingType", "must be Off with the Hyperband strategy")
@@ -82,11 +90,37 @@ def _hyperband_problems(config: Mapping[str, Any], hyperband: Mapping[str, Any])
         yield Problem(f"{path}.MaxResource", f"must be at most {_HYPERBAND_MAX_RESOURCE} (got {high})")
     if is_number(low) and is_number(high) and low > high:
         yield Problem(f"{path}.MinResource", f"must be at most MaxResource ({high})")
+    if "StrategyConfig" in config and not isinstance(config["StrategyConfig"], Mapping):
+        return  # wrongly typed: already reported
+    if "MaxResource" not in hyperband:
+        yield from _inferred_max_resource_problems(f"{path}.MaxResource", definitions)
 
 
-def _grid_problems(
-    config: Mapping[str, Any], definitions: list[tuple[str, Mapping[str, Any]]]
-) -> Iterator[Problem]:
+def _inferred_max_resource_problems(max_resource_path: str, definitions: Definitions) -> Iterator[Problem]:
+    """Without MaxResource, Hyperband infers it from an epochs static hyperparameter of each definition."""
+    for path, definition in definitions:
+        static = mapping(definition.get("StaticHyperParameters"))
+        key = next((key for key in _EPOCH_HYPERPARAMETERS if key in static), None)
+        if key is None:
+            yield Problem(
+                max_resource_path,
+                f"is required: Hyperband cannot infer it, {path}.StaticHyperParameters has none of "
+                + ", ".join(_EPOCH_HYPERPARAMETERS),
+            )
+            continue
+        try:
+            epochs = to_integer(static[key])
+        except NotCoercible:
+            epochs = 0
+        if not 1 <= epochs <= _HYPERBAND_MAX_RESOURCE:
+            yield Problem(
+                f"{path}.StaticHyperParameters.{key}",
+                f"must be a whole number from 1 to {_HYPERBAND_MAX_RESOURCE}: Hyperband infers "
+                f"MaxResource from it (got {static[key]!r})",
+            )
+
+
+def _grid_problems(config: Mapping[str, Any], definitions: Definitions) -> Iterator[Problem]:
     combinations = 0
     for path, ranges, _static in range_sets(config, definitions):
         for kind in ("IntegerParameterRanges", "ContinuousParameterRanges"):
@@ -119,52 +153,85 @@ def _resource_limit_problems(config: Mapping[str, Any]) -> Iterator[Problem]:
         )
 
 
-# ---- training job definitions
+# ---- what every tuning job needs: an objective, ranges to search, a budget
 
 
-def _definition_problems(
-    path: str, definition: Mapping[str, Any], config: Mapping[str, Any]
-) -> Iterator[Problem]:
-    algorithm = mapping(definition.get("AlgorithmSpecification"))
-    if "AlgorithmSpecification" in definition and ("TrainingImage" in algorithm) == (
-        "AlgorithmName" in algorithm
+def _tuning_essentials(request: Mapping[str, Any], definitions: Definitions) -> Iterator[Problem]:
+    config = request.get(CONFIG)
+    if not isinstance(config, Mapping):
+        return  # missing or wrongly typed: already reported
+    autotune = "Autotune" in request
+    # with both kinds of definition given, which ones need an objective and ranges is unclear
+    if not ("TrainingJobDefinition" in request and "TrainingJobDefinitions" in request):
+        yield from _objective_presence_problems(config, definitions)
+        yield from _range_presence_problems(config, definitions)
+    for path, ranges, _static in range_sets(config, definitions):
+        if "AutoParameters" in ranges and not autotune:
+            yield Problem(f"{path}.AutoParameters", "needs Autotune (Mode Enabled) in the request")
+    limits = config.get("ResourceLimits")
+    strategy = config.get("Strategy")
+    # Grid derives the budget from its combinations; Autotune chooses ResourceLimits itself
+    if (
+        isinstance(limits, Mapping)
+        and "MaxNumberOfTrainingJobs" not in limits
+        and isinstance(strategy, str)
+        and strategy != "Grid"
+        and not autotune
     ):
         yield Problem(
-            f"{path}.AlgorithmSpecification", "must have exactly one of TrainingImage or AlgorithmName"
+            f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
+            f"is required with the {strategy} strategy (only Grid derives it from its combinations)",
         )
-    if "TrainingImage" in algorithm:
-        yield from _objective_metric_problems(path, definition, algorithm, config)
-    channels = [(i, c.get("ChannelName")) for i, c in items(definition.get("InputDataConfig"))]
-    seen: set[Any] = set()
-    for i, name in channels:
-        if isinstance(name, str) and name in seen:
-            yield Problem(f"{path}.InputDataConfig[{i}].ChannelName", f"duplicates channel name {name!r}")
-        seen.add(name)
 
 
-def _objective_metric_problems(
-    path: str, definition: Mapping[str, Any], algorithm: Mapping[str, Any], config: Mapping[str, Any]
-) -> Iterator[Problem]:
-    """With a TrainingImage that declares MetricDefinitions, the objective must be one of them.
-
-    Without any, nothing is checked: built-in algorithms are also given as a TrainingImage and
-    publish their own metrics, and an image alone does not tell a built-in from a custom one.
-    """
-    if isinstance(definition.get("TuningObjective"), Mapping):
-        objective, objective_path = definition["TuningObjective"], f"{path}.TuningObjective"
-    else:
-        objective = mapping(config.get("HyperParameterTuningJobObjective"))
-        objective_path = f"{CONFIG}.HyperParameterTuningJobObjective"
-    metric = objective.get("MetricName")
-    if not isinstance(metric, str):
+def _objective_presence_problems(config: Mapping[str, Any], definitions: Definitions) -> Iterator[Problem]:
+    """A tuning job ranks its training jobs by an objective metric: each definition needs one, its
+    own TuningObjective or the config's HyperParameterTuningJobObjective."""
+    if "HyperParameterTuningJobObjective" in config:
         return
-    names = [m.get("Name") for _i, m in items(algorithm.get("MetricDefinitions"))]
-    if names and metric not in names:
-        yield Problem(
-            f"{objective_path}.MetricName",
-            f"must be one of the MetricDefinitions names of {path}.AlgorithmSpecification: "
-            + ", ".join(str(n) for n in names),
-        )
+    for path, definition in definitions:
+        if "TuningObjective" in definition:
+            continue
+        if path == "TrainingJobDefinition":
+            yield Problem(
+                f"{CONFIG}.HyperParameterTuningJobObjective",
+                "is required: the tuning job ranks its training jobs by this metric",
+            )
+        else:
+            yield Problem(
+                f"{path}.TuningObjective",
+                f"is required (or {CONFIG}.HyperParameterTuningJobObjective): the tuning job ranks "
+                "its training jobs by this metric",
+            )
+
+
+def _range_presence_problems(config: Mapping[str, Any], definitions: Definitions) -> Iterator[Problem]:
+    """Each definition searches at least one range: its HyperParameterRanges, else the config's."""
+    reported: set[str] = set()  # several definitions may share the config's ranges
+    for path, definition in definitions:
+        if "HyperParameterRanges" in definition:
+            ranges, ranges_path = definition["HyperParameterRanges"], f"{path}.HyperParameterRanges"
+        elif "ParameterRanges" in config:
+            ranges, ranges_path = config["ParameterRanges"], f"{CONFIG}.ParameterRanges"
+        else:
+            where = (
+                f"{CONFIG}.ParameterRanges"
+                if path == "TrainingJobDefinition"
+                else f"{path}.HyperParameterRanges"
+            )
+            yield Problem(
+                where, "is required: a tuning job needs at least one hyperparameter range to search"
+            )
+            continue
+        if not isinstance(ranges, Mapping) or ranges_path in reported:
+            continue  # wrongly typed (already reported), or reported for another definition
+        reported.add(ranges_path)
+        if not any(items(ranges.get(kind)) for kind in (*RANGE_KINDS, "AutoParameters")):
+            yield Problem(
+                ranges_path,
+                "must hold at least one range (IntegerParameterRanges, ContinuousParameterRanges, "
+                "CategoricalParameterRanges or AutoParameters)",
+            )
 
 
 # ---- warm start and tags

@@ -23,16 +23,20 @@ INTERNAL_TAG_PREFIX = "airflow-hpt:"
 _ENUM_LISTING_LIMIT = 12
 
 
-def validate_request(request: Mapping[str, Any], *, require_name: bool = True) -> dict[str, Any]:
+def validate_request(
+    request: Mapping[str, Any], *, require_name: bool = True, target_is_aws: bool = False
+) -> dict[str, Any]:
     """Coerce, normalize and validate; return the normalized request or raise with ALL problems.
 
     ``require_name=False`` lets the operator validate before it derives the job name.
+    ``target_is_aws`` adds the rules that hold only when the request goes to AWS itself (not to an
+    ``endpoint_url`` such as the local backend): the training code must come from S3.
     """
     coerced, problems = coerce_request(request)
     normalized = normalize_legacy(coerced)
     skip_required = set() if require_name else {"HyperParameterTuningJobName"}
     problems.extend(_check(normalized, input_shape(), "", skip_required))
-    problems.extend(cross_field_problems(normalized))
+    problems.extend(cross_field_problems(normalized, target_is_aws=target_is_aws))
     if problems:
         raise InvalidTuningRequest(problems)
     return normalized

@@ -403,3 +403,19 @@ def test_timestamp_shapes_accept_iso_strings_datetimes_and_epochs(value: Any, ex
     assert problems == []
     _coerce("next tuesday", Shape("T", {"type": "timestamp"}), "T", problems)
     assert problems == [Problem("T", "must be a timestamp (ISO 8601 or epoch seconds) (got 'next tuesday')")]
+
+
+def test_sagemaker_defaults_fill_only_what_is_omitted(request_: dict[str, Any]) -> None:
+    from airflow_hpt.request import DEFAULT_MAX_RUNTIME_SECONDS, with_sagemaker_defaults
+
+    assert DEFAULT_MAX_RUNTIME_SECONDS == 24 * 3600  # "The default value is 1 day."
+    assert with_sagemaker_defaults(request_) == request_  # given: kept
+    del request_["TrainingJobDefinition"]["StoppingCondition"]["MaxRuntimeInSeconds"]
+    before = copy.deepcopy(request_)
+    defaulted = with_sagemaker_defaults(request_)
+    assert defaulted["TrainingJobDefinition"]["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
+    assert request_ == before  # the caller's dict is not modified
+    multi = {**before, "TrainingJobDefinitions": [before["TrainingJobDefinition"]] * 2}
+    del multi["TrainingJobDefinition"]
+    for definition in with_sagemaker_defaults(multi)["TrainingJobDefinitions"]:
+        assert definition["StoppingCondition"]["MaxRuntimeInSeconds"] == 86400
