@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,16 @@ class TuningJobHook(AwsBaseHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "sagemaker"
         super().__init__(*args, **kwargs)
+
+    def targets_aws(self) -> bool:
+        """True when SageMaker calls go to AWS itself, not to an ``endpoint_url`` (the local backend,
+        an emulator): none in the connection, nor in botocore's ``AWS_ENDPOINT_URL_SAGEMAKER`` or
+        ``AWS_ENDPOINT_URL`` variables (unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true)."""
+        if self.conn_config.get_service_endpoint_url(service_name="sagemaker"):
+            return False
+        if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+            return True
+        return not (os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER") or os.environ.get("AWS_ENDPOINT_URL"))
 
     def call(self, operation: str, /, retry_for: float | None = None, **kwargs: Any) -> dict[str, Any]:
         """Call a SageMaker operation; the response loses ResponseMetadata.

@@ -22,10 +22,11 @@ from airflow_hpt.local.engine import (
     definitions_of,
     training_job_summary,
 )
-from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP, Runner, hyperparameter_text
+from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP, hyperparameter_text
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Record, Store
-from airflow_hpt.request import validate_request
+from airflow_hpt.local.support import unsupported_problems
+from airflow_hpt.request import validate_request, with_sagemaker_defaults
 
 Body = dict[str, Any]
 
@@ -101,16 +102,8 @@ class SageMakerApi:
     # --- tuning jobs -------------------------------------------------------------------------
 
     def create_hyper_parameter_tuning_job(self, body: Body) -> Body:
-        try:
-            request = validate_request(body)
-        except InvalidTuningRequest as error:
-            raise _validation(str(error)) from None
+        request = _admitted(body)
         for index, definition in enumerate(definitions_of(request)):
-            reason = Runner.unsupported_reason(definition.get("StaticHyperParameters") or {})
-            if reason is not None:
-                raise _validation(
-                    f"The local SageMaker backend cannot run this training definition: {reason}"
-                )
             member = (
                 f"TrainingJobDefinitions[{index}]"
                 if request.get("TrainingJobDefinitions")
@@ -348,6 +341,19 @@ class SageMakerApi:
 
         self.store.update(kind, name, remove)
         return {}
+
+
+def _admitted(body: Body) -> dict[str, Any]:
+    """The request with SageMaker's defaults filled in, or one ValidationException naming every
+    member that SageMaker's Create rules (the operator's own) or this backend refuse."""
+    problems = unsupported_problems(body)
+    try:
+        request = validate_request(body)
+    except InvalidTuningRequest as error:
+        problems = [*error.problems, *problems]
+    if problems:
+        raise _validation(str(InvalidTuningRequest(problems)))
+    return with_sagemaker_defaults(request)
 
 
 def _check_locations(s3: LocalS3, definition: Mapping[str, Any], member: str) -> None:

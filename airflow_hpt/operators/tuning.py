@@ -166,15 +166,6 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         # a template file needs rendering to be read at all.
         if not isinstance(written, Mapping):
             raise TypeError("request must be rendered before the task runs")
-        # Problems quote values ("got '...'"); a value may be a secret the masker knows (a connection
-        # password rendered into a leaf): masked in the exception itself, not only in the task log.
-        invalid: InvalidTuningRequest | None = None
-        try:
-            request = validate_request(written, require_name=False)
-        except InvalidTuningRequest as error:
-            invalid = error.redacted(redact)
-        if invalid is not None:
-            raise invalid  # outside the except block: a redacted copy does not chain to the original
         # The amazon provider's hook turns an unknown connection into boto3's default credentials and
         # endpoint (real AWS) with a warning. Kept for the provider's default id (instance roles often
         # go without an `aws_default` connection); any other id that is not defined is a mistake.
@@ -192,6 +183,17 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
                     "job was created. Define it, or pass aws_conn_id=None to use boto3's default "
                     "credentials."
                 ) from error
+        # Some rules hold only on AWS itself (the code must come from S3), not on an endpoint_url.
+        target_is_aws = self.hook.targets_aws()
+        # Problems quote values ("got '...'"); a value may be a secret the masker knows (a connection
+        # password rendered into a leaf): masked in the exception itself, not only in the task log.
+        invalid: InvalidTuningRequest | None = None
+        try:
+            request = validate_request(written, require_name=False, target_is_aws=target_is_aws)
+        except InvalidTuningRequest as error:
+            invalid = error.redacted(redact)
+        if invalid is not None:
+            raise invalid  # outside the except block: a redacted copy does not chain to the original
         if self.warm_start is not None and "WarmStartConfig" in request:
             raise ValueError(
                 "The request has its own WarmStartConfig and the task a warm_start policy: keep one of them"
@@ -210,7 +212,7 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         tags = ownership_tags(
             self.dag_id, self.task_id, run_id, map_index, request_fingerprint, self._lineage
         )
-        return validate_request(with_tags(request, tags)), request_fingerprint
+        return validate_request(with_tags(request, tags), target_is_aws=target_is_aws), request_fingerprint
 
     @property
     def _lineage(self) -> str:

@@ -36,6 +36,8 @@ ALG = f"{TJD}.AlgorithmSpecification"
 CHANNEL0 = f"{TJD}.InputDataConfig[0]"
 S3 = f"{CHANNEL0}.DataSource.S3DataSource"
 STATIC = f"{TJD}.StaticHyperParameters"
+TUNING_RESOURCES = f"{TJD}.HyperParameterTuningResourceConfig"
+WAIT = f"{TJD}.StoppingCondition.MaxWaitTimeInSeconds"
 PARENTS = "WarmStartConfig.ParentHyperParameterTuningJobs"
 PARENT0 = f"{PARENTS}[0].HyperParameterTuningJobName"
 
@@ -110,6 +112,12 @@ def to_hyperband(request: dict[str, Any]) -> None:
     request[CFG]["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 81}}
 
 
+INSTANCE_CONFIGS = [
+    {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+    {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+]
+
+
 def integer_ranges(count: int) -> list[dict[str, str]]:
     return [{"Name": f"p{i}", "MinValue": "1", "MaxValue": "9"} for i in range(count)]
 
@@ -131,7 +139,7 @@ VALID: dict[str, Mutation] = {
     "grid-without-max-jobs": both(to_grid, drop(f"{LIMITS}.MaxNumberOfTrainingJobs")),
     "hyperband": to_hyperband,
     "hyperband-without-early-stopping": both(to_hyperband, drop(f"{CFG}.TrainingJobEarlyStoppingType")),
-    "random-no-ranges": both(put(f"{CFG}.Strategy", "Random"), drop(RANGES)),
+    "random-without-ranges-in-config-but-in-definitions": both(to_multi, put(f"{CFG}.Strategy", "Random")),
     "built-in-algorithm": both(
         drop(f"{ALG}.TrainingImage"), drop(f"{ALG}.MetricDefinitions"), put(f"{ALG}.AlgorithmName", "xgboost")
     ),
@@ -152,6 +160,46 @@ VALID: dict[str, Mutation] = {
         put(f"{TJD}.EnableManagedSpotTraining", True),
         put(f"{TJD}.StoppingCondition.MaxWaitTimeInSeconds", 7200),
     ),
+    "spot-wait-equal-to-runtime": both(
+        put(f"{TJD}.EnableManagedSpotTraining", True),
+        put(f"{TJD}.StoppingCondition.MaxWaitTimeInSeconds", 3600),
+    ),
+    "spot-wait-above-default-runtime": both(
+        put(f"{TJD}.EnableManagedSpotTraining", True),
+        drop(f"{TJD}.StoppingCondition.MaxRuntimeInSeconds"),
+        put(f"{TJD}.StoppingCondition.MaxWaitTimeInSeconds", 90000),
+    ),
+    "hyperband-max-resource-inferred-from-epochs": both(
+        to_hyperband, drop(f"{HYPERBAND}.MaxResource"), put(f"{STATIC}.epochs", "50")
+    ),
+    "hyperband-without-strategy-config-n-epochs": both(
+        to_hyperband, drop(f"{CFG}.StrategyConfig"), put(f"{STATIC}.n-epochs", "81")
+    ),
+    "tuning-resource-config": both(
+        drop(f"{TJD}.ResourceConfig"),
+        put(TUNING_RESOURCES, {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10}),
+    ),
+    "tuning-resource-config-instance-configs": both(
+        drop(f"{TJD}.ResourceConfig"),
+        put(TUNING_RESOURCES, {"InstanceConfigs": INSTANCE_CONFIGS, "AllocationStrategy": "Prioritized"}),
+    ),
+    "autotune-with-auto-parameters-and-no-budget": both(
+        put("Autotune", {"Mode": "Enabled"}),
+        put(f"{RANGES}.AutoParameters", [{"Name": "alpha", "ValueHint": "0.1"}]),
+        drop(f"{LIMITS}.MaxNumberOfTrainingJobs"),
+    ),
+    "multi-definitions-own-objectives": both(
+        to_multi,
+        drop(OBJECTIVE),
+        put(
+            "TrainingJobDefinitions[0].TuningObjective", {"Type": "Maximize", "MetricName": "validation:auc"}
+        ),
+        put(
+            "TrainingJobDefinitions[1].TuningObjective", {"Type": "Maximize", "MetricName": "validation:auc"}
+        ),
+    ),
+    # only for a connection that targets AWS (test_submit_directory_must_be_s3_on_aws)
+    "local-submit-directory": put(f"{STATIC}.sagemaker_submit_directory", "file:///home/me/code"),
     "environment-and-checkpoints": both(
         put(f"{TJD}.Environment", {"LOG_LEVEL": "debug", "_X": "multi\nline"}),
         put(f"{TJD}.CheckpointConfig", {"S3Uri": "s3://bucket/ckpt/"}),
@@ -708,7 +756,110 @@ BAD: dict[str, tuple[Mutation, Expected]] = {
             (f"{TJD}.RoleArn", "is required"),
             (f"{TJD}.OutputDataConfig", "is required"),
             (f"{TJD}.StoppingCondition", "is required"),
+            (f"{TJD}.ResourceConfig", "is required (or HyperParameterTuningResourceConfig)"),
         ],
+    ),
+    # what SageMaker refuses at Create although the model allows it
+    "objective-missing": (
+        drop(OBJECTIVE),
+        [(OBJECTIVE, "is required: the tuning job ranks its training jobs by this metric")],
+    ),
+    "multi-definitions-without-objective": (
+        both(to_multi, drop(OBJECTIVE)),
+        [
+            ("TrainingJobDefinitions[0].TuningObjective", f"is required (or {OBJECTIVE})"),
+            ("TrainingJobDefinitions[1].TuningObjective", f"is required (or {OBJECTIVE})"),
+        ],
+    ),
+    "ranges-missing": (
+        both(put(f"{CFG}.Strategy", "Random"), drop(RANGES)),
+        [(RANGES, "is required: a tuning job needs at least one hyperparameter range")],
+    ),
+    "ranges-empty": (
+        put(RANGES, {"IntegerParameterRanges": []}),
+        [(RANGES, "must hold at least one range")],
+    ),
+    "multi-definitions-one-without-ranges": (
+        both(to_multi, drop("TrainingJobDefinitions[1].HyperParameterRanges")),
+        [("TrainingJobDefinitions[1].HyperParameterRanges", "is required")],
+    ),
+    "max-jobs-missing-bayesian": (
+        drop(f"{LIMITS}.MaxNumberOfTrainingJobs"),
+        [(f"{LIMITS}.MaxNumberOfTrainingJobs", "is required with the Bayesian strategy")],
+    ),
+    "max-jobs-missing-hyperband": (
+        both(to_hyperband, drop(f"{LIMITS}.MaxNumberOfTrainingJobs")),
+        [(f"{LIMITS}.MaxNumberOfTrainingJobs", "is required with the Hyperband strategy")],
+    ),
+    "hyperband-no-max-resource-no-epochs": (
+        both(to_hyperband, drop(f"{HYPERBAND}.MaxResource")),
+        [
+            (
+                f"{HYPERBAND}.MaxResource",
+                "is required: Hyperband cannot infer it, TrainingJobDefinition.StaticHyperParameters has "
+                "none of epochs, numepochs, n-epochs, n_epochs, num_epochs",
+            )
+        ],
+    ),
+    "hyperband-no-strategy-config-no-epochs": (
+        both(to_hyperband, drop(f"{CFG}.StrategyConfig")),
+        [(f"{HYPERBAND}.MaxResource", "is required: Hyperband cannot infer it")],
+    ),
+    "hyperband-epochs-not-a-number": (
+        both(to_hyperband, drop(f"{HYPERBAND}.MaxResource"), put(f"{STATIC}.num_epochs", "many")),
+        [(f"{STATIC}.num_epochs", "must be a whole number from 1 to 20000: Hyperband infers MaxResource")],
+    ),
+    "resource-configs-both": (
+        put(TUNING_RESOURCES, {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10}),
+        [(TUNING_RESOURCES, "cannot be given together with ResourceConfig")],
+    ),
+    "resource-configs-neither": (
+        drop(f"{TJD}.ResourceConfig"),
+        [(f"{TJD}.ResourceConfig", "is required (or HyperParameterTuningResourceConfig)")],
+    ),
+    "instance-configs-with-instance-type": (
+        both(
+            drop(f"{TJD}.ResourceConfig"),
+            put(TUNING_RESOURCES, {"InstanceType": "ml.m5.xlarge", "InstanceConfigs": INSTANCE_CONFIGS}),
+        ),
+        [(f"{TUNING_RESOURCES}.InstanceType", "cannot be given together with InstanceConfigs")],
+    ),
+    "instance-configs-with-count-and-volume": (
+        both(
+            drop(f"{TJD}.ResourceConfig"),
+            put(
+                TUNING_RESOURCES,
+                {"InstanceConfigs": INSTANCE_CONFIGS, "InstanceCount": 1, "VolumeSizeInGB": 10},
+            ),
+        ),
+        [
+            (f"{TUNING_RESOURCES}.InstanceCount", "cannot be given together with InstanceConfigs"),
+            (f"{TUNING_RESOURCES}.VolumeSizeInGB", "cannot be given together with InstanceConfigs"),
+        ],
+    ),
+    "tuning-resources-without-instance-type": (
+        both(drop(f"{TJD}.ResourceConfig"), put(TUNING_RESOURCES, {"InstanceCount": 1})),
+        [(f"{TUNING_RESOURCES}.InstanceType", "is required (or InstanceConfigs)")],
+    ),
+    "spot-without-max-wait": (
+        put(f"{TJD}.EnableManagedSpotTraining", True),
+        [(WAIT, "is required with EnableManagedSpotTraining")],
+    ),
+    "spot-max-wait-below-runtime": (
+        both(put(f"{TJD}.EnableManagedSpotTraining", True), put(WAIT, 1800)),
+        [(WAIT, "must be at least MaxRuntimeInSeconds (3600) (got 1800)")],
+    ),
+    "spot-max-wait-below-default-runtime": (
+        both(
+            put(f"{TJD}.EnableManagedSpotTraining", True),
+            drop(f"{TJD}.StoppingCondition.MaxRuntimeInSeconds"),
+            put(WAIT, 7200),
+        ),
+        [(WAIT, "must be at least MaxRuntimeInSeconds (86400, its default) (got 7200)")],
+    ),
+    "auto-parameters-without-autotune": (
+        put(f"{RANGES}.AutoParameters", [{"Name": "alpha", "ValueHint": "0.1"}]),
+        [(f"{RANGES}.AutoParameters", "needs Autotune (Mode Enabled)")],
     ),
 }
 
@@ -729,6 +880,33 @@ def test_bad_request_reports_exactly_its_problems(mutation: Mutation, expected: 
             problems.remove(match)
     assert not unmatched, f"missing {unmatched}; got {info.value.problems}"
     assert not problems, f"unexpected extra problems: {problems}"
+
+
+@pytest.mark.parametrize(
+    ("location", "accepted"),
+    [
+        ("s3://bucket/code/sourcedir.tar.gz", True),
+        ('"s3://bucket/code/sourcedir.tar.gz"', True),  # the SageMaker SDK's JSON-quoted form
+        ("file:///home/me/code", False),
+        ("/home/me/code", False),
+        ('"/home/me/code"', False),
+        ("https://bucket.example/code.tar.gz", False),
+    ],
+)
+def test_submit_directory_must_be_s3_on_aws(location: str, accepted: bool) -> None:
+    """Only a connection without endpoint_url targets AWS; the local backend reads local code."""
+    request = copy.deepcopy(BASE)
+    request[TJD]["StaticHyperParameters"]["sagemaker_submit_directory"] = location
+    assert validate_request(request, target_is_aws=False) == request
+    if accepted:
+        assert validate_request(request, target_is_aws=True) == request
+        return
+    with pytest.raises(InvalidTuningRequest) as info:
+        validate_request(request, target_is_aws=True)
+    [problem] = info.value.problems
+    assert problem.path == f"{STATIC}.sagemaker_submit_directory"
+    assert problem.rule.startswith("must be an s3:// URI when the connection targets AWS (no endpoint_url)")
+    assert repr(location.strip('"')) in problem.rule
 
 
 def test_corpus_is_large_enough() -> None:

@@ -282,7 +282,7 @@ def test_error_message_lists_every_problem(request_: dict[str, Any]) -> None:
 def test_every_pattern_of_the_model_compiles() -> None:
     import regex
 
-    from airflow_hpt.request import _input_shape
+    from airflow_hpt.request.model import input_shape
 
     patterns: set[str] = set()
     seen: set[str] = set()
@@ -301,7 +301,7 @@ def test_every_pattern_of_the_model_compiles() -> None:
         for child in children:
             walk(child)
 
-    walk(_input_shape())
+    walk(input_shape())
     assert len(patterns) > 10
     for pattern in patterns:
         regex.compile(pattern)
@@ -396,10 +396,26 @@ def test_timestamp_shapes_accept_iso_strings_datetimes_and_epochs(value: Any, ex
     """No member of this operation is a timestamp today; the model may add one."""
     from botocore.model import Shape
 
-    from airflow_hpt.request import _coerce
+    from airflow_hpt.request.coerce import _coerce
 
     problems: list[Problem] = []
     assert _coerce(value, Shape("T", {"type": "timestamp"}), "T", problems) == expected
     assert problems == []
     _coerce("next tuesday", Shape("T", {"type": "timestamp"}), "T", problems)
     assert problems == [Problem("T", "must be a timestamp (ISO 8601 or epoch seconds) (got 'next tuesday')")]
+
+
+def test_sagemaker_defaults_fill_only_what_is_omitted(request_: dict[str, Any]) -> None:
+    from airflow_hpt.request import DEFAULT_MAX_RUNTIME_SECONDS, with_sagemaker_defaults
+
+    assert DEFAULT_MAX_RUNTIME_SECONDS == 24 * 3600  # "The default value is 1 day."
+    assert with_sagemaker_defaults(request_) == request_  # given: kept
+    del request_["TrainingJobDefinition"]["StoppingCondition"]["MaxRuntimeInSeconds"]
+    before = copy.deepcopy(request_)
+    defaulted = with_sagemaker_defaults(request_)
+    assert defaulted["TrainingJobDefinition"]["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
+    assert request_ == before  # the caller's dict is not modified
+    multi = {**before, "TrainingJobDefinitions": [before["TrainingJobDefinition"]] * 2}
+    del multi["TrainingJobDefinition"]
+    for definition in with_sagemaker_defaults(multi)["TrainingJobDefinitions"]:
+        assert definition["StoppingCondition"]["MaxRuntimeInSeconds"] == 86400

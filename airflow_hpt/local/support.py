@@ -1,0 +1,82 @@
+"""What the local backend cannot run, refused at Create with the member it concerns.
+
+SageMaker would accept these requests; this backend has no way to run them (no algorithm
+resources, no file systems, no Pipe streams, no Autotune), so it says so before creating
+anything rather than failing every training job later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from airflow_hpt.exceptions import Problem
+from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP
+from airflow_hpt.request.model import items, mapping, training_job_definitions
+from airflow_hpt.request.ranges import range_sets
+
+_NOT_SUPPORTED = "the local backend does not support"
+
+
+def unsupported_problems(request: Mapping[str, Any]) -> list[Problem]:
+    """Every member of a (possibly invalid) request that this backend cannot run."""
+    problems: list[Problem] = []
+    if "Autotune" in request:
+        problems.append(
+            Problem("Autotune", f"{_NOT_SUPPORTED} Autotune: give the ranges, limits and strategy yourself")
+        )
+    definitions = list(training_job_definitions(request))
+    config = mapping(request.get("HyperParameterTuningJobConfig"))
+    for path, ranges, _static in range_sets(config, definitions):
+        if "AutoParameters" in ranges:
+            problems.append(Problem(f"{path}.AutoParameters", f"{_NOT_SUPPORTED} AutoParameters (Autotune)"))
+    for path, definition in definitions:
+        problems.extend(_definition_problems(path, definition))
+    return problems
+
+
+def _definition_problems(path: str, definition: Mapping[str, Any]) -> Iterator[Problem]:
+    algorithm = mapping(definition.get("AlgorithmSpecification"))
+    if "AlgorithmName" in algorithm:
+        yield Problem(
+            f"{path}.AlgorithmSpecification.AlgorithmName",
+            f"{_NOT_SUPPORTED} algorithm resources: give a TrainingImage and a script-mode entry point",
+        )
+    if algorithm.get("TrainingInputMode") == "Pipe":
+        yield Problem(f"{path}.AlgorithmSpecification.TrainingInputMode", f"{_NOT_SUPPORTED} Pipe mode")
+    static = mapping(definition.get("StaticHyperParameters"))
+    for name, what in (
+        (PROGRAM_HP, "the entry script"),
+        (SUBMIT_DIR_HP, "the folder or archive of the code"),
+    ):
+        if not static.get(name):
+            yield Problem(
+                f"{path}.StaticHyperParameters.{name}",
+                f"is required by the local backend, which runs script-mode training only: {what}",
+            )
+    for i, channel in items(definition.get("InputDataConfig")):
+        yield from _channel_problems(f"{path}.InputDataConfig[{i}]", channel)
+
+
+def _channel_problems(path: str, channel: Mapping[str, Any]) -> Iterator[Problem]:
+    if channel.get("InputMode") == "Pipe":
+        yield Problem(f"{path}.InputMode", f"{_NOT_SUPPORTED} Pipe mode")
+    source = channel.get("DataSource")
+    if not isinstance(source, Mapping):
+        return  # missing or wrongly typed: the validator reports it
+    for kind in source:
+        if kind != "S3DataSource":
+            yield Problem(
+                f"{path}.DataSource.{kind}",
+                f"{_NOT_SUPPORTED} {kind}: a channel is an S3DataSource prefix of the backend's store",
+            )
+    if "S3DataSource" not in source:
+        if not source:
+            yield Problem(f"{path}.DataSource.S3DataSource", "is required by the local backend")
+        return
+    data_type = mapping(source["S3DataSource"]).get("S3DataType")
+    if data_type not in (None, "S3Prefix"):
+        yield Problem(
+            f"{path}.DataSource.S3DataSource.S3DataType",
+            f"{_NOT_SUPPORTED} {data_type}: only S3Prefix",
+        )

@@ -1,0 +1,77 @@
+"""The operator applies the AWS-only rules exactly when its calls go to AWS itself: a connection
+or botocore variable with an endpoint_url (the local backend) reads local code."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_hpt.exceptions import InvalidTuningRequest
+from airflow_hpt.operators.tuning import CreateTuningJobOperator
+
+BASE = json.loads((Path(__file__).parent / "corpus" / "base_request.json").read_text())
+SUBMIT = "TrainingJobDefinition.StaticHyperParameters.sagemaker_submit_directory"
+CONTEXT = {"run_id": "manual__1", "ti": SimpleNamespace(map_index=None)}
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+
+
+@pytest.fixture(autouse=True)
+def no_endpoint_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def connection(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"region_name": "us-east-1", **extra},
+            }
+        ),
+    )
+
+
+def prepared(submit_directory: str, aws_conn_id: str | None = "aws_default") -> dict[str, Any]:
+    request = copy.deepcopy(BASE)
+    request["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_submit_directory"] = submit_directory
+    operator = CreateTuningJobOperator(task_id="tune", request=request, aws_conn_id=aws_conn_id)
+    return operator.prepare_request(CONTEXT)[0]  # type: ignore[arg-type]
+
+
+def test_local_code_is_refused_before_any_call_when_the_connection_targets_aws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection(monkeypatch)
+    with pytest.raises(InvalidTuningRequest) as raised:
+        prepared("file:///home/me/code")
+    [problem] = raised.value.problems
+    assert problem.path == SUBMIT
+    assert "must be an s3:// URI when the connection targets AWS" in problem.rule
+    assert prepared("s3://bucket/code/sourcedir.tar.gz")["TrainingJobDefinition"]["StaticHyperParameters"]
+
+
+def test_local_code_is_accepted_with_an_endpoint_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    connection(monkeypatch, endpoint_url="http://127.0.0.1:9")
+    statics = prepared("file:///home/me/code")["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert statics["sagemaker_submit_directory"] == "file:///home/me/code"
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER"])
+def test_botocores_endpoint_variables_count_as_an_endpoint_url(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    assert prepared("file:///home/me/code", aws_conn_id=None)
+    # botocore then ignores them, and so does the rule
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    with pytest.raises(InvalidTuningRequest):
+        prepared("file:///home/me/code", aws_conn_id=None)
