@@ -128,6 +128,7 @@ class Figures:
             and self.orphans == 0
             and self.xcom_mismatches == 0
             and self.tries_failed_by_transient_faults == 0
+            and self.retries_from_airflow_race == 0
         )
 
     def table(self) -> str:
