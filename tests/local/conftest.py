@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,26 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from airflow_hpt.local.faults import Fault, Faults
 from airflow_hpt.local.server import LocalSageMaker
 from tests.waiting import PATIENCE_SECONDS, wait_until
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 REGION = "us-east-1"
 TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class CountingFaults(Faults):
+    """Counts every call the backend receives, per operation (and injects faults as configured):
+    what a test waits on to know that a client has polled."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.calls: Counter[str] = Counter()
+
+    def draw(self, operation: str) -> Fault | None:
+        self.calls[operation] += 1
+        return super().draw(operation)
 
 
 def make_client(endpoint_url: str, retries: int = 0, **config: Any) -> Any:
