@@ -29,6 +29,7 @@ from tests.local.conftest import (
     training_jobs,
     wait_for,
 )
+from tests.waiting import PATIENCE_SECONDS
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -511,7 +512,7 @@ def test_aiobotocore_client(backend: LocalSageMaker, create: Any) -> None:
                     return dict(job)
                 await asyncio.sleep(0.1)
 
-    job = asyncio.run(asyncio.wait_for(poll(), 60))
+    job = asyncio.run(asyncio.wait_for(poll(), PATIENCE_SECONDS))
     assert job["HyperParameterTuningJobStatus"] == "Completed"
     assert job["TrainingJobStatusCounters"]["Completed"] == 2
 
