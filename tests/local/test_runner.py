@@ -222,7 +222,10 @@ def test_a_child_left_holding_the_output_does_not_hold_the_job(runner: Runner, e
     child = int(process.log_path.read_text().split("child=")[1].split()[0])
     try:
         assert outcome.status == "Completed" and outcome.exit_code == 0
-        assert is_alive(child) == (escape == "true")
+        if escape == "true":
+            assert is_alive(child)
+        else:  # SIGKILLed with the group; dying takes a moment on a loaded machine
+            wait_until("the child in the job's group to be killed", lambda: not is_alive(child))
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
