@@ -81,7 +81,8 @@ with DAG(
 ) as failed_dag:
     both_modes()
 
-with DAG("hpt_local_stopped", schedule=None, start_date=START, params={**PARAMS, "sleep": 1}) as stopped_dag:
+# the jobs run for minutes unless stopped: a slow machine cannot let them end before the stop
+with DAG("hpt_local_stopped", schedule=None, start_date=START, params={**PARAMS, "sleep": 60}) as stopped_dag:
     both_modes()
     CreateTuningJobOperator(
         task_id="tune_accept_stopped",
@@ -101,6 +102,6 @@ with DAG("hpt_local_storm", schedule=None, start_date=START, params={**PARAMS, "
     )
 
 with DAG(
-    "hpt_local_max_wait", schedule=None, start_date=START, params={**PARAMS, "sleep": 5, "max_jobs": 2}
+    "hpt_local_max_wait", schedule=None, start_date=START, params={**PARAMS, "sleep": 60, "max_jobs": 2}
 ) as max_wait_dag:
     both_modes(max_wait=3)
