@@ -57,6 +57,11 @@ def described_tuning_job(job: Record) -> Record:
             definition.setdefault("StoppingCondition", {}).setdefault(
                 "MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS
             )
+            # the SDK's HyperparameterTuner.attach reads the definition's ResourceConfig, also on
+            # the jobs it created itself, which send HyperParameterTuningResourceConfig only
+            resources = training_resource_config(definition)
+            if resources is not None:
+                definition.setdefault("ResourceConfig", resources)
     return answer
 
 

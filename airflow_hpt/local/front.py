@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from werkzeug.datastructures import Headers
@@ -101,10 +101,19 @@ class ServiceHandler(Protocol):
 class ServiceFront:
     """The WSGI application of one such service: checks the signature for its signing name."""
 
-    def __init__(self, service: str, handler: ServiceHandler, verifier: SigV4Verifier) -> None:
+    def __init__(
+        self,
+        service: str,
+        handler: ServiceHandler,
+        verifier: SigV4Verifier,
+        refusal: Callable[[AuthError, str], tuple[int, dict[str, str], bytes]] | None = None,
+    ) -> None:
+        """``refusal``: the answer to a refused signature in the service's own protocol (the
+        request id given); without it, the JSON protocol's error shape."""
         self.service = service
         self.handler = handler
         self.verifier = verifier
+        self.refusal = refusal
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -113,7 +122,13 @@ class ServiceFront:
         try:
             self.verifier.verify(request.method, addressed_url(request), request.headers, body, self.service)
         except AuthError as refused:
-            response = _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
+            if self.refusal is None:
+                response = _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
+            else:
+                status, headers, answer = self.refusal(refused, request_id)
+                response = Response(
+                    answer, status=status, headers={**headers, "x-amzn-RequestId": request_id}
+                )
         else:
             status, headers, answer = self.handler.handle(request.method, request.path, request.headers, body)
             response = Response(answer, status=status, headers={**headers, "x-amzn-RequestId": request_id})

@@ -32,6 +32,7 @@ from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.s3api import S3Front
 from airflow_hpt.local.s3store import ObjectStore
 from airflow_hpt.local.store import Store
+from airflow_hpt.local.sts import StsHandler, refusal
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class LocalSageMaker:
             "s3": S3Front(ObjectStore(self.s3, self.home), self._verifier, self.region),
             "logs": ServiceFront("logs", LogsHandler(store, self.home, self.region), self._verifier),
             "monitoring": ServiceFront("monitoring", MetricsHandler(store, self.home), self._verifier),
+            "sts": ServiceFront("sts", StsHandler(), self._verifier, refusal),
         }
         server = make_server(
             self.host,

@@ -63,6 +63,16 @@ def test_training_jobs_get_a_resource_config_from_the_tuning_resource_config(
         "VolumeSizeInGB": 5,
     }
     assert training["OutputDataConfig"]["KmsKeyId"] == "alias/models"
+    # the tuning job's definition answers it too (the SDK's HyperparameterTuner.attach reads it)
+    tuning = assert_shape(
+        backend.endpoint_url, "DescribeHyperParameterTuningJob", {"HyperParameterTuningJobName": "Instances"}
+    )
+    described_definition = tuning["TrainingJobDefinition"]
+    assert described_definition["ResourceConfig"] == training["ResourceConfig"]
+    assert (
+        described_definition["HyperParameterTuningResourceConfig"]
+        == definition["HyperParameterTuningResourceConfig"]
+    )
 
     single = quadratic_request("Single", max_jobs=1, parallel=1)
     del single["TrainingJobDefinition"]["ResourceConfig"]
