@@ -404,7 +404,7 @@ def test_cli_generates_a_secret_and_prints_what_clients_need(home: Path) -> None
         assert len(secret) >= 32 and secret == exports["AWS_SECRET_ACCESS_KEY"]
         assert connection["login"] == exports["AWS_ACCESS_KEY_ID"]
         endpoint_url = connection["extra"]["endpoint_url"]
-        assert endpoint_url == exports["AWS_ENDPOINT_URL_SAGEMAKER"] == banner.split()[4]
+        assert endpoint_url == exports["AWS_ENDPOINT_URL"] == banner.split()[4]
         # what an Airflow connection or a boto3 environment built from those lines does
         client = client_with(endpoint_url, connection["login"], secret)
         assert client.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"] == []
