@@ -142,6 +142,9 @@ class ObjectStore:
 
     def head(self, bucket: str, key: str) -> tuple[ObjectInfo, Path]:
         self.require_bucket(bucket)
+        if not _storable(key):
+            # a valid S3 key (a folder marker such as `train/`) that cannot be here: S3 answers 404
+            raise no_such_key(key)
         path = self._object_path(bucket, key)
         if not path.is_file():
             raise no_such_key(key)
@@ -150,6 +153,8 @@ class ObjectStore:
     def delete(self, bucket: str, key: str) -> None:
         """Delete an object; deleting a missing key succeeds, as on S3."""
         self.require_bucket(bucket)
+        if not _storable(key):
+            return
         with self._lock:
             path = self._object_path(bucket, key)
             if path.is_file():
@@ -276,7 +281,7 @@ class ObjectStore:
             raise no_such_bucket(bucket) from None
 
     def _object_path(self, bucket: str, key: str) -> Path:
-        if not key or key.endswith("/") or str(PurePosixPath(key)) != key:
+        if not _storable(key):
             raise S3Error(
                 "InvalidArgument",
                 f"The key {key!r} cannot be stored by the local backend: it keeps objects as files, so a key "
@@ -399,6 +404,11 @@ class ObjectStore:
         except (FileNotFoundError, ValueError):
             return {}
         return record if isinstance(record, dict) else {}
+
+
+def _storable(key: str) -> bool:
+    """Whether a key can be a file: not empty, no trailing '/', no empty or '.' segments."""
+    return bool(key) and not key.endswith("/") and str(PurePosixPath(key)) == key
 
 
 def _str_dict(value: object) -> dict[str, str]:

@@ -235,7 +235,7 @@ def client_settings(backend: LocalSageMaker) -> str:
         f"export AIRFLOW_CONN_AWS_DEFAULT={shlex.quote(json.dumps(connection))}",
         f"export AWS_ACCESS_KEY_ID={shlex.quote(backend.access_key_id)}",
         f"export AWS_SECRET_ACCESS_KEY={shlex.quote(backend.secret_access_key)}",
-        f"export AWS_ENDPOINT_URL_SAGEMAKER={shlex.quote(backend.endpoint_url)}",
+        f"export AWS_ENDPOINT_URL={shlex.quote(backend.endpoint_url)}",
         f"export AWS_DEFAULT_REGION={shlex.quote(backend.region)}",
     ]
     return "\n".join(lines)

@@ -87,6 +87,13 @@ def test_put_get_head_delete(s3: Any) -> None:
     s3.delete_object(Bucket="data", Key="dir/file one.txt")
     s3.delete_object(Bucket="data", Key="dir/file one.txt")  # deleting a missing key succeeds, as on S3
     assert error_of(s3.get_object, Bucket="data", Key="dir/file one.txt")[0] == "NoSuchKey"
+    # a key the store cannot hold (a folder marker) exists nowhere: 404 as on S3, as the amazon
+    # provider's S3Hook.check_for_key expects for an input prefix `s3://bucket/train/`
+    code, status, error = error_of(s3.get_object, Bucket="data", Key="dir/")
+    assert (code, status, error["Key"]) == ("NoSuchKey", 404, "dir/")
+    assert error_of(s3.head_object, Bucket="data", Key="dir/")[:2] == ("404", 404)
+    s3.delete_object(Bucket="data", Key="dir/")
+    assert error_of(s3.put_object, Bucket="data", Key="dir/", Body=b"")[:2] == ("InvalidArgument", 400)
 
 
 def test_ranges(s3: Any) -> None:
@@ -372,6 +379,7 @@ def test_s3_hook_through_an_airflow_connection(backend: LocalSageMaker, aws_conn
     hook.load_string("payload", key="input/train.csv", bucket_name="hooked")
     assert hook.check_for_key("input/train.csv", bucket_name="hooked")
     assert not hook.check_for_key("input/missing.csv", bucket_name="hooked")
+    assert not hook.check_for_key("input/", bucket_name="hooked")
     assert hook.check_for_prefix("input/", delimiter="/", bucket_name="hooked")
     assert hook.read_key("input/train.csv", bucket_name="hooked") == "payload"
     assert hook.list_keys(bucket_name="hooked", prefix="input/") == ["input/train.csv"]

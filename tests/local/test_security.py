@@ -386,7 +386,9 @@ def stop_cli(process: subprocess.Popen[str]) -> tuple[str, str]:
     return stdout, stderr
 
 
-def test_cli_generates_a_secret_and_prints_what_clients_need(home: Path) -> None:
+def test_cli_generates_a_secret_and_prints_what_clients_need(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     process = start_cli(home)
     try:
         assert process.stdout is not None
@@ -404,11 +406,25 @@ def test_cli_generates_a_secret_and_prints_what_clients_need(home: Path) -> None
         assert len(secret) >= 32 and secret == exports["AWS_SECRET_ACCESS_KEY"]
         assert connection["login"] == exports["AWS_ACCESS_KEY_ID"]
         endpoint_url = connection["extra"]["endpoint_url"]
-        assert endpoint_url == exports["AWS_ENDPOINT_URL_SAGEMAKER"] == banner.split()[4]
+        assert endpoint_url == exports["AWS_ENDPOINT_URL"] == banner.split()[4]
         # what an Airflow connection or a boto3 environment built from those lines does
         client = client_with(endpoint_url, connection["login"], secret)
         assert client.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"] == []
         assert refused(make_client(endpoint_url).list_training_jobs)[0] == "InvalidSignatureException"
+        # the exported variables alone point every service's client at the backend
+        for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+            monkeypatch.delenv(name)
+        for name, value in exports.items():
+            monkeypatch.setenv(name, value)
+        session = boto3.Session()
+        assert session.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+        assert session.client("s3").list_buckets()["Buckets"] == []
+        assert (
+            session.client("logs").describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs")[
+                "logStreams"
+            ]
+            == []
+        )
     finally:
         _, stderr = stop_cli(process)
     assert secret not in stderr and "WARNING" not in stderr
