@@ -7,35 +7,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_hpt.local.server import LocalSageMaker
 from tests.local.conftest import SCRIPTS, make_client
+from tests.realprocs.conftest import DAG_ID, deferred_on_a_triggerer
 from tests.realprocs.harness import Airflow, wait_until
 
-DAG_ID = "hpt_local_realprocs"
 TEST_BUDGET_SECONDS = 300
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TEST_BUDGET_SECONDS + 30)]
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(tmp_path / "sagemaker") as started:
-        yield started
-
-
-@pytest.fixture
-def airflow(tmp_path: Path, backend: LocalSageMaker) -> Iterator[Airflow]:
-    instance = Airflow(tmp_path / "airflow", backend.endpoint_url, [f"{DAG_ID}.py"])
-    try:
-        yield instance
-    finally:
-        instance.stop_all()
 
 
 def test_resumed_without_event_defers_again_and_succeeds_first_try(
@@ -57,14 +40,7 @@ def test_resumed_without_event_defers_again_and_succeeds_first_try(
     airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))
 
     wait_until(
-        "the task to defer to the triggerer",
-        lambda: airflow.query(
-            "select 1 from task_instance ti join trigger t on t.id = ti.trigger_id "
-            "where ti.dag_id = ? and ti.state = 'deferred' and t.triggerer_id is not null",
-            DAG_ID,
-        ),
-        deadline,
-        airflow,
+        "the task to defer to the triggerer", lambda: deferred_on_a_triggerer(airflow), deadline, airflow
     )
     # the scheduler has processed the executor's event of the process that deferred
     scheduler_log = airflow.logs / "scheduler.log"
@@ -92,16 +68,7 @@ def test_resumed_without_event_defers_again_and_succeeds_first_try(
     )
 
     airflow.start("triggerer-2", "triggerer")
-    wait_until(
-        "the resumed task to defer again",
-        lambda: airflow.query(
-            "select 1 from task_instance ti join trigger t on t.id = ti.trigger_id "
-            "where ti.dag_id = ? and ti.state = 'deferred' and t.triggerer_id is not null",
-            DAG_ID,
-        ),
-        deadline,
-        airflow,
-    )
+    wait_until("the resumed task to defer again", lambda: deferred_on_a_triggerer(airflow), deadline, airflow)
     release.touch()
 
     def ended() -> str | None:

@@ -5,40 +5,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_hpt.local.server import LocalSageMaker
 from tests.local.conftest import SCRIPTS, CountingFaults, make_client
+from tests.realprocs.conftest import DAG_ID, deferred_on_a_triggerer
 from tests.realprocs.harness import Airflow, wait_until
 
-DAG_ID = "hpt_local_realprocs"
 TEST_BUDGET_SECONDS = 230
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TEST_BUDGET_SECONDS + 30)]
-
-
-@pytest.fixture
-def faults() -> CountingFaults:
-    return CountingFaults()
-
-
-@pytest.fixture
-def backend(tmp_path: Path, faults: CountingFaults) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(tmp_path / "sagemaker", faults=faults) as started:
-        yield started
-
-
-@pytest.fixture
-def airflow(tmp_path: Path, backend: LocalSageMaker) -> Iterator[Airflow]:
-    instance = Airflow(tmp_path / "airflow", backend.endpoint_url, [f"{DAG_ID}.py"])
-    try:
-        yield instance
-    finally:
-        instance.stop_all()
 
 
 def test_task_survives_a_triggerer_killed_mid_wait(
@@ -61,14 +39,12 @@ def test_task_survives_a_triggerer_killed_mid_wait(
     conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release)}
     airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))
 
-    def trigger_running() -> Any:
-        return airflow.query(
-            "select t.id from task_instance ti join trigger t on t.id = ti.trigger_id "
-            "where ti.dag_id = ? and ti.state = 'deferred' and t.triggerer_id is not null",
-            DAG_ID,
-        )
-
-    wait_until("the task to defer to the first triggerer", trigger_running, deadline, airflow)
+    wait_until(
+        "the task to defer to the first triggerer",
+        lambda: deferred_on_a_triggerer(airflow),
+        deadline,
+        airflow,
+    )
     # only the trigger calls the backend now (one job: it describes it each interval)
     faults.calls.clear()
     wait_until(
