@@ -70,6 +70,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _local_sagemaker(args: argparse.Namespace) -> int:
     from airflow_hpt.local.faults import Faults
+    from airflow_hpt.local.policy import Policy, PolicyError
     from airflow_hpt.local.server import serve
 
     # a secret nobody chose is generated, never a well-known default: this backend runs code
@@ -79,6 +80,11 @@ def _local_sagemaker(args: argparse.Namespace) -> int:
         if args.faults
         else None
     )
+    try:
+        policy = Policy.from_file(args.policy) if args.policy else None
+    except PolicyError as error:
+        print(f"--policy: {error}", file=sys.stderr)
+        return 2
     serve(
         host=args.host,
         port=args.port,
@@ -89,6 +95,7 @@ def _local_sagemaker(args: argparse.Namespace) -> int:
         access_key_id=args.access_key_id,
         secret_access_key=secret,
         secret_generated=not args.secret_access_key,
+        policy=policy,
     )
     return 0
 
@@ -148,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--server-error-share", type=float, default=0.0, help="part of the faults answered 5xx, not throttled"
     )
     local.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injection")
+    local.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="an IAM policy (JSON): SageMaker actions it does not allow are answered AccessDeniedException "
+        "(see docs/iam.md; every call is logged in HOME/requests.log)",
+    )
     local.set_defaults(run=_local_sagemaker)
     return parser
 

@@ -57,3 +57,7 @@ class TuningJobFailed(RuntimeError):
 
 class TuningJobConflict(RuntimeError):
     """The job name is taken by a job this task did not create."""
+
+
+class TuningJobNotStopped(PermissionError):
+    """Stopping the job was refused (IAM): it keeps running, and costing, until it ends or is stopped."""

@@ -13,7 +13,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from airflow_hpt.exceptions import TuningJobConflict
+from airflow_hpt.exceptions import TuningJobConflict, TuningJobNotStopped
 from airflow_hpt.naming import TAG_LINEAGE, fingerprint_of, tag_value
 from airflow_hpt.result import TERMINAL_STATUSES, best_job_of, tuning_result
 from airflow_hpt.retry import Backoff
@@ -50,6 +50,22 @@ def is_transient(error: BaseException) -> bool:
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+_ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+def stop_refused(name: str, error: ClientError) -> TuningJobNotStopped | None:
+    """The error to raise when IAM refused StopHyperParameterTuningJob: the job is still running."""
+    if error_code(error) not in _ACCESS_DENIED_CODES:
+        return None
+    return TuningJobNotStopped(
+        f"Tuning job {name} was NOT stopped and keeps running (and costing) until it ends: the role may "
+        f"not call sagemaker:StopHyperParameterTuningJob ({error_code(error)}: "
+        f"{error.response.get('Error', {}).get('Message', '')}). Grant that action (docs/iam.md) or stop "
+        "the job another way, e.g. `aws sagemaker stop-hyper-parameter-tuning-job "
+        f"--hyper-parameter-tuning-job-name {name}`."
+    )
 
 
 @dataclass(frozen=True)
@@ -197,6 +213,10 @@ class TuningJobHook(AwsBaseHook):
             if error_code(error) in {"ValidationException", "ResourceNotFound"}:
                 self.log.info("Tuning job %s was not stopped: %s", name, error)
                 return False
+            refused = stop_refused(name, error)
+            if refused is not None:
+                self.log.error("%s", refused)
+                raise refused from error
             raise
         self.log.info("Asked SageMaker to stop tuning job %s", name)
         return True
@@ -323,5 +343,8 @@ async def async_stop_tuning_job(
     except ClientError as error:
         if error_code(error) in {"ValidationException", "ResourceNotFound"}:
             return False
+        refused = stop_refused(name, error)
+        if refused is not None:
+            raise refused from error
         raise
     return True

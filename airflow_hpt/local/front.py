@@ -29,6 +29,7 @@ from airflow_hpt.local.api import ApiError, SageMakerApi
 from airflow_hpt.local.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.faults import Faults
+from airflow_hpt.local.policy import SERVICE_PREFIX, Policy, RequestLog, denied_message
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,19 @@ TARGET_PREFIX = "SageMaker."
 class Front:
     """The WSGI application of the local backend."""
 
-    def __init__(self, api: SageMakerApi, verifier: SigV4Verifier, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        api: SageMakerApi,
+        verifier: SigV4Verifier,
+        faults: Faults | None = None,
+        policy: Policy | None = None,
+        request_log: RequestLog | None = None,
+    ) -> None:
         self.api = api
         self.verifier = verifier
         self.faults = faults
+        self.policy = policy
+        self.request_log = request_log
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -60,6 +70,13 @@ class Front:
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
             return _error(error, request_id)
         operation = target.removeprefix(TARGET_PREFIX)
+        action = SERVICE_PREFIX + operation
+        allowed = self.policy is None or self.policy.allows(action)
+        if self.request_log is not None:
+            self.request_log.record(action, allowed)
+        if not allowed:
+            denied = ApiError("AccessDeniedException", denied_message(action, self.verifier.access_key_id))
+            return _error(denied, request_id)
         fault = self.faults.draw(operation) if self.faults is not None else None
         if fault is not None:
             return _error(ApiError(fault.code, fault.message, fault.status), request_id)

@@ -24,6 +24,7 @@ from airflow_hpt.local.front import Front, ServiceFront
 from airflow_hpt.local.hosting import Hosting
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
+from airflow_hpt.local.policy import Policy, RequestLog
 from airflow_hpt.local.router import PathRouter, ServiceRouter, WsgiApp
 from airflow_hpt.local.runner import Runner
 from airflow_hpt.local.runtime import PATH_PREFIX as RUNTIME_PATH_PREFIX
@@ -73,8 +74,12 @@ class LocalSageMaker:
         endpoint_delay_seconds: float = 1.0,
         access_key_id: str = TEST_ACCESS_KEY_ID,
         secret_access_key: str = TEST_SECRET_ACCESS_KEY,
+        policy: Policy | Path | str | None = None,
     ) -> None:
         self.home = Path(home).resolve()
+        # IAM for the SageMaker API (docs/iam.md); the request log counts every call either way
+        self.policy = Policy.from_file(policy) if isinstance(policy, Path | str) else policy
+        self.requests = RequestLog(self.home / "requests.log")
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self._verifier = SigV4Verifier(access_key_id, secret_access_key)
@@ -108,7 +113,10 @@ class LocalSageMaker:
         api = SageMakerApi(store, engine, deployments, self.max_concurrent_tuning_jobs)
         runtime = RuntimeFront(deployments, hosting, self._verifier, self.region)
         fronts: dict[str, WsgiApp] = {
-            "sagemaker": PathRouter({RUNTIME_PATH_PREFIX: runtime}, Front(api, self._verifier, self.faults)),
+            "sagemaker": PathRouter(
+                {RUNTIME_PATH_PREFIX: runtime},
+                Front(api, self._verifier, self.faults, self.policy, self.requests),
+            ),
             "s3": S3Front(ObjectStore(self.s3, self.home), self._verifier, self.region),
             "logs": ServiceFront("logs", LogsHandler(store, self.home, self.region), self._verifier),
             "monitoring": ServiceFront("monitoring", MetricsHandler(store, self.home), self._verifier),
@@ -161,6 +169,7 @@ def serve(
     access_key_id: str = TEST_ACCESS_KEY_ID,
     secret_access_key: str = TEST_SECRET_ACCESS_KEY,
     secret_generated: bool = False,
+    policy: Policy | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (the ``airflow-hpt local-sagemaker`` command).
 
@@ -177,6 +186,7 @@ def serve(
         region=region,
         access_key_id=access_key_id,
         secret_access_key=secret_access_key,
+        policy=policy,
     )
     done = threading.Event()
 

@@ -18,6 +18,7 @@ from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:
     import jinja2
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -149,6 +150,7 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         self.warm_start = warm_start
         self.min_deferral = seconds(min_deferral)
         self._job_name: str | None = None
+        self._result: dict[str, Any] | None = None
 
     def prepare_request(self, context: Context) -> tuple[dict[str, Any], str]:
         """The validated request, with its name and ownership tags, and its fingerprint.
@@ -280,7 +282,7 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
             job_name=created.name,
         )
         if not self.wait_for_completion:
-            result = base_result(self.hook.describe_tuning_job(created.name))
+            result = self._result = base_result(self.hook.describe_tuning_job(created.name))
             self.push_keys(context, result)
             return result
         if self.deferrable:
@@ -356,6 +358,7 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
     def conclude(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         """Hand the result off (or fail), and tell the asset outlets about the best model."""
         self.hand_off(context, result)
+        self._result = result
         self._emit_asset_events(context, result)
         return result
 
@@ -386,6 +389,25 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         extra = asset_extra(result)
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra.update(extra)
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """The S3 channels of the rendered request, and what is known of the job (docs/lineage.md)."""
+        from airflow_hpt.lineage import tuning_lineage
+        from airflow_hpt.openlineage import operator_lineage
+
+        return operator_lineage(tuning_lineage(self._rendered_request()))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Adds the best model's artifacts as output, and the job's ARN and best value to the run facet."""
+        from airflow_hpt.lineage import tuning_lineage
+        from airflow_hpt.openlineage import operator_lineage
+
+        return operator_lineage(tuning_lineage(self._rendered_request(), self._result))
+
+    def _rendered_request(self) -> Mapping[str, Any]:
+        # Airflow renders the request (a callable template field) before the task runs, and again
+        # when a deferred task resumes: the request as sent, warm start parents aside.
+        return self.request if isinstance(self.request, Mapping) else {}
 
     def _stop_if_asked(self, name: str | None) -> None:
         if self.stop_on_kill and name:

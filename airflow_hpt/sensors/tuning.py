@@ -15,6 +15,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -72,6 +73,8 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         self.stop_on_kill = stop_on_kill
         self.deferrable = deferrable
         self.min_deferral = seconds(min_deferral)
+        self._describe: dict[str, Any] | None = None
+        self._result: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -107,7 +110,9 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         self.log.info("%s", progress_line(describe))
         if describe["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self.hand_off(context, self.hook.result_of(describe)))
+        self._describe = describe
+        self._result = self.hand_off(context, self.hook.result_of(describe))
+        return PokeReturnValue(is_done=True, xcom_value=self._result)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger saw the job end.
@@ -118,11 +123,43 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         from airflow_hpt.triggers.tuning import result_from_event
 
         if event:
-            return self.hand_off(context, result_from_event(event))
+            self._result = self.hand_off(context, result_from_event(event))
+            return self._result
         self.log.warning(
             "Resumed without the trigger's event: reading tuning job %s itself", self.tuning_job_name
         )
         return self.execute(context)
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """The job's S3 channels and what is known of it: the sensor did not create it, so it asks."""
+        from airflow_hpt.lineage import tuning_lineage
+        from airflow_hpt.openlineage import operator_lineage
+
+        return operator_lineage(tuning_lineage(self._describe_for_lineage()))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Adds the best model's artifacts as output, and the best value to the run facet."""
+        from airflow_hpt.lineage import tuning_lineage
+        from airflow_hpt.openlineage import operator_lineage
+
+        return operator_lineage(tuning_lineage(self._describe_for_lineage(), self._result))
+
+    def _describe_for_lineage(self) -> dict[str, Any]:
+        """The Describe the sensor saw, or a new one (a deferred sensor resumes with the result only).
+
+        Lineage must never fail the task: an error leaves the datasets out, with a warning.
+        """
+        if self._describe is None:
+            try:
+                self._describe = self.hook.describe_tuning_job(self.tuning_job_name)
+            except Exception as error:
+                self.log.warning(
+                    "No lineage inputs: tuning job %s could not be described (%s)",
+                    self.tuning_job_name,
+                    error,
+                )
+                return {"HyperParameterTuningJobName": self.tuning_job_name}
+        return self._describe
 
     def on_kill(self) -> None:
         if self.stop_on_kill:

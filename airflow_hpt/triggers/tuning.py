@@ -38,6 +38,7 @@ import botocore.session
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import ClientError
 
+from airflow_hpt.exceptions import TuningJobNotStopped
 from airflow_hpt.hooks.tuning import (
     TuningJobHook,
     async_call,
@@ -191,7 +192,11 @@ class TuningJobTrigger(BaseTrigger):
                 return TriggerEvent(
                     {"status": "terminal", "result": await async_result_of(client, describe, self._log_retry)}
                 )
-            stopped = await async_stop_tuning_job(client, name, STOP_RETRY_SECONDS, self._log_retry)
+            try:
+                stopped = await async_stop_tuning_job(client, name, STOP_RETRY_SECONDS, self._log_retry)
+                outcome = "stopped it" if stopped else "it was no longer running when asked to stop"
+            except TuningJobNotStopped as refused:
+                stopped, outcome = False, str(refused)
         deadline = datetime.fromtimestamp(self.deadline or time.time(), tz=UTC).isoformat()
         self.log.warning("Tuning job %s still running at its max_wait deadline %s", name, deadline)
         return TriggerEvent(
@@ -200,8 +205,7 @@ class TuningJobTrigger(BaseTrigger):
                 "tuning_job_name": name,
                 "deadline": deadline,
                 "stopped": stopped,
-                "message": f"Tuning job {name} did not finish within max_wait (deadline {deadline}); "
-                + ("stopped it" if stopped else "it was no longer running when asked to stop"),
+                "message": f"Tuning job {name} did not finish within max_wait (deadline {deadline}); {outcome}",
             }
         )
 

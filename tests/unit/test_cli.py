@@ -50,3 +50,16 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(": OK")
+
+
+def test_local_sagemaker_refuses_a_bad_policy_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"Statement": [{"Effect": "Allow", "NotAction": "sagemaker:Stop*"}]}')
+    assert (
+        main(["local-sagemaker", "--port", "0", "--home", str(tmp_path / "home"), "--policy", str(policy)])
+        == 2
+    )
+    assert capsys.readouterr().err.startswith("--policy: Statement[0].NotAction: not supported")
+    assert not (tmp_path / "home").exists()

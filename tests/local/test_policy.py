@@ -1,0 +1,147 @@
+"""The backend under an IAM policy: AccessDeniedException as AWS answers it, the request log, and the
+trigger's degradation when ListHyperParameterTuningJobs is not allowed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from airflow_hpt.hooks.tuning import is_transient
+from airflow_hpt.local.policy import Policy, PolicyError
+from airflow_hpt.local.server import LocalSageMaker
+from tests.local.conftest import make_client, quadratic_request, wait_for
+
+MINIMAL = Path(__file__).resolve().parents[2] / "docs" / "iam-minimal.json"
+
+
+def _without(action: str) -> dict[str, Any]:
+    """docs/iam-minimal.json less one action."""
+    document = json.loads(MINIMAL.read_text())
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [a for a in actions if a != action] or ["sagemaker:NoSuchAction"]
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({}, "Statement"),
+        ({"Statement": [{"Effect": "Permit", "Action": "sagemaker:*"}]}, "Statement[0].Effect"),
+        ({"Statement": {"Effect": "Allow", "Action": []}}, "Statement[0].Action"),
+        ({"Statement": [{"Effect": "Allow", "Action": "x"}, "y"]}, "Statement[1]"),
+        ({"Statement": [{"Effect": "Allow", "NotAction": "sagemaker:Stop*"}]}, "Statement[0].NotAction"),
+    ],
+)
+def test_a_bad_policy_is_refused_naming_the_field(document: dict[str, Any], named: str) -> None:
+    with pytest.raises(PolicyError) as refused:
+        Policy(document)
+    assert str(refused.value).startswith(f"{named}: ")
+
+
+def test_wildcards_and_an_explicit_deny() -> None:
+    policy = Policy(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": ["sagemaker:Describe*", "sagemaker:List?ags"]},
+                {"Effect": "Deny", "Action": "sagemaker:DescribeEndpoint"},
+            ]
+        }
+    )
+    assert policy.allows("sagemaker:DescribeHyperParameterTuningJob")
+    assert policy.allows("SageMaker:describetrainingjob")  # IAM matches actions case-insensitively
+    assert policy.allows("sagemaker:ListTags")
+    assert not policy.allows("sagemaker:DescribeEndpoint")
+    assert not policy.allows("sagemaker:CreateHyperParameterTuningJob")
+    assert not policy.allows("s3:DescribeTrainingJob")
+
+
+def test_denied_actions_answer_access_denied_and_every_call_is_logged(tmp_path: Path) -> None:
+    policy = Policy({"Statement": [{"Effect": "Allow", "Action": "sagemaker:Describe*"}]})
+    with LocalSageMaker(tmp_path / "sagemaker", policy=policy) as backend:
+        client = make_client(backend.endpoint_url)
+        with pytest.raises(ClientError) as denied:
+            client.create_hyper_parameter_tuning_job(**quadratic_request("denied"))
+        error = denied.value.response
+        assert error["Error"]["Code"] == "AccessDeniedException"
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["Error"]["Message"] == (
+            "User: arn:aws:iam::123456789012:user/testing is not authorized to perform: "
+            "sagemaker:CreateHyperParameterTuningJob because no identity-based policy allows the "
+            "sagemaker:CreateHyperParameterTuningJob action"
+        )
+        # not worth retrying: the hook and the trigger fail (or degrade) at once
+        assert not is_transient(denied.value)
+        # allowed: the call reaches the API, which has no such job
+        with pytest.raises(ClientError, match="ResourceNotFound"):
+            client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="denied")
+        assert backend.requests.actions == {"sagemaker:DescribeHyperParameterTuningJob"}
+        assert dict(backend.requests.denied) == {"sagemaker:CreateHyperParameterTuningJob": 1}
+        lines = [line.split()[1:] for line in (backend.home / "requests.log").read_text().splitlines()]
+        assert lines == [
+            ["sagemaker:CreateHyperParameterTuningJob", "denied"],
+            ["sagemaker:DescribeHyperParameterTuningJob", "allowed"],
+        ]
+
+
+def test_the_policy_file_is_read_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(_without("sagemaker:StopHyperParameterTuningJob")))
+    with LocalSageMaker(tmp_path / "sagemaker", policy=path) as backend:
+        client = make_client(backend.endpoint_url)
+        with pytest.raises(
+            ClientError, match=r"not authorized to perform: sagemaker:StopHyperParameterTuningJob"
+        ):
+            client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="any")
+
+
+async def _first_event(trigger: Any) -> Any:
+    events = trigger.run()
+    try:
+        return await anext(events)
+    finally:
+        await events.aclose()
+
+
+def test_without_list_the_shared_poller_describes_each_job(
+    tmp_path: Path, aws_conn_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_hpt.triggers.tuning import TuningJobTrigger
+
+    policy = Policy(_without("sagemaker:ListHyperParameterTuningJobs"))
+    with LocalSageMaker(tmp_path / "sagemaker", policy=policy) as backend:
+        aws_conn_env(backend.endpoint_url)
+        client = make_client(backend.endpoint_url)
+        names = ["nolist-a", "nolist-b"]
+        for name in names:
+            client.create_hyper_parameter_tuning_job(**quadratic_request(name, max_jobs=2))
+
+        async def wait_both() -> list[Any]:
+            triggers = [
+                TuningJobTrigger(
+                    tuning_job_name=name,
+                    aws_conn_id="aws_default",
+                    region_name=None,
+                    verify=None,
+                    botocore_config=None,
+                    check_interval=0.2,
+                    deadline=None,
+                    stop_on_kill=False,
+                )
+                for name in names
+            ]
+            return await asyncio.wait_for(asyncio.gather(*map(_first_event, triggers)), timeout=180)
+
+        events = asyncio.run(wait_both())
+        for name, event in zip(names, events, strict=True):
+            assert event.payload["status"] == "terminal", event.payload
+            assert event.payload["result"]["tuning_job_name"] == name
+            assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Completed"
+        # two jobs watched: the poller tried List once, was refused, and described each job instead
+        assert dict(backend.requests.denied) == {"sagemaker:ListHyperParameterTuningJobs": 1}
+        assert backend.requests.calls["sagemaker:DescribeHyperParameterTuningJob"] >= 2
