@@ -12,12 +12,11 @@ from copy import deepcopy
 from typing import Any
 
 from airflow_hpt.local.store import Record, public
+from airflow_hpt.request.defaults import DEFAULT_MAX_RUNTIME_SECONDS
 
 # SageMaker's static hyperparameter naming the objective metric, on tuning definitions and on the
 # training jobs they launch (the SDK's HyperparameterTuner.attach deletes it unconditionally).
 TUNING_OBJECTIVE_HP = "_tuning_objective_metric"
-# StoppingCondition.MaxRuntimeInSeconds: "The default value is 1 day."
-DEFAULT_MAX_RUNTIME_SECONDS = 86_400
 # HyperParameterTuningJobConfig.TrainingJobEarlyStoppingType: "the default value is OFF"
 DEFAULT_EARLY_STOPPING = "Off"
 _RESOURCE_MEMBERS = ("InstanceType", "InstanceCount", "VolumeSizeInGB")

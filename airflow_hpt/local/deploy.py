@@ -4,8 +4,12 @@ Enough of SageMaker hosting for a DAG's deploy tasks to run end to end: resource
 and an endpoint goes Creating -> InService (or Updating -> InService) after a short delay. The
 transition is evaluated when the endpoint is read, so no thread is needed and a restart of the
 backend keeps it. Before an endpoint goes InService its models' ``model.tar.gz`` are opened and
-listed: a missing or corrupt artifact ends it Failed, as a real deployment would. The endpoint
-does not serve predictions.
+listed: a missing or corrupt artifact ends it Failed, as a real deployment would.
+
+With a :class:`~airflow_hpt.local.hosting.Hosting`, the endpoint serves predictions: its model
+server is staged when it is created or updated, and it goes InService only once the delay has
+passed and the server answers a ping; then requests are switched to it (``InvokeEndpoint``,
+:mod:`airflow_hpt.local.runtime`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.hosting import Hosting, ServingSpec, Staging
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Record, Store, public
 
@@ -26,6 +31,11 @@ LOCAL_IMAGE = "local/script-mode:latest"
 # SageMaker's pattern for model, endpoint configuration and endpoint names. It matters here beyond
 # fidelity: a name becomes a file name in the store, so it must not carry a path.
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+# the model environment naming the inference code (the SDK's framework models set it)
+SUBMIT_DIRECTORY_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
+# a path inside the serving container (the SDK repacks the code into model.tar.gz and names
+# /opt/ml/model/code): the model server resolves it under its own folder
+CONTAINER_PREFIX = "/opt/ml/"
 
 
 class DeploymentRejected(ValueError):
@@ -35,11 +45,19 @@ class DeploymentRejected(ValueError):
 class Deployments:
     """Handlers of the Model/EndpointConfig/Endpoint operations."""
 
-    def __init__(self, store: Store, s3: LocalS3, region: str, delay_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        s3: LocalS3,
+        region: str,
+        delay_seconds: float = 1.0,
+        hosting: Hosting | None = None,
+    ) -> None:
         self.store = store
         self.s3 = s3
         self.region = region
         self.delay_seconds = delay_seconds
+        self.hosting = hosting
 
     def _arn(self, kind: str, name: str) -> str:
         return kinds.arn_for(self.region, kind, name)
@@ -78,6 +96,15 @@ class Deployments:
                     self.s3.object_path(container["ModelDataUrl"])
                 except ValueError as error:
                     raise DeploymentRejected(f"{member}.ModelDataUrl: {error}") from None
+            code = (container.get("Environment") or {}).get(SUBMIT_DIRECTORY_ENV)
+            if code and not str(code).startswith(CONTAINER_PREFIX):
+                member = "PrimaryContainer" if body.get("PrimaryContainer") else f"Containers[{index}]"
+                try:
+                    self.s3.path_for(str(code))
+                except ValueError as error:
+                    raise DeploymentRejected(
+                        f"{member}.Environment.{SUBMIT_DIRECTORY_ENV}: {error}"
+                    ) from None
         record.update(ModelName=name, ModelArn=arn, CreationTime=time.time())
         self._create(kinds.MODELS, name, "model", record, body.get("Tags"))
         return {"ModelArn": arn}
@@ -128,6 +155,7 @@ class Deployments:
             "_pending_config": body["EndpointConfigName"],
         }
         self._create(kinds.ENDPOINTS, name, "endpoint", record, body.get("Tags"))
+        self._stage(name, body["EndpointConfigName"])
         return {"EndpointArn": arn}
 
     def describe_endpoint(self, body: Body) -> Body:
@@ -154,12 +182,55 @@ class Deployments:
             record.pop("FailureReason", None)
 
         self.store.update(kinds.ENDPOINTS, name, start_update)
+        self._stage(name, body["EndpointConfigName"])
         return {"EndpointArn": endpoint["EndpointArn"]}
 
     def delete_endpoint(self, body: Body) -> Body:
         self._get(kinds.ENDPOINTS, body["EndpointName"], "endpoint")
         self.store.delete(kinds.ENDPOINTS, body["EndpointName"])
+        if self.hosting is not None:
+            self.hosting.stop(body["EndpointName"])
         return {}
+
+    def invocation_target(self, name: str) -> Record | None:
+        """The endpoint named ``name``, settled (None if there is none)."""
+        try:
+            return self._settled(name)
+        except DeploymentRejected:
+            return None
+
+    def serving_spec(self, config_name: str) -> ServingSpec:
+        """What the model server of ``config_name`` serves: its first variant's (primary) container.
+
+        Raises DeploymentRejected naming what cannot be served.
+        """
+        config = self.store.get(kinds.ENDPOINT_CONFIGS, config_name)
+        if config is None:
+            raise DeploymentRejected("its endpoint configuration was deleted")
+        variant = config["ProductionVariants"][0]
+        model = self.store.get(kinds.MODELS, variant["ModelName"])
+        if model is None:
+            raise DeploymentRejected(f"model {variant['ModelName']} was deleted")
+        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        archive = None
+        if container.get("ModelDataUrl"):
+            problem = self._load(container["ModelDataUrl"])
+            if problem is not None:
+                raise DeploymentRejected(problem)
+            archive = self.s3.object_path(container["ModelDataUrl"])
+        environment = {key: str(value) for key, value in (container.get("Environment") or {}).items()}
+        code = environment.get(SUBMIT_DIRECTORY_ENV)
+        submit_directory = None
+        if code and not code.startswith(CONTAINER_PREFIX):
+            submit_directory = self.s3.path_for(code)
+            if not submit_directory.exists():
+                raise DeploymentRejected(f"{SUBMIT_DIRECTORY_ENV} {code} does not exist")
+        return ServingSpec(variant["VariantName"], archive, environment, submit_directory)
+
+    def _stage(self, name: str, config_name: str) -> Staging | None:
+        if self.hosting is None:
+            return None
+        return self.hosting.stage(name, config_name, lambda: self.serving_spec(config_name))
 
     def _settled(self, name: str) -> Record:
         """The endpoint, moved on to InService or Failed once its delay has passed."""
@@ -170,9 +241,19 @@ class Deployments:
                 or time.time() < endpoint["_ready_at"]
             ):
                 return endpoint
-            return self.store.update(kinds.ENDPOINTS, name, self._deploy(endpoint["_pending_config"]))
+            config_name = endpoint["_pending_config"]
+            staging = self._stage(name, config_name)
+            if staging is not None and not staging.done.is_set():
+                return endpoint  # its model server is still starting
+            failure = staging.failure if staging is not None else None
+            settled = self.store.update(kinds.ENDPOINTS, name, self._deploy(config_name, failure))
+            if self.hosting is not None and settled["EndpointStatus"] == "InService":
+                self.hosting.promote(name, config_name)
+            elif self.hosting is not None:
+                self.hosting.stop(name)
+            return settled
 
-    def _deploy(self, config_name: str) -> Callable[[Record], None]:
+    def _deploy(self, config_name: str, serving_problem: str | None = None) -> Callable[[Record], None]:
         """The change that puts ``config_name`` in service on an endpoint record."""
         config = self.store.get(kinds.ENDPOINT_CONFIGS, config_name)
         problem = "its endpoint configuration was deleted" if config is None else None
@@ -203,6 +284,8 @@ class Deployments:
                     "DesiredInstanceCount": count,
                 }
             )
+
+        problem = problem or serving_problem
 
         def change(record: Record) -> None:
             record["LastModifiedTime"] = now

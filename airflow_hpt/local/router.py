@@ -7,8 +7,8 @@ front it picks verifies the whole signature. A request naming no service, or one
 not serve, goes to the default front, which refuses it in its own protocol.
 
 To serve another service, pass its front under its signing name (``logs``, ``monitoring``...).
-The SageMaker runtime (``InvokeEndpoint``) signs as ``sagemaker`` too; its front would be chosen
-by path (``POST /endpoints/<name>/invocations``) inside the ``sagemaker`` entry.
+The SageMaker runtime (``InvokeEndpoint``) signs as ``sagemaker`` too; its front is chosen by
+path (``POST /endpoints/<name>/invocations``) inside the ``sagemaker`` entry (:class:`PathRouter`).
 """
 
 from __future__ import annotations
@@ -33,4 +33,17 @@ class ServiceRouter:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         service = credential_service(environ.get("HTTP_AUTHORIZATION"), environ.get("QUERY_STRING", ""))
         front = self.fronts.get(service or self.default, self.fronts[self.default])
+        return front(environ, start_response)
+
+
+class PathRouter:
+    """A WSGI application dispatching by path prefix: ``fronts[prefix]``, else ``default``."""
+
+    def __init__(self, fronts: Mapping[str, WsgiApp], default: WsgiApp) -> None:
+        self.fronts = dict(fronts)
+        self.default = default
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        front = next((app for prefix, app in self.fronts.items() if path.startswith(prefix)), self.default)
         return front(environ, start_response)

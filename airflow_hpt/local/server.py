@@ -21,10 +21,13 @@ from airflow_hpt.local.deploy import Deployments
 from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.front import Front, ServiceFront
+from airflow_hpt.local.hosting import Hosting
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
-from airflow_hpt.local.router import ServiceRouter, WsgiApp
+from airflow_hpt.local.router import PathRouter, ServiceRouter, WsgiApp
 from airflow_hpt.local.runner import Runner
+from airflow_hpt.local.runtime import PATH_PREFIX as RUNTIME_PATH_PREFIX
+from airflow_hpt.local.runtime import RuntimeFront
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.s3api import S3Front
 from airflow_hpt.local.s3store import ObjectStore
@@ -83,6 +86,7 @@ class LocalSageMaker:
         self.s3: LocalS3 | None = None
         self._server: BaseWSGIServer | None = None
         self._engine: TuningEngine | None = None
+        self._hosting: Hosting | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -98,10 +102,12 @@ class LocalSageMaker:
         store = Store(self.home)
         self.s3 = LocalS3(self.home)
         engine = TuningEngine(store, Runner(self.home, self.s3), self.region)
-        deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds)
+        hosting = Hosting(self.home)
+        deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds, hosting)
         api = SageMakerApi(store, engine, deployments, self.max_concurrent_tuning_jobs)
+        runtime = RuntimeFront(deployments, hosting, self._verifier, self.region)
         fronts: dict[str, WsgiApp] = {
-            "sagemaker": Front(api, self._verifier, self.faults),
+            "sagemaker": PathRouter({RUNTIME_PATH_PREFIX: runtime}, Front(api, self._verifier, self.faults)),
             "s3": S3Front(ObjectStore(self.s3, self.home), self._verifier, self.region),
             "logs": ServiceFront("logs", LogsHandler(store, self.home, self.region), self._verifier),
             "monitoring": ServiceFront("monitoring", MetricsHandler(store, self.home), self._verifier),
@@ -116,21 +122,23 @@ class LocalSageMaker:
         if not is_loopback(self.host):
             log.warning(non_loopback_warning(self.host))
         engine.recover()
-        self._engine, self._server = engine, server
+        self._engine, self._server, self._hosting = engine, server, hosting
         self._thread = threading.Thread(target=server.serve_forever, name="local-sagemaker-http", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, interrupt running training jobs; unfinished tuning jobs resume on the next start."""
+        """Stop serving, interrupt running training jobs, stop the endpoints' model servers;
+        unfinished tuning jobs resume on the next start, endpoints serve again on their next request."""
         if self._server is None:
             return
         self._server.shutdown()
         self._server.server_close()
-        assert self._engine is not None and self._thread is not None
+        assert self._engine is not None and self._thread is not None and self._hosting is not None
         self._engine.shutdown()
+        self._hosting.stop_all()
         self._thread.join()
-        self._server = self._engine = self._thread = None
+        self._server = self._engine = self._thread = self._hosting = None
 
     def __enter__(self) -> LocalSageMaker:
         return self.start()

@@ -1,10 +1,14 @@
 """Test DAGs run against the local SageMaker backend: real status transitions, deferrable waiting.
 
-`params.scripts` must be the file:// URI of tests/local/scripts (the tests pass it as run conf).
+`params.scripts` must be the file:// URI of tests/local/scripts (the tests pass it as run conf);
+`params.hold`, where a DAG uses HELD_REQUEST, a file that keeps its training jobs running until it
+exists (quadratic.py --hold).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -19,8 +23,11 @@ PARAMS: dict[str, Any] = {
     "epochs": 3,
     "sleep": 0,
     "fail": "false",
+    "hold": "",
 }
 REQUEST = "templates/local_quadratic.json.j2"
+HELD_REQUEST: dict[str, Any] = json.loads((Path(__file__).parent / REQUEST).read_text())
+HELD_REQUEST["TrainingJobDefinition"]["StaticHyperParameters"]["hold"] = "{{ params.hold }}"
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
@@ -41,9 +48,17 @@ with DAG("hpt_local_deferrable", schedule=None, start_date=START, params=PARAMS)
 with DAG("hpt_local_sync", schedule=None, start_date=START, params=PARAMS) as sync_dag:
     CreateTuningJobOperator(task_id="tune", request=REQUEST, deferrable=False, check_interval=0.3)
 
+
+@task
+def release(params: Any = None) -> None:
+    """Lets the held training jobs go on, once the create task has returned."""
+    Path(params["hold"]).touch()
+
+
 with DAG("hpt_local_sensor_deferrable", schedule=None, start_date=START, params=PARAMS) as sensor_dag:
     (
-        CreateTuningJobOperator(task_id="create", request=REQUEST, wait_for_completion=False)
+        CreateTuningJobOperator(task_id="create", request=HELD_REQUEST, wait_for_completion=False)
+        >> release()
         >> TuningJobSensor(
             task_id="wait",
             tuning_job_name="{{ ti.xcom_pull(task_ids='create', key='tuning_job_name') }}",
@@ -81,7 +96,8 @@ with DAG(
 ) as failed_dag:
     both_modes()
 
-with DAG("hpt_local_stopped", schedule=None, start_date=START, params={**PARAMS, "sleep": 1}) as stopped_dag:
+# the jobs run for minutes unless stopped: a slow machine cannot let them end before the stop
+with DAG("hpt_local_stopped", schedule=None, start_date=START, params={**PARAMS, "sleep": 60}) as stopped_dag:
     both_modes()
     CreateTuningJobOperator(
         task_id="tune_accept_stopped",
@@ -101,6 +117,6 @@ with DAG("hpt_local_storm", schedule=None, start_date=START, params={**PARAMS, "
     )
 
 with DAG(
-    "hpt_local_max_wait", schedule=None, start_date=START, params={**PARAMS, "sleep": 5, "max_jobs": 2}
+    "hpt_local_max_wait", schedule=None, start_date=START, params={**PARAMS, "sleep": 60, "max_jobs": 2}
 ) as max_wait_dag:
     both_modes(max_wait=3)

@@ -38,7 +38,7 @@ def test_local_sagemaker_command_serves_and_stops_on_sigterm(tmp_path: Path) -> 
         with pytest.raises(client.exceptions.ResourceNotFound):
             client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="missing")
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
+        assert process.wait(timeout=120) == 0
     finally:
         if process.poll() is None:
             process.kill()

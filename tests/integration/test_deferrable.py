@@ -51,10 +51,16 @@ def test_deferrable_operator_hands_the_best_job_to_deploy(backend: LocalSageMake
     }
 
 
-def test_create_without_waiting_then_deferrable_sensor(backend: LocalSageMaker) -> None:
+def test_create_without_waiting_then_deferrable_sensor(backend: LocalSageMaker, tmp_path: Path) -> None:
     dag = load_dag_module("testing/hpt_local_wait.py").sensor_dag
-    dag_run = dag.test(run_conf=RUN_CONF)
-    assert task_states(dag_run) == {"create": "success", "wait": "success", "deploy": "success"}
+    # the jobs are held until the task after create releases them: create surely sees them running
+    dag_run = dag.test(run_conf={**RUN_CONF, "hold": str(tmp_path / "release")})
+    assert task_states(dag_run) == {
+        "create": "success",
+        "release": "success",
+        "wait": "success",
+        "deploy": "success",
+    }
     created, result = xcom(dag_run, "create"), xcom(dag_run, "wait")
     assert created["status"] == "InProgress"
     assert result["tuning_job_name"] == created["tuning_job_name"]

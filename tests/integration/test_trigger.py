@@ -7,30 +7,19 @@ import importlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
 from airflow_hpt.triggers import tuning as trigger_module
 from airflow_hpt.triggers.tuning import TuningJobTrigger, result_from_event
-from tests.local.conftest import quadratic_request, wait_for
+from tests.local.conftest import CountingFaults, quadratic_request, wait_for
+from tests.waiting import PATIENCE_SECONDS, wait_until_async
 
 NO_BOTOCORE_RETRIES = {"retries": {"total_max_attempts": 1}}
-
-
-class CountingFaults(Faults):
-    """Counts every call the backend receives, per operation (and injects faults as configured)."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.calls: Counter[str] = Counter()
-
-    def draw(self, operation: str) -> Any:
-        self.calls[operation] += 1
-        return super().draw(operation)
 
 
 @pytest.fixture
@@ -59,14 +48,19 @@ def make_trigger(name: str, **overrides: Any) -> TuningJobTrigger:
     return TuningJobTrigger(**kwargs)
 
 
-def start(client: Any, name: str, *, sleep: float = 0.0, max_jobs: int = 2, **options: Any) -> None:
-    static = {"sleep": str(sleep)} if sleep else None
+def start(
+    client: Any, name: str, *, sleep: float = 0.0, max_jobs: int = 2, hold: Path | None = None, **options: Any
+) -> None:
+    """``hold``: the training jobs stay running until that file exists (quadratic.py --hold)."""
+    static = {"sleep": str(sleep)} if sleep else {}
+    if hold is not None:
+        static["hold"] = str(hold)
     client.create_hyper_parameter_tuning_job(
-        **quadratic_request(name, max_jobs=max_jobs, parallel=2, static=static, **options)
+        **quadratic_request(name, max_jobs=max_jobs, parallel=2, static=static or None, **options)
     )
 
 
-async def first_event(trigger: TuningJobTrigger, timeout: float = 60.0) -> TriggerEvent:
+async def first_event(trigger: TuningJobTrigger, timeout: float = PATIENCE_SECONDS) -> TriggerEvent:
     events: AsyncIterator[TriggerEvent] = trigger.run()
     try:
         return await asyncio.wait_for(anext(events), timeout)
@@ -94,13 +88,28 @@ def test_terminal_event_carries_the_result(client: Any) -> None:
     assert result["model_artifacts"] == artifacts
 
 
-def test_thrown_away_mid_wait_and_rebuilt_from_serialized_form(client: Any) -> None:
-    start(client, "trig-restart", sleep=0.7)
+async def polled(faults: CountingFaults, times: int = 2) -> None:
+    """Until the backend has answered the trigger's polls ``times`` times since ``faults.calls`` was cleared."""
+    await wait_until_async(
+        f"{times} polls",
+        lambda: (
+            faults.calls["DescribeHyperParameterTuningJob"] + faults.calls["ListHyperParameterTuningJobs"]
+            >= times
+        ),
+    )
+
+
+def test_thrown_away_mid_wait_and_rebuilt_from_serialized_form(
+    client: Any, faults: CountingFaults, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    start(client, "trig-restart", hold=release)
     trigger = make_trigger("trig-restart")
 
     async def throw_away() -> None:
+        faults.calls.clear()
         run = asyncio.create_task(first_event(trigger))
-        await asyncio.sleep(1.0)
+        await polled(faults)
         assert not run.done()
         run.cancel()  # the triggerer going away
         with pytest.raises(asyncio.CancelledError):
@@ -110,20 +119,24 @@ def test_thrown_away_mid_wait_and_rebuilt_from_serialized_form(client: Any) -> N
     asyncio.run(throw_away())
     assert wait_for(client, "trig-restart", ("InProgress",))["HyperParameterTuningJobStatus"] == "InProgress"
 
+    release.touch()
     classpath, kwargs = trigger.serialize()
     event = asyncio.run(first_event(import_string(classpath)(**kwargs)))
     assert result_from_event(event.payload)["status"] == "Completed"
 
 
 @pytest.mark.parametrize("stop_on_kill", [True, False])
-def test_on_kill_stops_the_job_only_when_asked(client: Any, stop_on_kill: bool) -> None:
+def test_on_kill_stops_the_job_only_when_asked(
+    client: Any, faults: CountingFaults, stop_on_kill: bool, tmp_path: Path
+) -> None:
     name = f"trig-kill-{str(stop_on_kill).lower()}"
-    start(client, name, sleep=1.0, max_jobs=4)
+    start(client, name, max_jobs=4, hold=tmp_path / "never")
     trigger = make_trigger(name, stop_on_kill=stop_on_kill)
 
     async def kill() -> None:
+        faults.calls.clear()
         run = asyncio.create_task(first_event(trigger))
-        await asyncio.sleep(0.8)
+        await polled(faults)
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await run
@@ -142,8 +155,8 @@ def test_on_kill_stops_the_job_only_when_asked(client: Any, stop_on_kill: bool) 
         client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
 
 
-def test_deadline_stops_the_job_and_times_out(client: Any) -> None:
-    start(client, "trig-deadline", sleep=2.0, max_jobs=4)
+def test_deadline_stops_the_job_and_times_out(client: Any, tmp_path: Path) -> None:
+    start(client, "trig-deadline", max_jobs=4, hold=tmp_path / "never")
     event = asyncio.run(first_event(make_trigger("trig-deadline", deadline=time.time() + 1.0)))
     assert event.payload["status"] == "timeout" and event.payload["stopped"] is True
     with pytest.raises(TimeoutError, match="trig-deadline did not finish within max_wait"):
@@ -167,19 +180,20 @@ def test_many_triggers_share_one_list_per_interval(client: Any, faults: Counting
         wait_for(client, name, ("InProgress",))
     faults.calls.clear()
 
-    async def wait_all() -> tuple[list[TriggerEvent], float]:
-        started = time.monotonic()
-        events = await asyncio.gather(
-            *(first_event(make_trigger(name, check_interval=0.5)) for name in names)
+    async def wait_all() -> tuple[list[TriggerEvent], int]:
+        waiting = asyncio.gather(*(first_event(make_trigger(name, check_interval=0.5)) for name in names))
+        pollers = trigger_module._registry().pollers
+        poller = await wait_until_async(
+            "the shared poller", lambda: pollers.get(make_trigger("x")._connection)
         )
-        return events, time.monotonic() - started
+        return await waiting, poller.polls
 
-    events, elapsed = asyncio.run(wait_all())
+    events, polls = asyncio.run(wait_all())
     assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * len(names)
-    polls = elapsed / 0.5
-    # one List (one page) per interval for all eight; a Describe for each job that ended (and a
-    # few for jobs that were not listed yet, or were between List and Describe), never one per poll
-    assert faults.calls["ListHyperParameterTuningJobs"] <= polls + 2
+    # one List (one page) per poll for all eight; a Describe for each job that ended (and a few
+    # for jobs that were not listed yet, or were between List and Describe), never one per poll
+    assert polls > 1
+    assert faults.calls["ListHyperParameterTuningJobs"] <= polls
     assert faults.calls["DescribeHyperParameterTuningJob"] <= 3 * len(names)
     assert faults.calls["DescribeHyperParameterTuningJob"] < polls * len(names) / 3
     assert faults.calls["DescribeTrainingJob"] == len(names)

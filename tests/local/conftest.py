@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +14,26 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from airflow_hpt.local.faults import Fault, Faults
 from airflow_hpt.local.server import LocalSageMaker
+from tests.waiting import PATIENCE_SECONDS, wait_until
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 REGION = "us-east-1"
 TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class CountingFaults(Faults):
+    """Counts every call the backend receives, per operation (and injects faults as configured):
+    what a test waits on to know that a client has polled."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.calls: Counter[str] = Counter()
+
+    def draw(self, operation: str) -> Fault | None:
+        self.calls[operation] += 1
+        return super().draw(operation)
 
 
 def make_client(endpoint_url: str, retries: int = 0, **config: Any) -> Any:
@@ -106,19 +121,18 @@ def quadratic_request(
 
 
 def wait_for(
-    client: Any, name: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 60.0
+    client: Any, name: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = PATIENCE_SECONDS
 ) -> dict[str, Any]:
     """Poll DescribeHyperParameterTuningJob until its status is one of ``statuses``."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def reached() -> dict[str, Any] | None:
         job: dict[str, Any] = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        if job["HyperParameterTuningJobStatus"] in statuses:
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{name} still {job['HyperParameterTuningJobStatus']} after {timeout} s: {job}"
-            )
-        time.sleep(0.1)
+        return job if job["HyperParameterTuningJobStatus"] in statuses else None
+
+    def last_seen() -> str:
+        return str(client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))
+
+    return wait_until(f"{name} to be {' or '.join(statuses)}", reached, timeout, 0.1, last_seen)
 
 
 def training_jobs(client: Any, name: str) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from tests.local.conftest import (
     training_jobs,
     wait_for,
 )
+from tests.waiting import PATIENCE_SECONDS
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -292,7 +293,7 @@ def test_unknown_operation(backend: LocalSageMaker, client: Any) -> None:
 # --- List filters and paging ----------------------------------------------------------------
 
 
-def test_list_tuning_jobs_filters_sorting_paging(client: Any, create: Any) -> None:
+def test_list_tuning_jobs_filters_sorting_paging(client: Any, create: Any, tmp_path: Path) -> None:
     for name in ("alpha-1", "beta-1", "alpha-2"):
         create(name, max_jobs=1, parallel=1)
     for name in ("alpha-1", "beta-1", "alpha-2"):
@@ -301,7 +302,8 @@ def test_list_tuning_jobs_filters_sorting_paging(client: Any, create: Any) -> No
     time.sleep(1.1)
     cutoff = datetime.now(UTC)
     time.sleep(1.1)
-    create("alpha-3", max_jobs=1, parallel=1, static={"sleep": "0.3", "epochs": "5"})
+    release = tmp_path / "release"
+    create("alpha-3", max_jobs=1, parallel=1, static={"hold": str(release)})
 
     def names(**filters: Any) -> list[str]:
         summaries = client.list_hyper_parameter_tuning_jobs(**filters)["HyperParameterTuningJobSummaries"]
@@ -324,7 +326,8 @@ def test_list_tuning_jobs_filters_sorting_paging(client: Any, create: Any) -> No
     assert summary["Strategy"] == "Random" and "BestTrainingJob" not in summary
     with pytest.raises(ClientError):
         client.list_hyper_parameter_tuning_jobs(NextToken="garbage!")
-    wait_for(client, "alpha-3")
+    release.touch()
+    assert wait_for(client, "alpha-3")["HyperParameterTuningJobStatus"] == "Completed"
 
 
 def test_list_training_jobs_filters_sorting_paging(client: Any, create: Any) -> None:
@@ -390,7 +393,6 @@ def test_model_endpoint_config_endpoint_lifecycle(backend: LocalSageMaker, clien
     with pytest.raises(ClientError, match="Could not find model"):
         client.create_endpoint_config(EndpointConfigName="x", ProductionVariants=variant("nowhere"))
     client.create_endpoint(EndpointName="ep", EndpointConfigName="good-config")
-    assert client.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
     waiter = {"Delay": 0.1, "MaxAttempts": 50}
     client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
     endpoint = client.describe_endpoint(EndpointName="ep")
@@ -399,9 +401,6 @@ def test_model_endpoint_config_endpoint_lifecycle(backend: LocalSageMaker, clien
         client.create_endpoint(EndpointName="ep", EndpointConfigName="good-config")
 
     client.update_endpoint(EndpointName="ep", EndpointConfigName="broken-config")
-    assert client.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
-    with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
-        client.update_endpoint(EndpointName="ep", EndpointConfigName="good-config")
     with pytest.raises(WaiterError):  # the waiter gives up on Failed
         client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
     failed = client.describe_endpoint(EndpointName="ep")
@@ -421,6 +420,33 @@ def test_model_endpoint_config_endpoint_lifecycle(backend: LocalSageMaker, clien
             call()
         assert raised.value.response["Error"]["Code"] == "ValidationException"
         assert "Could not find" in raised.value.response["Error"]["Message"]
+
+
+def test_endpoint_is_creating_or_updating_until_its_delay_passed(home: Path) -> None:
+    """Checked on a backend whose endpoints take an hour: a status read right after the call
+    cannot race with the end of the delay, however slow the machine. The endpoint to update is
+    made on the same home by a backend without delay (state survives a restart)."""
+    container = {"Image": "img:1", "ModelDataUrl": "s3://models/none.tar.gz"}
+    variants = [
+        {"VariantName": "all", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    ]
+    with LocalSageMaker(home, endpoint_delay_seconds=0) as instant:
+        client = make_client(instant.endpoint_url)
+        client.create_model(ModelName="m", PrimaryContainer=container, ExecutionRoleArn=ROLE)
+        client.create_endpoint_config(EndpointConfigName="c", ProductionVariants=variants)
+        client.create_endpoint(EndpointName="settled", EndpointConfigName="c")
+        # the model data is missing: it settles Failed, which may be updated like InService
+        assert client.describe_endpoint(EndpointName="settled")["EndpointStatus"] == "Failed"
+    with LocalSageMaker(home, endpoint_delay_seconds=3600) as slow:
+        client = make_client(slow.endpoint_url)
+        client.create_endpoint(EndpointName="new", EndpointConfigName="c")
+        assert client.describe_endpoint(EndpointName="new")["EndpointStatus"] == "Creating"
+        client.update_endpoint(EndpointName="settled", EndpointConfigName="c")
+        updating = client.describe_endpoint(EndpointName="settled")
+        assert updating["EndpointStatus"] == "Updating" and "FailureReason" not in updating
+        for name in ("new", "settled"):
+            with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
+                client.update_endpoint(EndpointName=name, EndpointConfigName="c")
 
 
 # --- faults and other clients ---------------------------------------------------------------
@@ -486,7 +512,7 @@ def test_aiobotocore_client(backend: LocalSageMaker, create: Any) -> None:
                     return dict(job)
                 await asyncio.sleep(0.1)
 
-    job = asyncio.run(asyncio.wait_for(poll(), 60))
+    job = asyncio.run(asyncio.wait_for(poll(), PATIENCE_SECONDS))
     assert job["HyperParameterTuningJobStatus"] == "Completed"
     assert job["TrainingJobStatusCounters"]["Completed"] == 2
 

@@ -6,12 +6,9 @@ import contextlib
 import json
 import os
 import signal
-import statistics
-import subprocess
-import sys
 import tarfile
-import time
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from airflow_hpt.local.runner import (
     _bytecode_environment,
 )
 from airflow_hpt.local.s3 import LocalS3
+from tests.waiting import PATIENCE_SECONDS, wait_until
 
 SCRIPTS = Path(__file__).parent / "scripts"
 LOSS = [{"Name": "loss", "Regex": r"loss=([0-9.eE+-]+)"}]
@@ -69,7 +67,7 @@ def make_spec(
     )
 
 
-def finish(process: TrainingProcess, timeout: float = 30) -> TrainingOutcome:
+def finish(process: TrainingProcess, timeout: float = PATIENCE_SECONDS) -> TrainingOutcome:
     outcome = process.wait(timeout)
     assert outcome is not None, "training job did not finish in time"
     return outcome
@@ -151,15 +149,13 @@ def test_metrics_intermediate_and_final_and_model_artifact(runner: Runner, s3: L
     assert not process.running()
 
 
-def test_metrics_are_available_while_running(runner: Runner) -> None:
-    process = runner.start(make_spec("quadratic.py", {"epochs": "20", "sleep": "0.05"}))
-    deadline = time.monotonic() + 10
-    early: list[Any] = []
-    while not early and time.monotonic() < deadline:
-        early = process.new_metrics()
-        time.sleep(0.02)
-    assert early and process.running()
-    finish(process)
+def test_metrics_are_available_while_running(runner: Runner, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    process = runner.start(make_spec("quadratic.py", {"epochs": "2", "hold": str(release)}))
+    early = wait_until("a metric while the job runs", process.new_metrics)
+    assert [sample.step for sample in early] == [0] and process.running()
+    release.touch()
+    assert finish(process).status == "Completed"
 
 
 @pytest.mark.parametrize("mode", ["true", "file"])
@@ -178,22 +174,23 @@ def test_failing_script_is_failed_with_reason(runner: Runner, mode: str) -> None
     assert "quadratic: asked to fail" in process.log_path.read_text()
 
 
-def test_stop_ends_stopped_and_keeps_saved_model(runner: Runner) -> None:
-    process = runner.start(make_spec("quadratic.py", {"epochs": "100", "sleep": "0.05"}))
-    while not process.new_metrics():
-        time.sleep(0.02)
+def test_stop_ends_stopped_and_keeps_saved_model(runner: Runner, tmp_path: Path) -> None:
+    # held after its first epoch, model saved, until the stop
+    process = runner.start(make_spec("quadratic.py", {"epochs": "2", "hold": str(tmp_path / "never")}))
+    model = process.log_path.parent / "model" / "model.json"
+    wait_until("the first epoch's model", lambda: model.is_file() and model.read_text().endswith("}"))
     process.stop()
-    outcome = finish(process, timeout=10)
+    outcome = finish(process)
     assert outcome.status == "Stopped" and outcome.secondary_status == "Stopped"
     assert outcome.failure_reason is None
     assert outcome.model_artifacts is not None and outcome.model_artifacts.endswith("/output/model.tar.gz")
     assert "loss" in outcome.final_metrics
 
 
-def test_stop_right_after_start(runner: Runner) -> None:
-    process = runner.start(make_spec("quadratic.py", {"epochs": "100", "sleep": "0.05"}))
+def test_stop_right_after_start(runner: Runner, tmp_path: Path) -> None:
+    process = runner.start(make_spec("quadratic.py", {"epochs": "2", "hold": str(tmp_path / "never")}))
     process.stop("changed my mind")
-    outcome = finish(process, timeout=10)
+    outcome = finish(process)
     assert outcome.status == "Stopped" and outcome.status_message == "changed my mind"
 
 
@@ -208,31 +205,28 @@ def test_done_callbacks_get_the_outcome_once(runner: Runner) -> None:
 
 def test_stop_kills_the_scripts_children(runner: Runner) -> None:
     process = runner.start(make_spec("spawn_child.py"))
-    deadline = time.monotonic() + 10
-    while "child=" not in process.log_path.read_text() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until("the script to start its child", lambda: "child=" in process.log_path.read_text())
     child = int(process.log_path.read_text().split("child=")[1].split()[0])
     process.stop()
-    outcome = finish(process, timeout=10)
+    outcome = finish(process)
     assert outcome.status == "Stopped" and outcome.model_artifacts is None
-    deadline = time.monotonic() + 5
-    while is_alive(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not is_alive(child)
+    wait_until("the child to be killed", lambda: not is_alive(child))
 
 
 @pytest.mark.parametrize("escape", ["false", "true"])
 def test_a_child_left_holding_the_output_does_not_hold_the_job(runner: Runner, escape: str) -> None:
     """SageMaker ends a job when its script ends: a child in the group is killed, one that
-    escaped the group (setsid) is no longer waited for."""
-    started = time.monotonic()
+    escaped the group (setsid) is no longer waited for: the job ends while the child, which
+    sleeps 300 s, would still hold its output open."""
     process = runner.start(make_spec("leave_child.py", {"escape": escape}))
-    outcome = finish(process, timeout=10)
+    outcome = finish(process)
     child = int(process.log_path.read_text().split("child=")[1].split()[0])
     try:
         assert outcome.status == "Completed" and outcome.exit_code == 0
-        assert time.monotonic() - started < 4
-        assert is_alive(child) == (escape == "true")
+        if escape == "true":
+            assert is_alive(child)
+        else:  # SIGKILLed with the group; dying takes a moment on a loaded machine
+            wait_until("the child in the job's group to be killed", lambda: not is_alive(child))
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
@@ -247,11 +241,12 @@ def is_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_max_runtime_is_enforced_as_stopped(runner: Runner) -> None:
-    started = time.monotonic()
-    process = runner.start(make_spec("quadratic.py", {"epochs": "100", "sleep": "0.1"}, max_runtime=1))
-    outcome = finish(process, timeout=10)
-    assert 1 <= time.monotonic() - started < 5
+def test_max_runtime_is_enforced_as_stopped(runner: Runner, tmp_path: Path) -> None:
+    # held: only the runtime limit can end it
+    spec = make_spec("quadratic.py", {"epochs": "2", "hold": str(tmp_path / "never")}, max_runtime=1)
+    outcome = finish(runner.start(spec))
+    # not before the limit (the runner's own record; a loaded machine only makes it later)
+    assert outcome.end_time - outcome.start_time >= timedelta(seconds=1)
     assert outcome.status == "Stopped" and outcome.secondary_status == "MaxRuntimeExceeded"
     assert "MaxRuntimeInSeconds" in outcome.status_message
 
@@ -310,7 +305,7 @@ def test_code_snapshot_is_shared_until_the_source_changes(runner: Runner, tmp_pa
 )
 def test_bad_code_location_fails_the_job(runner: Runner, program: str, submit_dir: str, message: str) -> None:
     process = runner.start(make_spec(program, submit_dir=submit_dir))
-    outcome = finish(process, timeout=5)
+    outcome = finish(process)
     assert outcome.status == "Failed" and outcome.exit_code is None
     assert outcome.failure_reason is not None
     assert outcome.failure_reason.startswith("ClientError:") and message in outcome.failure_reason
@@ -351,29 +346,6 @@ def test_rerun_of_a_job_name_starts_from_a_clean_folder(runner: Runner) -> None:
     outcome = finish(runner.start(spec))
     assert outcome.status == "Completed"
     assert not (first.log_path.parent / "model" / "stale.bin").exists()
-
-
-def test_overhead_per_job_is_small(runner: Runner) -> None:
-    """A trivial job through the runner costs at most 4x running the script directly.
-
-    The sagemaker-training toolkit runs before the script (about 0.2 s: its environment checks
-    and a second interpreter); the bound leaves room for a loaded machine. Runs alternate between
-    the two ways and medians are compared, so that a burst of load elsewhere skews neither;
-    the direct runs get the runner's bytecode settings, so that only the runner's cost differs.
-    """
-    env = _bytecode_environment(dict(os.environ), runner.bytecode_cache)
-    direct: list[float] = []
-    backend: list[float] = []
-    for index in range(15):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, str(SCRIPTS / "noop.py")], check=True, capture_output=True, env=env)
-        direct.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        outcome = finish(runner.start(make_spec("noop.py", name=f"noop-{index:03d}", metrics=LOSS)))
-        backend.append(time.perf_counter() - started)
-        assert outcome.status == "Completed"
-    per_job, baseline = statistics.median(backend), statistics.median(direct)
-    assert per_job <= 4 * baseline, f"backend {per_job:.4f}s vs direct {baseline:.4f}s per job"
 
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"

@@ -381,7 +381,7 @@ def start_cli(home: Path, *options: str, env: dict[str, str] | None = None) -> s
 
 def stop_cli(process: subprocess.Popen[str]) -> tuple[str, str]:
     process.terminate()
-    stdout, stderr = process.communicate(timeout=20)
+    stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     return stdout, stderr
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests import waiting
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
@@ -250,13 +252,7 @@ def poll_until(
     what: str, check: Callable[[], T | None], deadline: float, context: Callable[[], str] = str
 ) -> T:
     """`check()` every second until it gives a true value, which is returned; fail at `deadline`."""
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{context()}")
-        time.sleep(1)
+    return waiting.wait_until(what, check, deadline - time.monotonic(), 1.0, context)
 
 
 def wait_until(what: str, check: Callable[[], Any], deadline: float, airflow: Airflow) -> Any:

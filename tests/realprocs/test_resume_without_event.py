@@ -51,8 +51,9 @@ def test_resumed_without_event_defers_again_and_succeeds_first_try(
         deadline,
         airflow,
     )
-    # long enough that the job is still running when the task is resumed by hand
-    conf = {"scripts": SCRIPTS.as_uri(), "epochs": 4, "sleep": 5}
+    # the training jobs are held until the task has been resumed and has deferred again
+    release = airflow.home / "release"
+    conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release)}
     airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))
 
     wait_until(
@@ -91,6 +92,17 @@ def test_resumed_without_event_defers_again_and_succeeds_first_try(
     )
 
     airflow.start("triggerer-2", "triggerer")
+    wait_until(
+        "the resumed task to defer again",
+        lambda: airflow.query(
+            "select 1 from task_instance ti join trigger t on t.id = ti.trigger_id "
+            "where ti.dag_id = ? and ti.state = 'deferred' and t.triggerer_id is not null",
+            DAG_ID,
+        ),
+        deadline,
+        airflow,
+    )
+    release.touch()
 
     def ended() -> str | None:
         (state,) = airflow.query("select state from task_instance where dag_id = ?", DAG_ID)[0]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import SCRIPTS, make_client
+from tests.local.conftest import SCRIPTS, CountingFaults, make_client
 from tests.realprocs.harness import Airflow, wait_until
 
 DAG_ID = "hpt_local_realprocs"
@@ -22,8 +22,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(TEST_BUDGET_SECONDS + 30)]
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(tmp_path / "sagemaker") as started:
+def faults() -> CountingFaults:
+    return CountingFaults()
+
+
+@pytest.fixture
+def backend(tmp_path: Path, faults: CountingFaults) -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(tmp_path / "sagemaker", faults=faults) as started:
         yield started
 
 
@@ -36,8 +41,11 @@ def airflow(tmp_path: Path, backend: LocalSageMaker) -> Iterator[Airflow]:
         instance.stop_all()
 
 
-def test_task_survives_a_triggerer_killed_mid_wait(airflow: Airflow, backend: LocalSageMaker) -> None:
+def test_task_survives_a_triggerer_killed_mid_wait(
+    airflow: Airflow, backend: LocalSageMaker, faults: CountingFaults, tmp_path: Path
+) -> None:
     deadline = time.monotonic() + TEST_BUDGET_SECONDS
+    release = tmp_path / "release"
     airflow.run("db", "migrate")
     airflow.start("api-server", "api-server")
     airflow.start("scheduler", "scheduler")
@@ -50,7 +58,8 @@ def test_task_survives_a_triggerer_killed_mid_wait(airflow: Airflow, backend: Lo
         deadline,
         airflow,
     )
-    airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps({"scripts": SCRIPTS.as_uri()}))
+    conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release)}
+    airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))
 
     def trigger_running() -> Any:
         return airflow.query(
@@ -60,7 +69,17 @@ def test_task_survives_a_triggerer_killed_mid_wait(airflow: Airflow, backend: Lo
         )
 
     wait_until("the task to defer to the first triggerer", trigger_running, deadline, airflow)
-    time.sleep(2)  # let it poll a few times
+    # only the trigger calls the backend now (one job: it describes it each interval)
+    faults.calls.clear()
+    wait_until(
+        "the first triggerer to poll twice",
+        lambda: (
+            faults.calls["DescribeHyperParameterTuningJob"] + faults.calls["ListHyperParameterTuningJobs"]
+            >= 2
+        ),
+        deadline,
+        airflow,
+    )
     assert first.poll() is None
     airflow.kill("triggerer-1")
 
@@ -73,6 +92,7 @@ def test_task_survives_a_triggerer_killed_mid_wait(airflow: Airflow, backend: Lo
     assert airflow.query("select state from task_instance where dag_id = ?", DAG_ID) == [("deferred",)]
 
     airflow.start("triggerer-2", "triggerer")
+    release.touch()  # the job may end now: the second triggerer must see it end
 
     def task_state() -> str | None:
         (state,) = airflow.query("select state from task_instance where dag_id = ?", DAG_ID)[0]

@@ -2,6 +2,10 @@
 
 loss(epoch) = (x - 0.3)**2 + (y - 7)**2 / 100 + penalty[kind] + 1 / (epoch + 1): minimised at
 x=0.3, y=7, kind=b; the loss falls epoch after epoch, so early stopping has a curve to judge.
+
+``--hold PATH``: after each epoch (its model saved) wait until PATH exists. A test that needs a job
+still running, or a model saved, holds it so and releases it (``touch``) when it may go on: no race
+with the job's natural end, however slow the machine.
 """
 
 import argparse
@@ -23,6 +27,7 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.0)
     # "true": exit 1 with a message; "file": also write SageMaker's output/failure file
     parser.add_argument("--fail", default="false")
+    parser.add_argument("--hold", default="")
     args, _ = parser.parse_known_args()
 
     # the toolkit JSON-decodes hyperparameters: "true" arrives as "True", as on SageMaker
@@ -43,6 +48,8 @@ def main() -> None:
         # saved every epoch: a stopped job keeps the last model, as SageMaker keeps its artifacts
         with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w") as model:
             json.dump({"x": args.x, "y": args.y, "kind": args.kind, "epoch": epoch, "loss": loss}, model)
+        while args.hold and not os.path.exists(args.hold):
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,168 @@
+"""The SageMaker runtime's ``InvokeEndpoint`` (rest-json) as a WSGI application.
+
+``POST /endpoints/<name>/invocations``, signed as ``sagemaker`` like the control plane (the router
+picks this front by path). The body and ``Content-Type`` / ``Accept`` /
+``X-Amzn-SageMaker-Custom-Attributes`` go to the endpoint's model server as they are; its answer
+comes back with ``x-Amzn-Invoked-Production-Variant``. Errors are the runtime's:
+
+- ``ValidationError`` (400): unknown endpoint, or one that is not InService (or Updating, which
+  still serves the previous configuration, as on SageMaker);
+- ``ModelError`` (424): the model answered with an error status, or gave no answer. As SageMaker's,
+  it carries ``OriginalStatusCode``, ``OriginalMessage`` (the model server's body: the toolkit puts
+  the script's traceback there) and ``LogStreamArn``; its ``Message`` summarizes the traceback
+  (the exception and the deepest frame of the inference code).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Request, Response
+
+from airflow_hpt.local import store as kinds
+from airflow_hpt.local.auth import STATUS as AUTH_STATUS
+from airflow_hpt.local.auth import AuthError, SigV4Verifier
+from airflow_hpt.local.deploy import DeploymentRejected, Deployments
+from airflow_hpt.local.front import addressed_url
+from airflow_hpt.local.hosting import Answer, Hosting, ModelServerError
+
+PATH_PREFIX = "/endpoints/"
+INVOCATIONS_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
+# statuses in which an endpoint answers: Updating serves the previous configuration
+SERVING_STATUSES = ("InService", "Updating")
+# the request headers a model server sees (SageMaker strips the others)
+FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+MODEL_ERROR_STATUS = 424
+# a traceback line naming a frame: File "<path>", line <n>, in <function>
+FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
+# frames of the serving machinery, skipped when naming where an error came from
+MACHINERY = ("sagemaker_inference", "airflow_hpt", "site-packages", "/lib/python")
+
+
+class InvocationRefused(Exception):
+    """A refused invocation: the runtime's error code, message, status and extra members."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **members: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.members = members
+
+
+class RuntimeFront:
+    """The WSGI application of the SageMaker runtime."""
+
+    def __init__(
+        self, deployments: Deployments, hosting: Hosting, verifier: SigV4Verifier, region: str
+    ) -> None:
+        self.deployments = deployments
+        self.hosting = hosting
+        self.verifier = verifier
+        self.region = region
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        request_id = str(uuid.uuid4())
+        try:
+            response = self._invoke(request)
+        except InvocationRefused as error:
+            response = _error(error)
+        response.headers["x-amzn-RequestId"] = request_id
+        return response(environ, start_response)
+
+    def _invoke(self, request: Request) -> Response:
+        body = request.get_data()
+        try:
+            self.verifier.verify(request.method, addressed_url(request), request.headers, body)
+        except AuthError as refused:
+            raise InvocationRefused(refused.code, refused.message, AUTH_STATUS) from None
+        match = INVOCATIONS_PATH.fullmatch(request.path)
+        if request.method != "POST" or match is None:
+            raise InvocationRefused(
+                "UnknownOperationException", f"No operation at {request.method} {request.path}"
+            )
+        name = unquote(match["name"])
+        endpoint = self.deployments.invocation_target(name)
+        if endpoint is None:
+            raise InvocationRefused(
+                "ValidationError", f"Endpoint {name} of account {kinds.ACCOUNT_ID} not found."
+            )
+        if endpoint["EndpointStatus"] not in SERVING_STATUSES:
+            raise InvocationRefused(
+                "ValidationError",
+                f"Endpoint {name} of account {kinds.ACCOUNT_ID} is not in service: its status is "
+                f"{endpoint['EndpointStatus']}.",
+            )
+        config_name = endpoint["EndpointConfigName"]
+        headers = {key: request.headers[key] for key in FORWARDED_HEADERS if key in request.headers}
+        try:
+            spec, answer = self.hosting.invoke(
+                name, lambda: self.deployments.serving_spec(config_name), headers, body
+            )
+        except DeploymentRejected as error:
+            raise InvocationRefused("ValidationError", f"Endpoint {name} cannot be served: {error}") from None
+        except ModelServerError as error:
+            raise self._model_error(name, 0, error.message, error.message) from None
+        if answer.status >= 400:
+            original = answer.body.decode("utf-8", errors="replace")
+            raise self._model_error(name, answer.status, summarize(original), original)
+        return _success(answer, spec.variant)
+
+    def _model_error(self, name: str, status: int, summary: str, original: str) -> InvocationRefused:
+        kind = "client" if 400 <= status < 500 else "server"
+        log_group = f"/aws/sagemaker/Endpoints/{name}"
+        return InvocationRefused(
+            "ModelError",
+            f'Received {kind} error ({status}) from primary with message "{summary}". '
+            f"See the model server's log ({self.hosting.root}/{name.lower()}/*/serving.log, "
+            f"log group {log_group}) for more information.",
+            MODEL_ERROR_STATUS,
+            OriginalStatusCode=status,
+            OriginalMessage=original,
+            LogStreamArn=f"arn:aws:logs:{self.region}:{kinds.ACCOUNT_ID}:log-group:{log_group}",
+        )
+
+
+def summarize(message: str) -> str:
+    """The gist of a model server's error body: its first line, and for a traceback, the exception
+    raised and the deepest frame in the inference code (``inference.py, line 7, in model_fn``)."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    if not lines:
+        return "(empty answer)"
+    frame_lines = [index for index, line in enumerate(lines) if FRAME.match(line)]
+    if not frame_lines:
+        return lines[0].strip()
+    frames = [match for index in frame_lines if (match := FRAME.match(lines[index])) is not None]
+    # after the last frame: its indented source line, then "Type: text" (text maybe on the next line)
+    rest = [line.strip() for line in lines[frame_lines[-1] + 1 :] if not line.startswith(" ")]
+    exception = " ".join(rest[:2]) if rest and rest[0].endswith(":") else (rest or [lines[0]])[0]
+    user_frames = [frame for frame in frames if not any(part in frame["path"] for part in MACHINERY)]
+    where = (user_frames or frames)[-1]
+    file_name = where["path"].rsplit("/", 1)[-1]
+    return f"{exception} ({file_name}, line {where['line']}, in {where['function']})"
+
+
+def _success(answer: Answer, variant: str) -> Response:
+    headers = {"x-Amzn-Invoked-Production-Variant": variant}
+    lowered = {key.lower(): value for key, value in answer.headers.items()}
+    if CUSTOM_ATTRIBUTES.lower() in lowered:
+        headers[CUSTOM_ATTRIBUTES] = lowered[CUSTOM_ATTRIBUTES.lower()]
+    content_type = lowered.get("content-type", "application/octet-stream")
+    return Response(answer.body, status=200, headers=headers, content_type=content_type)
+
+
+def _error(error: InvocationRefused) -> Response:
+    body = {"ErrorCode": error.code, "Message": error.message, "message": error.message, **error.members}
+    return Response(
+        json.dumps(body),
+        status=error.status,
+        content_type="application/json",
+        headers={"x-amzn-ErrorType": error.code},
+    )
