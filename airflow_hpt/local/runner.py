@@ -216,7 +216,11 @@ class TrainingProcess:
             assert self._stop_reason is not None
             self._finish(STATUS_STOPPED, None, None, *self._stop_reason)
             return
-        self._conclude(self._pump(proc))
+        exit_code = self._pump(proc)
+        if exit_code is None:
+            self._fail(f"InternalServerError: {proc.lost}")
+            return
+        self._conclude(exit_code)
 
     def _launch_unless_stopped(self, launch: _Launch) -> toolkit.ToolkitProcess | None:
         # under the lock, a stop either comes first (no launch) or finds the process to signal
@@ -231,8 +235,11 @@ class TrainingProcess:
             log.write((reason + "\n").encode("utf-8"))
         self._finish(STATUS_FAILED, reason, exit_code, STATUS_FAILED, reason)
 
-    def _pump(self, proc: toolkit.ToolkitProcess) -> int:
-        """Copy the output to the log and the metric parser until the script is done; its exit code."""
+    def _pump(self, proc: toolkit.ToolkitProcess) -> int | None:
+        """Copy the output to the log and the metric parser until the script is done.
+
+        Its exit code, or None when its launcher died with it (``proc.lost`` says so).
+        """
         fd = proc.output_fd
         deadline = time.monotonic() + self.spec.max_runtime_seconds
         partial = b""
@@ -253,7 +260,7 @@ class TrainingProcess:
                         break
                     log.write(chunk)
                     partial = self._consume(partial + chunk)
-                elif proc.poll() is not None:
+                elif proc.poll() is not None or proc.lost:
                     # the script is gone but something it started holds the pipe open; once its
                     # group is killed, only a process that left the group (setsid) can: stop reading
                     if leftovers_killed:
@@ -266,10 +273,9 @@ class TrainingProcess:
                 self._consume(partial + b"\n")
         # the output is closed, yet the script may still run: the deadline holds until it exits
         exit_code = proc.wait(max(0.0, deadline - time.monotonic()))
-        if exit_code is None:
+        if exit_code is None and not proc.lost:
             self._request_stop(SECONDARY_MAX_RUNTIME, "Training job reached MaxRuntimeInSeconds")
             exit_code = proc.wait()
-            assert exit_code is not None
         # whatever the script left running in its group ends with the job, as with a container
         self._signal_group(signal.SIGKILL)
         return exit_code

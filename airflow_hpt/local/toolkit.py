@@ -6,10 +6,11 @@ environment and runs the entry point with the hyperparameters as arguments, writ
 ``output/failure`` when the script fails. It is run unchanged; two things are local:
 
 - Start-up. Importing the toolkit costs over a second (boto3, paramiko), more than a short
-  training job. Jobs that need nothing beyond the backend's interpreter are forked from a
-  ``multiprocessing`` fork server that has the toolkit's dependencies imported. The toolkit
-  itself is imported fresh in each job's process, after ``SAGEMAKER_BASE_DIR`` is set, since it
-  reads its paths at import time.
+  training job. Jobs that need nothing beyond the backend's interpreter are forked from a zygote
+  (:mod:`airflow_hpt.local.zygote`, one process per backend process) that has the toolkit's
+  dependencies imported; the toolkit's paths are computed in each job's process, after
+  ``SAGEMAKER_BASE_DIR`` is set, since it reads them at import. Should the zygote be unusable,
+  a job runs the toolkit in a new interpreter instead (seconds slower, same behaviour).
 - ``requirements.txt``. The toolkit installs it with ``pip`` into the interpreter it runs on,
   which for the backend would be its own environment. A source folder with a
   ``requirements.txt`` (or a ``setup.py``) runs instead on a virtual environment kept per
@@ -22,29 +23,25 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import multiprocessing
+import logging
 import os
 import shutil
 import site
 import subprocess
 import sys
-import threading
 import venv
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Protocol
 
+from airflow_hpt.local.zygote import Zygote, ZygoteGone
+
 REQUIREMENTS_FILE = "requirements.txt"
-# what `import sagemaker_training.trainer` imports that is slow and independent of the job
-_PRELOAD = ["boto3", "paramiko", "psutil", "retrying", "six", "inotify_simple"]
 _INSTALLED_MARKER = ".installed"
 # FailureReason is capped at 1024 characters by SageMaker
 _PIP_MESSAGE_CHARS = 700
 
-_forkserver = multiprocessing.get_context("forkserver")
-_forkserver.set_forkserver_preload(_PRELOAD)
-# multiprocessing's bookkeeping of children is not safe to change from several threads at once
-_start_lock = threading.Lock()
+log = logging.getLogger(__name__)
+_zygote = Zygote()
 
 
 class RequirementsError(Exception):
@@ -52,15 +49,21 @@ class RequirementsError(Exception):
 
 
 class ToolkitProcess(Protocol):
-    """A running toolkit: its process (and process group) id, and the read end of its output."""
+    """A running toolkit: its process (and process group) id, and the read end of its output.
+
+    ``lost`` says why the exit code will never be known (its launcher died), else None.
+    """
 
     pid: int
     output_fd: int
 
+    @property
+    def lost(self) -> str | None: ...
+
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """The exit code, or None if still running after ``timeout`` seconds."""
+        """The exit code, or None if still running after ``timeout`` seconds (or lost)."""
         ...
 
     def close(self) -> None: ...
@@ -70,64 +73,24 @@ def launch(job_root: Path, env: dict[str, str], python: Path | None, pycache: Pa
     """Run the toolkit for the job at ``job_root`` in its own session.
 
     ``python``: the interpreter of a requirements environment, or None for the backend's own
-    (forked, fast). ``pycache``: a bytecode cache for the toolkit, where the backend writes none.
+    (forked, fast). ``pycache``: a bytecode cache for the toolkit, where the backend writes none
+    (already in ``env`` as ``PYTHONPYCACHEPREFIX``).
     """
     env = {**env, "SAGEMAKER_BASE_DIR": str(job_root)}
     if python is None:
-        return _ForkedToolkit(env, job_root, pycache)
+        try:
+            return _zygote.fork(env, job_root, pycache)
+        except ZygoteGone as exc:
+            log.warning(
+                "training job launcher unavailable (%s): starting the toolkit in a new interpreter", exc
+            )
+            python = Path(sys.executable)
     return _SpawnedToolkit(env, job_root, python)
 
 
-class _ForkedToolkit:
-    def __init__(self, env: dict[str, str], cwd: Path, pycache: Path | None) -> None:
-        reader, writer = _forkserver.Pipe(duplex=False)
-        self._process = _forkserver.Process(
-            target=_run_toolkit, args=(writer, env, str(cwd), pycache), name="sagemaker-training"
-        )
-        # daemonic: a backend that exits kills its jobs rather than waiting for them
-        self._process.daemon = True
-        try:
-            with _start_lock:
-                self._process.start()
-        finally:
-            writer.close()
-        self._reader = reader
-        self.output_fd = reader.fileno()
-        assert self._process.pid is not None
-        self.pid = self._process.pid
-
-    def poll(self) -> int | None:
-        return self._process.exitcode
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        self._process.join(timeout)
-        return self._process.exitcode
-
-    def close(self) -> None:
-        self._reader.close()
-
-
-def _run_toolkit(output: Connection, env: dict[str, str], cwd: str, pycache: Path | None) -> None:
-    """The job's process, forked from the fork server: becomes the toolkit's ``train``."""
-    # its own process group, so that a stop reaches the toolkit and the script alike
-    os.setsid()
-    os.dup2(output.fileno(), 1)
-    os.dup2(output.fileno(), 2)
-    output.close()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    if pycache is not None:
-        sys.dont_write_bytecode = False
-        sys.pycache_prefix = str(pycache)
-    # imported here, not at the top: its paths are read from SAGEMAKER_BASE_DIR at import
-    from sagemaker_training import trainer
-
-    trainer.train()
-
-
 class _SpawnedToolkit:
+    lost = None
+
     def __init__(self, env: dict[str, str], cwd: Path, python: Path) -> None:
         self._popen = subprocess.Popen(
             [str(python), "-m", "sagemaker_training.cli.train"],
