@@ -41,7 +41,8 @@ _INSTALLED_MARKER = ".installed"
 _PIP_MESSAGE_CHARS = 700
 
 log = logging.getLogger(__name__)
-_zygote = Zygote()
+# the zygote of this process, shared by its backends (started by the first job)
+ZYGOTE = Zygote()
 
 
 class RequirementsError(Exception):
@@ -79,7 +80,7 @@ def launch(job_root: Path, env: dict[str, str], python: Path | None, pycache: Pa
     env = {**env, "SAGEMAKER_BASE_DIR": str(job_root)}
     if python is None:
         try:
-            return _zygote.fork(env, job_root, pycache)
+            return ZYGOTE.fork(env, job_root, pycache)
         except ZygoteGone as exc:
             log.warning(
                 "training job launcher unavailable (%s): starting the toolkit in a new interpreter", exc

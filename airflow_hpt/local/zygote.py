@@ -242,7 +242,8 @@ class Zygote:
     forked nothing, :meth:`fork` gives up at once (callers fall back to a plain subprocess).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
         self._lock = threading.Lock()
         self._current: _Instance | None = None
         self._next_id = 0
@@ -282,9 +283,11 @@ class Zygote:
             message["id"] = self._next_id
             try:
                 socket.send_fds(current.control, [json.dumps(message).encode()], [output])
+            except (BrokenPipeError, ConnectionError):
+                pass  # the zygote is gone: its reader fails the job once it saw the exit code
             except OSError as exc:
                 del current.jobs[self._next_id]
-                raise ZygoteGone(f"the zygote is gone: {exc}") from exc
+                raise ZygoteGone(f"cannot send the job to the zygote: {exc}") from exc
         return job
 
     def _start(self) -> _Instance:
@@ -295,7 +298,7 @@ class Zygote:
         python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         with theirs:
             process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                [self.python, "-m", __name__, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 env={**os.environ, "PYTHONPATH": python_path},
                 stdin=subprocess.DEVNULL,
