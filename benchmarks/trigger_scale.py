@@ -40,7 +40,7 @@ RELEASE_SCRIPT = """\
 import argparse, os, time
 parser = argparse.ArgumentParser()
 parser.add_argument("--release")
-parser.add_argument("--x", type=float, default=0.0)
+parser.add_argument("-x", "--x", type=float, default=0.0)
 args, _ = parser.parse_known_args()
 while not os.path.exists(args.release):
     time.sleep(1.0)

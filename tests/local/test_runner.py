@@ -99,11 +99,12 @@ def test_script_sees_sagemaker_environment_args_and_channels(runner: Runner, s3:
     job = runner.home / "training" / spec.training_job_name
     seen: dict[str, Any] = json.loads(tar_members(s3.path_for(outcome.model_artifacts or ""))["seen.json"])
     env = seen["env"]
-    assert seen["argv"] == ["--lr", "0.1", "--kernel", "rbf", "--n-layers", "3"]
+    # the toolkit passes the hyperparameters sorted by name
+    assert seen["argv"] == ["--kernel", "rbf", "--lr", "0.1", "--n-layers", "3"]
     assert Path(seen["cwd"]) == (job / "code").resolve()
     assert json.loads(env["SM_HPS"]) == {"lr": 0.1, "kernel": "rbf", "n-layers": 3}
     assert json.loads(env["SM_USER_ARGS"]) == seen["argv"]
-    assert env["SM_HP_LR"] == "0.1" and env["SM_HP_KERNEL"] == "rbf" and env["SM_HP_N_LAYERS"] == "3"
+    assert env["SM_HP_LR"] == "0.1" and env["SM_HP_KERNEL"] == "rbf" and env["SM_HP_N-LAYERS"] == "3"
     assert env["SM_MODEL_DIR"] == str(job / "model")
     assert env["SM_OUTPUT_DATA_DIR"] == str(job / "output" / "data")
     assert env["SM_OUTPUT_DIR"] == str(job / "output")

@@ -7,7 +7,8 @@ import sys
 parser = argparse.ArgumentParser()
 parser.add_argument("--escape", default="false")
 args, _ = parser.parse_known_args()
+# the toolkit JSON-decodes hyperparameters: "true" arrives as "True", as on SageMaker
 child = subprocess.Popen(
-    [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=args.escape == "true"
+    [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=args.escape.lower() == "true"
 )
 print(f"child={child.pid}", flush=True)

@@ -19,8 +19,9 @@ PENALTY = {"a": 0.5, "b": 0.0, "c": 1.0}
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--x", type=float, default=0.0)
-    parser.add_argument("--y", type=int, default=0)
+    # one-letter hyperparameters come as -x: the toolkit passes them so, as on SageMaker
+    parser.add_argument("-x", "--x", type=float, default=0.0)
+    parser.add_argument("-y", "--y", type=int, default=0)
     parser.add_argument("--kind", default="a")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sleep", type=float, default=0.0)
@@ -29,7 +30,8 @@ def main() -> None:
     parser.add_argument("--hold", default="")
     args, _ = parser.parse_known_args()
 
-    if args.fail in ("true", "file"):
+    # the toolkit JSON-decodes hyperparameters: "true" arrives as "True", as on SageMaker
+    if args.fail.lower() in ("true", "file"):
         print("preparing to fail", flush=True)
         if args.fail == "file":
             with open(os.path.join(os.environ["SM_OUTPUT_DIR"], "failure"), "w") as failure:
