@@ -85,6 +85,8 @@ def _local_sagemaker(args: argparse.Namespace) -> int:
         home=Path(args.home),
         max_concurrent_tuning_jobs=args.max_concurrent_tuning_jobs,
         faults=faults,
+        max_parallel_training_jobs=args.max_parallel_training_jobs,
+        max_training_instances=args.max_training_instances,
         region=args.region,
         access_key_id=args.access_key_id,
         secret_access_key=secret,
@@ -137,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--max-concurrent-tuning-jobs", type=int, default=100, help="SageMaker's quota (default 100)"
+    )
+    local.add_argument(
+        "--max-parallel-training-jobs",
+        type=int,
+        default=10,
+        help="quota on a tuning job's MaxParallelTrainingJobs (default 10, SageMaker's)",
+    )
+    local.add_argument(
+        "--max-training-instances",
+        type=int,
+        default=None,
+        help="quota on instances across all training jobs, reserved per tuning job (default: none)",
     )
     local.add_argument(
         "--faults",
