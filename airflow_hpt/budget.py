@@ -31,7 +31,7 @@ LIMITS = f"{CONFIG}.ResourceLimits"
 
 @dataclass(frozen=True)
 class Instances:
-    """Instances of one type that a training job runs on; ``path`` is where the request says so."""
+    """Instances of one type that a training job runs on; ``path``: the object giving them."""
 
     path: str
     instance_type: str | None
@@ -70,7 +70,7 @@ class _Measure:
 
     @property
     def unit(self) -> str:
-        return "instance-hours" if self.prices is None else "in cost"
+        return "instance-hours" if self.prices is None else "at instance_prices"
 
     def per_hour(self, option: tuple[Instances, ...]) -> float:
         return sum(group.count * self._price(group) for group in option)
@@ -78,7 +78,7 @@ class _Measure:
     def describe(self, option: tuple[Instances, ...]) -> str:
         if self.prices is None:
             count = sum(group.count for group in option)
-            paths = ", ".join(group.path for group in option)
+            paths = ", ".join(f"{group.path}.InstanceCount" for group in option)
             return f"{count} instance(s) ({paths})"
         return " + ".join(
             f"{group.count} x {group.instance_type} at {self._price(group):g}/h ({group.path})"
@@ -89,10 +89,10 @@ class _Measure:
         if self.prices is None:
             return 1.0
         if group.instance_type is None:
-            raise BudgetError(f"{group.path}: no instance type given, so it has no price")
+            raise BudgetError(f"{group.path}.InstanceType: not given, so it has no price")
         if group.instance_type not in self.prices:
             raise BudgetError(
-                f"instance_prices has no price for {group.instance_type} ({group.path}); "
+                f"instance_prices has no price for {group.instance_type} ({group.path}.InstanceType); "
                 f"priced: {', '.join(sorted(self.prices)) or 'none'}"
             )
         return float(self.prices[group.instance_type])
@@ -177,7 +177,7 @@ def _options(path: str, definition: Mapping[str, Any]) -> tuple[tuple[Instances,
 
 def _instances(path: str, config: Mapping[str, Any]) -> Instances:
     # SageMaker runs one instance when InstanceCount is left out
-    return Instances(f"{path}.InstanceCount", config.get("InstanceType"), int(config.get("InstanceCount", 1)))
+    return Instances(path, config.get("InstanceType"), int(config.get("InstanceCount", 1)))
 
 
 def max_training_jobs(request: Mapping[str, Any]) -> tuple[int | None, str]:

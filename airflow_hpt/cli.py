@@ -65,6 +65,22 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps(request, indent=2, sort_keys=True))
     else:
         print(f"{path}: OK")
+    if args.show_budget or args.instance_prices:
+        return _show_budget(path, request, args.instance_prices)
+    return 0
+
+
+def _show_budget(path: Path, request: dict[str, Any], prices_file: str | None) -> int:
+    from airflow_hpt.budget import worst_cost, worst_instance_hours
+    from airflow_hpt.exceptions import BudgetError
+
+    try:
+        print(worst_instance_hours(request))
+        if prices_file:
+            print(worst_cost(request, json.loads(Path(prices_file).read_text())))
+    except (BudgetError, OSError, json.JSONDecodeError) as error:
+        print(f"{path}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -118,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept a request without HyperParameterTuningJobName (the operator derives one)",
     )
     validate.add_argument("--show", action="store_true", help="print the rendered, normalized request")
+    validate.add_argument(
+        "--show-budget", action="store_true", help="print the request's worst case in instance-hours"
+    )
+    validate.add_argument(
+        "--instance-prices",
+        metavar="FILE",
+        help='with --show-budget, also the worst-case cost at these prices (JSON: {"ml.m5.large": 0.115})',
+    )
     validate.set_defaults(run=_validate)
 
     local = commands.add_parser("local-sagemaker", help="serve the local SageMaker tuning backend")
