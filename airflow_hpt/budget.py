@@ -131,9 +131,10 @@ def check_budget(
 
 
 def _capped(worst: Worst, cap: float, name: str) -> Worst:
-    if worst.value > cap:
+    # equal up to float rounding (0.115 x 10 is 1.1500000000000001) is within the cap
+    if worst.value > cap and not math.isclose(worst.value, cap):
         raise BudgetExceeded(
-            f"The tuning request may use {worst.value:g} {worst.unit}, over {name}={cap:g}; no tuning job "
+            f"The tuning request's worst case is {worst.value:g} {worst.unit}, over {name}={cap:g}; no tuning job "
             f"was created.\n{worst}\nLower MaxNumberOfTrainingJobs, the instances or "
             "StoppingCondition.MaxRuntimeInSeconds, set ResourceLimits.MaxRuntimeInSeconds, or raise the cap."
         )
