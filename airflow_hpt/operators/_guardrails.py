@@ -72,15 +72,13 @@ class GuardrailsMixin:
         failures: int = 0,
     ) -> CreatedJob:
         """Create (or reattach to) the job; while SageMaker refuses it for capacity, try again until
-        ``capacity_wait`` ends. A deferrable task waits each pause out in the triggerer.
+        ``capacity_wait`` (from the first refusal) ends. A deferrable task waits each pause out in the triggerer.
 
         ``capacity_deadline`` (epoch seconds) and ``failures`` carry the wait over a deferral.
         """
         from airflow_hpt.exceptions import CapacityUnavailable
         from airflow_hpt.retry import Backoff
 
-        if self.capacity_wait is not None and capacity_deadline is None:
-            capacity_deadline = time.time() + self.capacity_wait
         backoff = Backoff(
             base=self.check_interval, cap=CAPACITY_BACKOFF_GROWTH * self.check_interval, failures=failures
         )
@@ -90,8 +88,10 @@ class GuardrailsMixin:
                 # was lost is found again by name and fingerprint, never made twice
                 return self.hook.create_or_reattach(request, fingerprint)
             except CapacityUnavailable as refused:
-                if capacity_deadline is None:
+                if self.capacity_wait is None:
                     raise
+                if capacity_deadline is None:  # the wait starts at the first refusal
+                    capacity_deadline = time.time() + self.capacity_wait
                 remaining = capacity_deadline - time.time()
                 if remaining <= 0:
                     raise CapacityUnavailable(
@@ -115,10 +115,14 @@ class GuardrailsMixin:
                 time.sleep(delay)
 
     def _defer_for_capacity(self, delay: float, capacity_deadline: float, failures: int) -> NoReturn:
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+        from airflow_hpt.triggers.capacity import CapacityTimer
 
         self.defer(  # type: ignore[attr-defined]  # BaseOperator's
-            trigger=DateTimeTrigger(moment=datetime.now(tz=UTC) + timedelta(seconds=delay)),
+            trigger=CapacityTimer(
+                moment=datetime.now(tz=UTC) + timedelta(seconds=delay),
+                capacity_deadline=capacity_deadline,
+                failures=failures,
+            ),
             method_name="execute_after_capacity_wait",
             kwargs={"capacity_deadline": capacity_deadline, "failures": failures},
         )
@@ -131,5 +135,11 @@ class GuardrailsMixin:
         capacity_deadline: float | None = None,
         failures: int = 0,
     ) -> dict[str, Any]:
-        """Resume after a pause for capacity: the whole start again, with the same (idempotent) create."""
+        """Resume after a pause for capacity: the whole start again, with the same (idempotent) create.
+
+        The wait's state comes in the timer's event, else (resumed without it) in the deferral's kwargs.
+        """
+        if isinstance(event, Mapping):
+            capacity_deadline = event.get("capacity_deadline", capacity_deadline)
+            failures = int(event.get("failures", failures))
         return self.start(context, capacity_deadline, failures)  # type: ignore[attr-defined]

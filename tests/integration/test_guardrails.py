@@ -77,7 +77,7 @@ def _capacity_timers() -> int:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return sum(1 for trigger in session.query(Trigger) if trigger.classpath.endswith(".DateTimeTrigger"))
+        return sum(1 for trigger in session.query(Trigger) if trigger.classpath.endswith(".CapacityTimer"))
 
 
 @pytest.fixture
@@ -88,7 +88,10 @@ def full_backend(tmp_path: Path, aws_conn_env: Any) -> Iterator[tuple[LocalSageM
     with LocalSageMaker(tmp_path / "sagemaker", max_concurrent_tuning_jobs=1, faults=faults) as backend:
         aws_conn_env(backend.endpoint_url)
         make_client(backend.endpoint_url).create_hyper_parameter_tuning_job(
-            **quadratic_request(BLOCKER, max_jobs=1, parallel=1, static={"hold": str(release)})
+            # held for as long as a test needs: its MaxRuntimeInSeconds must not end it first
+            **quadratic_request(
+                BLOCKER, max_jobs=1, parallel=1, static={"hold": str(release)}, max_runtime=86400
+            )
         )
         try:
             yield backend, faults, release
