@@ -65,6 +65,22 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps(request, indent=2, sort_keys=True))
     else:
         print(f"{path}: OK")
+    if args.show_budget or args.instance_prices:
+        return _show_budget(path, request, args.instance_prices)
+    return 0
+
+
+def _show_budget(path: Path, request: dict[str, Any], prices_file: str | None) -> int:
+    from airflow_hpt.budget import worst_cost, worst_instance_hours
+    from airflow_hpt.exceptions import BudgetError
+
+    try:
+        print(worst_instance_hours(request))
+        if prices_file:
+            print(worst_cost(request, json.loads(Path(prices_file).read_text())))
+    except (BudgetError, OSError, json.JSONDecodeError) as error:
+        print(f"{path}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -91,6 +107,8 @@ def _local_sagemaker(args: argparse.Namespace) -> int:
         home=Path(args.home),
         max_concurrent_tuning_jobs=args.max_concurrent_tuning_jobs,
         faults=faults,
+        max_parallel_training_jobs=args.max_parallel_training_jobs,
+        max_training_instances=args.max_training_instances,
         region=args.region,
         access_key_id=args.access_key_id,
         secret_access_key=secret,
@@ -123,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept a request without HyperParameterTuningJobName (the operator derives one)",
     )
     validate.add_argument("--show", action="store_true", help="print the rendered, normalized request")
+    validate.add_argument(
+        "--show-budget", action="store_true", help="print the request's worst case in instance-hours"
+    )
+    validate.add_argument(
+        "--instance-prices",
+        metavar="FILE",
+        help='with --show-budget, also the worst-case cost at these prices (JSON: {"ml.m5.large": 0.115})',
+    )
     validate.set_defaults(run=_validate)
 
     local = commands.add_parser("local-sagemaker", help="serve the local SageMaker tuning backend")
@@ -144,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--max-concurrent-tuning-jobs", type=int, default=100, help="SageMaker's quota (default 100)"
+    )
+    local.add_argument(
+        "--max-parallel-training-jobs",
+        type=int,
+        default=10,
+        help="quota on a tuning job's MaxParallelTrainingJobs (default 10, SageMaker's)",
+    )
+    local.add_argument(
+        "--max-training-instances",
+        type=int,
+        default=None,
+        help="quota on instances across all training jobs, reserved per tuning job (default: none)",
     )
     local.add_argument(
         "--faults",

@@ -61,3 +61,19 @@ class TuningJobConflict(RuntimeError):
 
 class TuningJobNotStopped(PermissionError):
     """Stopping the job was refused (IAM): it keeps running, and costing, until it ends or is stopped."""
+
+
+class BudgetError(ValueError):
+    """The budget of a request cannot be computed as asked (no bound, no price for an instance type)."""
+
+
+class BudgetExceeded(ValueError):
+    """The request's worst case is over the task's cap; the message gives the computation."""
+
+
+class CapacityUnavailable(RuntimeError):
+    """SageMaker answered ResourceLimitExceeded (an account quota is full); its message names the quota."""
+
+    def __init__(self, message: str, sagemaker_message: str) -> None:
+        super().__init__(message)
+        self.sagemaker_message = sagemaker_message

@@ -13,7 +13,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from airflow_hpt.exceptions import TuningJobConflict, TuningJobNotStopped
+from airflow_hpt.exceptions import CapacityUnavailable, TuningJobConflict, TuningJobNotStopped
 from airflow_hpt.naming import TAG_LINEAGE, fingerprint_of, tag_value
 from airflow_hpt.result import TERMINAL_STATUSES, best_job_of, tuning_result
 from airflow_hpt.retry import Backoff
@@ -135,10 +135,12 @@ class TuningJobHook(AwsBaseHook):
             return CreatedJob(name=name, arn=response["HyperParameterTuningJobArn"], reattached=False)
         except ClientError as error:
             if error_code(error) == "ResourceLimitExceeded":
-                raise RuntimeError(
-                    f"SageMaker refused tuning job {name!r}: an account limit is reached "
-                    f"({error.response['Error'].get('Message', '')}). Wait for running tuning jobs to "
-                    "finish, lower MaxParallelTrainingJobs, or ask AWS for a higher quota."
+                quota = str(error.response["Error"].get("Message", ""))
+                raise CapacityUnavailable(
+                    f"SageMaker refused tuning job {name!r}: an account quota is reached ({quota}). "
+                    "Wait for running jobs to finish (capacity_wait does), lower MaxParallelTrainingJobs "
+                    "or the instances, or ask AWS for a higher quota.",
+                    quota,
                 ) from error
             if error_code(error) != "ResourceInUse":
                 raise

@@ -22,6 +22,7 @@ from airflow_hpt.local.engine import (
     definitions_of,
     training_job_summary,
 )
+from airflow_hpt.local.quotas import ACTIVE_STATUSES, Quotas
 from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP, hyperparameter_text
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Record, Store
@@ -30,9 +31,8 @@ from airflow_hpt.request import validate_request, with_sagemaker_defaults
 
 Body = dict[str, Any]
 
-# SageMaker's default quotas (design notes): parallel training jobs per tuning job, and training
-# jobs per tuning job counting the warm-start parents' ones.
-MAX_PARALLEL_TRAINING_JOBS = 10
+# SageMaker's default quota (design notes) of training jobs per tuning job, counting the warm-start
+# parents' ones. The settable quotas are in local/quotas.py.
 MAX_TRAINING_JOBS_WITH_PARENTS = 750
 
 
@@ -57,14 +57,12 @@ def _validation(message: str) -> ApiError:
 class SageMakerApi:
     """Dispatches an operation name to its handler (``handle``)."""
 
-    def __init__(
-        self, store: Store, engine: TuningEngine, deployments: Deployments, max_concurrent_tuning_jobs: int
-    ) -> None:
+    def __init__(self, store: Store, engine: TuningEngine, deployments: Deployments, quotas: Quotas) -> None:
         self.store = store
         self.engine = engine
         self.deployments = deployments
         self.region = engine.region
-        self.max_concurrent_tuning_jobs = max_concurrent_tuning_jobs
+        self.quotas = quotas
         self._operations: dict[str, Callable[[Body], Body]] = {
             "CreateHyperParameterTuningJob": self.create_hyper_parameter_tuning_job,
             "DescribeHyperParameterTuningJob": self.describe_hyper_parameter_tuning_job,
@@ -111,13 +109,9 @@ class SageMakerApi:
             )
             _check_locations(self.engine.runner.s3, definition, member)
         name = request["HyperParameterTuningJobName"]
-        limits = request["HyperParameterTuningJobConfig"]["ResourceLimits"]
-        if limits["MaxParallelTrainingJobs"] > MAX_PARALLEL_TRAINING_JOBS:
-            raise ApiError(
-                "ResourceLimitExceeded",
-                f"MaxParallelTrainingJobs {limits['MaxParallelTrainingJobs']} exceeds the account quota of "
-                f"{MAX_PARALLEL_TRAINING_JOBS} parallel training jobs per tuning job",
-            )
+        refusal = self.quotas.request_refusal(request)
+        if refusal:
+            raise ApiError("ResourceLimitExceeded", refusal)
         with self.store.transaction():
             existing = self.store.get(kinds.TUNING_JOBS, name)
             if existing is not None:
@@ -126,17 +120,14 @@ class SageMakerApi:
                     "Job name must be unique within an AWS account and region, and a job with this name "
                     f"already exists ({existing['HyperParameterTuningJobArn']})",
                 )
-            running = sum(
-                1
+            active = [
+                job
                 for job in self.store.all(kinds.TUNING_JOBS)
-                if job["HyperParameterTuningJobStatus"] in ("InProgress", "Stopping")
-            )
-            if running >= self.max_concurrent_tuning_jobs:
-                raise ApiError(
-                    "ResourceLimitExceeded",
-                    f"The account-level service limit 'Number of concurrent hyperparameter tuning jobs' is "
-                    f"{self.max_concurrent_tuning_jobs} jobs, with current utilization of {running} jobs",
-                )
+                if job["HyperParameterTuningJobStatus"] in ACTIVE_STATUSES
+            ]
+            refusal = self.quotas.capacity_refusal(request, active)
+            if refusal:
+                raise ApiError("ResourceLimitExceeded", refusal)
             self._check_warm_start(request)
             self.engine.create(request, tags=list(body.get("Tags") or []))
         arn = kinds.arn_for(self.region, kinds.TUNING_JOBS, name)

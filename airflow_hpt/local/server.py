@@ -25,6 +25,7 @@ from airflow_hpt.local.hosting import Hosting
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
 from airflow_hpt.local.policy import Policy, RequestLog
+from airflow_hpt.local.quotas import DEFAULT_MAX_PARALLEL_TRAINING_JOBS, Quotas
 from airflow_hpt.local.router import PathRouter, ServiceRouter, WsgiApp
 from airflow_hpt.local.runner import Runner
 from airflow_hpt.local.runtime import PATH_PREFIX as RUNTIME_PATH_PREFIX
@@ -61,6 +62,8 @@ class LocalSageMaker:
 
     All state lives under ``home``; a new instance on the same home resumes where the last stopped.
     Every request must be signed (SigV4) with ``access_key_id`` / ``secret_access_key``.
+    Create answers ResourceLimitExceeded past the quotas (``max_concurrent_tuning_jobs``,
+    ``max_parallel_training_jobs``, ``max_training_instances``: local/quotas.py).
     """
 
     def __init__(
@@ -72,6 +75,8 @@ class LocalSageMaker:
         faults: Faults | None = None,
         region: str = "us-east-1",
         endpoint_delay_seconds: float = 1.0,
+        max_parallel_training_jobs: int = DEFAULT_MAX_PARALLEL_TRAINING_JOBS,
+        max_training_instances: int | None = None,
         access_key_id: str = TEST_ACCESS_KEY_ID,
         secret_access_key: str = TEST_SECRET_ACCESS_KEY,
         policy: Policy | Path | str | None = None,
@@ -86,7 +91,7 @@ class LocalSageMaker:
         self.host = host
         self.port = port
         self.region = region
-        self.max_concurrent_tuning_jobs = max_concurrent_tuning_jobs
+        self.quotas = Quotas(max_concurrent_tuning_jobs, max_parallel_training_jobs, max_training_instances)
         self.faults = faults
         self.endpoint_delay_seconds = endpoint_delay_seconds
         self.s3: LocalS3 | None = None
@@ -110,7 +115,7 @@ class LocalSageMaker:
         engine = TuningEngine(store, Runner(self.home, self.s3), self.region)
         hosting = Hosting(self.home)
         deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds, hosting)
-        api = SageMakerApi(store, engine, deployments, self.max_concurrent_tuning_jobs)
+        api = SageMakerApi(store, engine, deployments, self.quotas)
         runtime = RuntimeFront(deployments, hosting, self._verifier, self.region)
         fronts: dict[str, WsgiApp] = {
             "sagemaker": PathRouter(
@@ -170,6 +175,8 @@ def serve(
     secret_access_key: str = TEST_SECRET_ACCESS_KEY,
     secret_generated: bool = False,
     policy: Policy | None = None,
+    max_parallel_training_jobs: int = DEFAULT_MAX_PARALLEL_TRAINING_JOBS,
+    max_training_instances: int | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (the ``airflow-hpt local-sagemaker`` command).
 
@@ -187,6 +194,8 @@ def serve(
         access_key_id=access_key_id,
         secret_access_key=secret_access_key,
         policy=policy,
+        max_parallel_training_jobs=max_parallel_training_jobs,
+        max_training_instances=max_training_instances,
     )
     done = threading.Event()
 

@@ -14,6 +14,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
 from airflow_hpt.links.tuning import TuningJobLink
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
+from airflow_hpt.operators._guardrails import GuardrailsMixin
 from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _search_path(context: Context, jinja_env: jinja2.Environment) -> list[str]:
     return [dag.folder] if dag is not None else []
 
 
-class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
+class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
     """Start an Amazon SageMaker hyperparameter tuning job from a templated request.
 
     :param request: the CreateHyperParameterTuningJob request, as a dict or as the path of a
@@ -99,6 +100,14 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         which then fails the try (docs/waiting.md). Costs nothing on jobs that run for minutes.
     :param warm_start: a :class:`~airflow_hpt.warmstart.WarmStart` policy that picks the parents among
         earlier jobs of the lineage at run time; None keeps the request's own WarmStartConfig, if any.
+    :param max_instance_hours: fail before Create when the request's worst case (README.md, "Budget
+        cap") is over this many instance-hours; nothing is created.
+    :param instance_prices: price per instance-hour by instance type (none is built in), to bound
+        the cost too: logged, and checked against ``max_cost``.
+    :param max_cost: fail before Create when the worst-case cost at ``instance_prices`` is over it.
+    :param capacity_wait: while SageMaker refuses the Create for a full quota (ResourceLimitExceeded),
+        try again with jittered backoff for this long (seconds or timedelta); a deferrable task waits
+        in the triggerer. None (the default) fails at the first refusal.
 
     Asset outlets receive an event whose extra holds the best training job and its model artifacts.
     """
@@ -132,6 +141,10 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         warm_start: WarmStart | None = None,
         min_deferral: timedelta | float = DEFAULT_MIN_DEFERRAL,
+        max_instance_hours: float | None = None,
+        instance_prices: Mapping[str, float] | None = None,
+        max_cost: float | None = None,
+        capacity_wait: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -149,6 +162,7 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         self.deferrable = deferrable
         self.warm_start = warm_start
         self.min_deferral = seconds(min_deferral)
+        self.set_guardrails(max_instance_hours, max_cost, instance_prices, capacity_wait)
         self._job_name: str | None = None
         self._result: dict[str, Any] | None = None
 
@@ -266,11 +280,20 @@ class CreateTuningJobOperator(TuningTaskMixin, BaseOperator):
         return validate_request(request)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        return self.start(context)
+
+    def start(
+        self, context: Context, capacity_deadline: float | None = None, capacity_failures: int = 0
+    ) -> dict[str, Any]:
+        """Check, create (waiting for capacity if asked) and wait; a resume after a capacity pause too."""
         from airflow_hpt.result import base_result
 
         request, request_fingerprint = self.prepare_request(context)
+        self.check_budget(request)
         request = self._add_warm_start(request)
-        created = self.hook.create_or_reattach(request, request_fingerprint)
+        created = self.create_within_capacity(
+            request, request_fingerprint, capacity_deadline, capacity_failures
+        )
         self._job_name = created.name
         if not created.reattached:
             self.log.info("Created tuning job %s (%s)", created.name, created.arn)

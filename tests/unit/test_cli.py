@@ -63,3 +63,56 @@ def test_local_sagemaker_refuses_a_bad_policy_before_serving(
     )
     assert capsys.readouterr().err.startswith("--policy: Statement[0].NotAction: not supported")
     assert not (tmp_path / "home").exists()
+
+
+def test_validate_shows_the_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = _template(tmp_path)
+    assert main(["validate", str(template), "--param", "max_jobs=12", "--show-budget"]) == 0
+    out = capsys.readouterr().out
+    limits = json.loads((CORPUS / "base_request.json").read_text())["HyperParameterTuningJobConfig"][
+        "ResourceLimits"
+    ]
+    assert "Worst case:" in out
+    assert (
+        "MaxNumberOfTrainingJobs 12 x 1 instance(s) (TrainingJobDefinition.ResourceConfig.InstanceCount)"
+        in out
+    )
+    assert f"MaxParallelTrainingJobs {limits['MaxParallelTrainingJobs']}" in out
+
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"ml.m5.xlarge": 0.5}))
+    assert (
+        main(
+            [
+                "validate",
+                str(template),
+                "--param",
+                "max_jobs=12",
+                "--show-budget",
+                "--instance-prices",
+                str(prices),
+            ]
+        )
+        == 0
+    )
+    assert "1 x ml.m5.xlarge at 0.5/h" in capsys.readouterr().out
+
+    prices.write_text(json.dumps({"ml.m5.large": 0.1}))
+    assert (
+        main(
+            [
+                "validate",
+                str(template),
+                "--param",
+                "max_jobs=12",
+                "--show-budget",
+                "--instance-prices",
+                str(prices),
+            ]
+        )
+        == 1
+    )
+    assert (
+        "no price for ml.m5.xlarge (TrainingJobDefinition.ResourceConfig.InstanceType)"
+        in capsys.readouterr().err
+    )
