@@ -133,9 +133,10 @@ class LocalSageMaker:
         )
         if not is_loopback(self.host):
             log.warning(non_loopback_warning(self.host))
-        # before the engine's recovery, which ends every unfinished training job Failed
-        training_jobs.recover()
+        # taken before the engine's recovery, which ends every unfinished training job Failed
+        interrupted = training_jobs.unfinished()
         engine.recover()
+        training_jobs.recover(interrupted)
         transform_jobs.recover()
         self._engine, self._server, self._hosting = engine, server, hosting
         self._training_jobs, self._transform_jobs = training_jobs, transform_jobs

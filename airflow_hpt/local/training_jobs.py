@@ -103,20 +103,27 @@ class TrainingJobs:
             )
         process.stop("Stopped by StopTrainingJob")
 
-    def recover(self) -> None:
-        """After a (re)start: an interrupted job runs again, one being stopped ends Stopped.
+    def unfinished(self) -> list[Record]:
+        """The jobs a backend stop interrupted, as recorded: taken before the tuning engine's
+        recovery, which ends every unfinished training job Failed, and handed to :meth:`recover`."""
+        return self.store.all(
+            kinds.TRAINING_JOBS,
+            where=lambda record: (
+                is_standalone(record) and record["TrainingJobStatus"] in ("InProgress", "Stopping")
+            ),
+        )
 
-        Must run before the tuning engine's recovery, which ends every unfinished training job Failed.
-        """
-        for record in self.store.all(kinds.TRAINING_JOBS, where=is_standalone):
+    def recover(self, unfinished: list[Record]) -> None:
+        """After a (re)start: an interrupted job runs again, one being stopped ends Stopped."""
+        for record in unfinished:
+            name = record["TrainingJobName"]
             if record["TrainingJobStatus"] == "Stopping":
-                self.store.update(kinds.TRAINING_JOBS, record["TrainingJobName"], _ended_stopped)
-            elif record["TrainingJobStatus"] == "InProgress":
-                name = record["TrainingJobName"]
-                restarted = self.store.update(
-                    kinds.TRAINING_JOBS, name, _transition("Starting", "Starting", RESTARTED)
-                )
-                self._launch(restarted)
+                _ended_stopped(record)
+                self.store.put(kinds.TRAINING_JOBS, name, record)
+            else:
+                _transition("InProgress", "Starting", RESTARTED)(record)
+                self.store.put(kinds.TRAINING_JOBS, name, record)
+                self._launch(record)
 
     def shutdown(self) -> None:
         """Stop the running scripts; their jobs stay InProgress and run again on the next start."""
