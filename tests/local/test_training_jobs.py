@@ -58,7 +58,11 @@ def test_job_completes_with_metrics_artifacts_and_logs(backend: LocalSageMaker, 
     job = wait_training(client, "solo")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert job["SecondaryStatus"] == "Completed"
-    assert [item["Status"] for item in job["SecondaryStatusTransitions"]] == ["Starting", "Training", "Completed"]
+    assert [item["Status"] for item in job["SecondaryStatusTransitions"]] == [
+        "Starting",
+        "Training",
+        "Completed",
+    ]
     final = {metric["MetricName"]: metric["Value"] for metric in job["FinalMetricDataList"]}
     assert final["loss"] == pytest.approx(1 / 3, abs=1e-4)  # the last of the three epochs
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
@@ -79,7 +83,9 @@ def test_job_completes_with_metrics_artifacts_and_logs(backend: LocalSageMaker, 
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="solo/")
+    streams = logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="solo/"
+    )
     stream = streams["logStreams"][0]["logStreamName"]
     events = logs.get_log_events(
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True
