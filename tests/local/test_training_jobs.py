@@ -110,7 +110,7 @@ def test_stop_ends_the_job_stopped(backend: LocalSageMaker, client: Any, tmp_pat
     job = wait_training(client, "held")
     assert job["TrainingJobStatus"] == "Stopped"
     assert "Stopping" in [item["Status"] for item in job["SecondaryStatusTransitions"]]
-    with pytest.raises(ClientError, match="ValidationException.*status Stopped"):
+    with pytest.raises(ClientError, match=r"ValidationException.*status Stopped"):
         client.stop_training_job(TrainingJobName="held")
 
 
