@@ -7,9 +7,7 @@ error codes; the HTTP front turns it into the AWS JSON error shape.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
-from pathlib import PurePosixPath
 from typing import Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest
@@ -22,28 +20,22 @@ from airflow_hpt.local.engine import (
     definitions_of,
     training_job_summary,
 )
+from airflow_hpt.local.errors import ApiError, Body
+from airflow_hpt.local.errors import required as _required
+from airflow_hpt.local.jobs_api import JobsApi, check_locations
+from airflow_hpt.local.listing import filtered as _filter
+from airflow_hpt.local.listing import page as _page
+from airflow_hpt.local.listing import sorted_by as _sorted
+from airflow_hpt.local.listing import with_token as _with_token
 from airflow_hpt.local.quotas import ACTIVE_STATUSES, Quotas
-from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP, hyperparameter_text
-from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Record, Store
 from airflow_hpt.local.support import unsupported_problems
+from airflow_hpt.local.training_jobs import is_standalone
 from airflow_hpt.request import validate_request, with_sagemaker_defaults
-
-Body = dict[str, Any]
 
 # SageMaker's default quota (design notes) of training jobs per tuning job, counting the warm-start
 # parents' ones. The settable quotas are in local/quotas.py.
 MAX_TRAINING_JOBS_WITH_PARENTS = 750
-
-
-class ApiError(Exception):
-    """A failed call: an AWS error code, its message and the HTTP status to answer with."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 def _not_found(what: str, name: str) -> ApiError:
@@ -57,12 +49,15 @@ def _validation(message: str) -> ApiError:
 class SageMakerApi:
     """Dispatches an operation name to its handler (``handle``)."""
 
-    def __init__(self, store: Store, engine: TuningEngine, deployments: Deployments, quotas: Quotas) -> None:
+    def __init__(
+        self, store: Store, engine: TuningEngine, deployments: Deployments, quotas: Quotas, jobs: JobsApi
+    ) -> None:
         self.store = store
         self.engine = engine
         self.deployments = deployments
         self.region = engine.region
         self.quotas = quotas
+        self.jobs = jobs
         self._operations: dict[str, Callable[[Body], Body]] = {
             "CreateHyperParameterTuningJob": self.create_hyper_parameter_tuning_job,
             "DescribeHyperParameterTuningJob": self.describe_hyper_parameter_tuning_job,
@@ -86,6 +81,7 @@ class SageMakerApi:
             "DescribeEndpoint": deployments.describe_endpoint,
             "UpdateEndpoint": deployments.update_endpoint,
             "DeleteEndpoint": deployments.delete_endpoint,
+            **jobs.operations(),
         }
 
     def handle(self, operation: str, body: Body) -> Body:
@@ -107,7 +103,7 @@ class SageMakerApi:
                 if request.get("TrainingJobDefinitions")
                 else "TrainingJobDefinition"
             )
-            _check_locations(self.engine.runner.s3, definition, member)
+            check_locations(self.engine.runner.s3, definition, member)
         name = request["HyperParameterTuningJobName"]
         refusal = self.quotas.request_refusal(request)
         if refusal:
@@ -250,7 +246,9 @@ class SageMakerApi:
         name = _required(body, "TrainingJobName")
         record = self.store.get(kinds.TRAINING_JOBS, name)
         if record is None:
-            raise ApiError("ResourceNotFound", f"Requested resource not found: training job {name}")
+            # SageMaker answers ValidationException, not ResourceNotFound: the amazon provider's
+            # operators rely on that code to tell a free job name
+            raise _validation(f"Requested resource not found: training job {name}")
         return record
 
     def describe_training_job(self, body: Body) -> Body:
@@ -287,6 +285,9 @@ class SageMakerApi:
                 "The request was rejected because the training job is in status "
                 f"{record['TrainingJobStatus']}."
             )
+        if is_standalone(record):
+            self.jobs.stop_training_job(record["TrainingJobName"])
+            return {}
         try:
             self.engine.stop_training_job(record["TrainingJobName"])
         except ValueError as error:
@@ -347,53 +348,6 @@ def _admitted(body: Body) -> dict[str, Any]:
     return with_sagemaker_defaults(request)
 
 
-def _check_locations(s3: LocalS3, definition: Mapping[str, Any], member: str) -> None:
-    """Refuse, before anything is created, a location that would leave the backend's home.
-
-    The runner resolves the same locations the same way when a training job starts; checking
-    here turns a job that could only fail (or worse, reach outside) into one clear error.
-    """
-    statics = definition.get("StaticHyperParameters") or {}
-    locations = [
-        (
-            f"{member}.StaticHyperParameters.{SUBMIT_DIR_HP}",
-            hyperparameter_text(statics[SUBMIT_DIR_HP]),
-            s3.path_for,
-        ),
-        (
-            f"{member}.OutputDataConfig.S3OutputPath",
-            definition["OutputDataConfig"]["S3OutputPath"],
-            s3.object_path,
-        ),
-    ]
-    for index, channel in enumerate(definition.get("InputDataConfig") or []):
-        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        locations.append(
-            (f"{member}.InputDataConfig[{index}].DataSource.S3DataSource.S3Uri", uri, s3.object_path)
-        )
-    for field, location, resolve in locations:
-        try:
-            resolve(location)
-        except ValueError as error:
-            raise _validation(f"{field}: {error}") from None
-    program = PurePosixPath(hyperparameter_text(statics[PROGRAM_HP]))
-    if program.is_absolute() or ".." in program.parts:
-        raise _validation(
-            f"{member}.StaticHyperParameters.{PROGRAM_HP}: {str(program)!r} must be a relative path "
-            f"inside {SUBMIT_DIR_HP}, without '..' segments"
-        )
-
-
-def _required(body: Body, member: str) -> str:
-    value = body.get(member)
-    if not isinstance(value, str) or not value:
-        raise _validation(
-            f"1 validation error detected: Value at '{member}' failed to satisfy constraint: "
-            "Member must not be null"
-        )
-    return value
-
-
 def _tuning_job_summary(job: Record) -> Body:
     summary: Body = {
         field: job[field]
@@ -413,48 +367,3 @@ def _tuning_job_summary(job: Record) -> Body:
     summary["Strategy"] = config["Strategy"]
     summary["ResourceLimits"] = config["ResourceLimits"]
     return summary
-
-
-def _filter(records: list[Record], body: Body, *, name_key: str, status_key: str) -> list[Record]:
-    """The List operations' common filters (name substring, status, time windows)."""
-    needle = body.get("NameContains")
-    if needle:
-        records = [record for record in records if needle.lower() in record[name_key].lower()]
-    if "StatusEquals" in body:
-        records = [record for record in records if record[status_key] == body["StatusEquals"]]
-    for member, field, keep in (
-        ("CreationTimeAfter", "CreationTime", lambda value, bound: value > bound),
-        ("CreationTimeBefore", "CreationTime", lambda value, bound: value < bound),
-        ("LastModifiedTimeAfter", "LastModifiedTime", lambda value, bound: value > bound),
-        ("LastModifiedTimeBefore", "LastModifiedTime", lambda value, bound: value < bound),
-    ):
-        if member in body:
-            bound = float(body[member])
-            records = [record for record in records if keep(record.get(field, record["CreationTime"]), bound)]
-    return records
-
-
-def _sorted(records: list[Record], key: str, order: str) -> list[Record]:
-    return sorted(records, key=lambda record: record[key], reverse=order == "Descending")
-
-
-def _page(items: list[Any], body: Body, default_size: int = 10) -> tuple[list[Any], str | None]:
-    """One page of ``items`` and the token of the next one (None on the last page)."""
-    size = int(body.get("MaxResults") or default_size)
-    if not 1 <= size <= 100:
-        raise _validation(f"MaxResults {size} must be between 1 and 100")
-    start = 0
-    if body.get("NextToken"):
-        try:
-            start = int(base64.urlsafe_b64decode(body["NextToken"].encode()).decode())
-        except (ValueError, UnicodeDecodeError):
-            raise _validation(f"Invalid pagination token {body['NextToken']}") from None
-    end = start + size
-    token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
-    return items[start:end], token
-
-
-def _with_token(response: Body, token: str | None) -> Body:
-    if token is not None:
-        response["NextToken"] = token
-    return response

@@ -208,9 +208,16 @@ class Deployments:
         if config is None:
             raise DeploymentRejected("its endpoint configuration was deleted")
         variant = config["ProductionVariants"][0]
-        model = self.store.get(kinds.MODELS, variant["ModelName"])
+        return self.model_serving_spec(variant["ModelName"], variant["VariantName"])
+
+    def model_serving_spec(self, model_name: str, variant: str) -> ServingSpec:
+        """What a model server of model ``model_name`` serves (an endpoint's variant, a transform job).
+
+        Raises DeploymentRejected naming what cannot be served.
+        """
+        model = self.store.get(kinds.MODELS, model_name)
         if model is None:
-            raise DeploymentRejected(f"model {variant['ModelName']} was deleted")
+            raise DeploymentRejected(f"model {model_name} was deleted")
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
         archive = None
         if container.get("ModelDataUrl"):
@@ -225,7 +232,7 @@ class Deployments:
             submit_directory = self.s3.path_for(code)
             if not submit_directory.exists():
                 raise DeploymentRejected(f"{SUBMIT_DIRECTORY_ENV} {code} does not exist")
-        return ServingSpec(variant["VariantName"], archive, environment, submit_directory)
+        return ServingSpec(variant, archive, environment, submit_directory)
 
     def _stage(self, name: str, config_name: str) -> Staging | None:
         if self.hosting is None:

@@ -20,16 +20,20 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from airflow_hpt.local.api import ApiError, SageMakerApi
 from airflow_hpt.local.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.auth import AuthError, SigV4Verifier
+from airflow_hpt.local.errors import ApiError
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.policy import SERVICE_PREFIX, Policy, RequestLog, denied_message
+
+if TYPE_CHECKING:
+    # the API module imports the runtime front, which imports this one
+    from airflow_hpt.local.api import SageMakerApi
 
 log = logging.getLogger(__name__)
 

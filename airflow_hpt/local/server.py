@@ -22,6 +22,7 @@ from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.front import Front, ServiceFront
 from airflow_hpt.local.hosting import Hosting
+from airflow_hpt.local.jobs_api import JobsApi
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
 from airflow_hpt.local.policy import Policy, RequestLog
@@ -35,6 +36,8 @@ from airflow_hpt.local.s3api import S3Front
 from airflow_hpt.local.s3store import ObjectStore
 from airflow_hpt.local.store import Store
 from airflow_hpt.local.sts import StsHandler, refusal
+from airflow_hpt.local.training_jobs import TrainingJobs
+from airflow_hpt.local.transform_jobs import TransformJobs
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ class LocalSageMaker:
         self._server: BaseWSGIServer | None = None
         self._engine: TuningEngine | None = None
         self._hosting: Hosting | None = None
+        self._training_jobs: TrainingJobs | None = None
+        self._transform_jobs: TransformJobs | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -112,17 +117,22 @@ class LocalSageMaker:
         self.home.mkdir(parents=True, exist_ok=True)
         store = Store(self.home)
         self.s3 = LocalS3(self.home)
-        engine = TuningEngine(store, Runner(self.home, self.s3), self.region)
+        runner = Runner(self.home, self.s3)
+        engine = TuningEngine(store, runner, self.region)
         hosting = Hosting(self.home)
         deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds, hosting)
-        api = SageMakerApi(store, engine, deployments, self.quotas)
+        objects = ObjectStore(self.s3, self.home)
+        training_jobs = TrainingJobs(store, runner, self.region)
+        transform_jobs = TransformJobs(store, deployments, objects, Hosting(self.home / "transform"))
+        jobs = JobsApi(store, self.s3, training_jobs, transform_jobs)
+        api = SageMakerApi(store, engine, deployments, self.quotas, jobs)
         runtime = RuntimeFront(deployments, hosting, self._verifier, self.region)
         fronts: dict[str, WsgiApp] = {
             "sagemaker": PathRouter(
                 {RUNTIME_PATH_PREFIX: runtime},
                 Front(api, self._verifier, self.faults, self.policy, self.requests),
             ),
-            "s3": S3Front(ObjectStore(self.s3, self.home), self._verifier, self.region),
+            "s3": S3Front(objects, self._verifier, self.region),
             "logs": ServiceFront("logs", LogsHandler(store, self.home, self.region), self._verifier),
             "monitoring": ServiceFront("monitoring", MetricsHandler(store, self.home), self._verifier),
             "sts": ServiceFront("sts", StsHandler(), self._verifier, refusal),
@@ -136,24 +146,33 @@ class LocalSageMaker:
         )
         if not is_loopback(self.host):
             log.warning(non_loopback_warning(self.host))
+        # taken before the engine's recovery, which ends every unfinished training job Failed
+        interrupted = training_jobs.unfinished()
         engine.recover()
+        training_jobs.recover(interrupted)
+        transform_jobs.recover()
         self._engine, self._server, self._hosting = engine, server, hosting
+        self._training_jobs, self._transform_jobs = training_jobs, transform_jobs
         self._thread = threading.Thread(target=server.serve_forever, name="local-sagemaker-http", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, interrupt running training jobs, stop the endpoints' model servers;
-        unfinished tuning jobs resume on the next start, endpoints serve again on their next request."""
+        """Stop serving, interrupt running training and transform jobs, stop the model servers;
+        unfinished jobs resume on the next start, endpoints serve again on their next request."""
         if self._server is None:
             return
         self._server.shutdown()
         self._server.server_close()
         assert self._engine is not None and self._thread is not None and self._hosting is not None
+        assert self._training_jobs is not None and self._transform_jobs is not None
         self._engine.shutdown()
+        self._training_jobs.shutdown()
+        self._transform_jobs.shutdown()
         self._hosting.stop_all()
         self._thread.join()
         self._server = self._engine = self._thread = self._hosting = None
+        self._training_jobs = self._transform_jobs = None
 
     def __enter__(self) -> LocalSageMaker:
         return self.start()

@@ -24,8 +24,9 @@ TRAINING_JOBS = "training-job"
 MODELS = "model"
 ENDPOINT_CONFIGS = "endpoint-config"
 ENDPOINTS = "endpoint"
+TRANSFORM_JOBS = "transform-job"
 # The kinds are spelled as the resource types of SageMaker ARNs, so an ARN names its kind.
-KINDS = (TUNING_JOBS, TRAINING_JOBS, MODELS, ENDPOINT_CONFIGS, ENDPOINTS)
+KINDS = (TUNING_JOBS, TRAINING_JOBS, MODELS, ENDPOINT_CONFIGS, ENDPOINTS, TRANSFORM_JOBS)
 # SageMaker ARNs carry the account; the local backend has one, fixed, as moto does.
 ACCOUNT_ID = "123456789012"
 

@@ -31,31 +31,71 @@ def unsupported_problems(request: Mapping[str, Any]) -> list[Problem]:
         if "AutoParameters" in ranges:
             problems.append(Problem(f"{path}.AutoParameters", f"{_NOT_SUPPORTED} AutoParameters (Autotune)"))
     for path, definition in definitions:
-        problems.extend(_definition_problems(path, definition))
+        problems.extend(_definition_problems(path, definition, "StaticHyperParameters"))
     return problems
 
 
-def _definition_problems(path: str, definition: Mapping[str, Any]) -> Iterator[Problem]:
+def training_job_problems(request: Mapping[str, Any]) -> list[Problem]:
+    """Every member of a (possibly invalid) CreateTrainingJob request that this backend cannot run."""
+    return list(_definition_problems("", request, "HyperParameters"))
+
+
+def transform_job_problems(request: Mapping[str, Any]) -> list[Problem]:
+    """Every member of a (possibly invalid) CreateTransformJob request that this backend cannot run."""
+    problems: list[Problem] = []
+    source = mapping(mapping(request.get("TransformInput")).get("DataSource"))
+    data_type = mapping(source.get("S3DataSource")).get("S3DataType")
+    if data_type not in (None, "S3Prefix"):
+        problems.append(
+            Problem(
+                "TransformInput.DataSource.S3DataSource.S3DataType",
+                f"{_NOT_SUPPORTED} {data_type}: only S3Prefix",
+            )
+        )
+    for kind in source:
+        if kind != "S3DataSource":
+            problems.append(Problem(f"TransformInput.DataSource.{kind}", f"{_NOT_SUPPORTED} {kind}"))
+    transform_input = mapping(request.get("TransformInput"))
+    if transform_input.get("SplitType") not in (None, "None", "Line"):
+        problems.append(
+            Problem(
+                "TransformInput.SplitType", f"{_NOT_SUPPORTED} {transform_input['SplitType']}: None or Line"
+            )
+        )
+    if transform_input.get("CompressionType") not in (None, "None"):
+        problems.append(Problem("TransformInput.CompressionType", f"{_NOT_SUPPORTED} compressed input"))
+    for member in ("InputFilter", "OutputFilter"):
+        if mapping(request.get("DataProcessing")).get(member) not in (None, "$"):
+            problems.append(Problem(f"DataProcessing.{member}", f"{_NOT_SUPPORTED} JSONPath filters"))
+    if mapping(request.get("DataProcessing")).get("JoinSource") not in (None, "None"):
+        problems.append(Problem("DataProcessing.JoinSource", f"{_NOT_SUPPORTED} joining the input"))
+    return problems
+
+
+def _definition_problems(
+    path: str, definition: Mapping[str, Any], hyperparameters_member: str
+) -> Iterator[Problem]:
     algorithm = mapping(definition.get("AlgorithmSpecification"))
+    prefix = f"{path}." if path else ""
     if "AlgorithmName" in algorithm:
         yield Problem(
-            f"{path}.AlgorithmSpecification.AlgorithmName",
+            f"{prefix}AlgorithmSpecification.AlgorithmName",
             f"{_NOT_SUPPORTED} algorithm resources: give a TrainingImage and a script-mode entry point",
         )
     if algorithm.get("TrainingInputMode") == "Pipe":
-        yield Problem(f"{path}.AlgorithmSpecification.TrainingInputMode", f"{_NOT_SUPPORTED} Pipe mode")
-    static = mapping(definition.get("StaticHyperParameters"))
+        yield Problem(f"{prefix}AlgorithmSpecification.TrainingInputMode", f"{_NOT_SUPPORTED} Pipe mode")
+    static = mapping(definition.get(hyperparameters_member))
     for name, what in (
         (PROGRAM_HP, "the entry script"),
         (SUBMIT_DIR_HP, "the folder or archive of the code"),
     ):
         if not static.get(name):
             yield Problem(
-                f"{path}.StaticHyperParameters.{name}",
+                f"{prefix}{hyperparameters_member}.{name}",
                 f"is required by the local backend, which runs script-mode training only: {what}",
             )
     for i, channel in items(definition.get("InputDataConfig")):
-        yield from _channel_problems(f"{path}.InputDataConfig[{i}]", channel)
+        yield from _channel_problems(f"{prefix}InputDataConfig[{i}]", channel)
 
 
 def _channel_problems(path: str, channel: Mapping[str, Any]) -> Iterator[Problem]:

@@ -29,13 +29,18 @@ def member_path(path: str, key: object) -> str:
     return f"{path}[{json.dumps(text, ensure_ascii=False)}]"
 
 
-@functools.cache
 def input_shape() -> StructureShape:
+    return operation_input_shape(OPERATION)
+
+
+@functools.cache
+def operation_input_shape(operation: str) -> StructureShape:
+    """The input shape of any ``sagemaker`` operation (e.g. ``CreateTrainingJob``)."""
     import botocore.session
 
     model = botocore.session.get_session().get_service_model("sagemaker")
-    shape = model.operation_model(OPERATION).input_shape
-    assert shape is not None  # the operation always has an input
+    shape = model.operation_model(operation).input_shape
+    assert shape is not None  # the operations asked for all have an input
     return shape
 
 

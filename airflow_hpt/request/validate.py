@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest, Problem
 from airflow_hpt.request.coerce import coerce_request, normalize_legacy
-from airflow_hpt.request.model import compiled, describe, input_shape, is_number, member_path
+from airflow_hpt.request.model import (
+    compiled,
+    describe,
+    input_shape,
+    is_number,
+    member_path,
+    operation_input_shape,
+)
 from airflow_hpt.request.rules import cross_field_problems
 
 if TYPE_CHECKING:
@@ -40,6 +47,12 @@ def validate_request(
     if problems:
         raise InvalidTuningRequest(problems)
     return normalized
+
+
+def operation_problems(request: Mapping[str, Any], operation: str) -> list[Problem]:
+    """What the service model's constraints (required, min/max, pattern, enum, unknown members)
+    refuse in a request of ``operation`` as it came over the wire (already typed by botocore)."""
+    return list(_check(request, operation_input_shape(operation), ""))
 
 
 def _check(

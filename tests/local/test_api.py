@@ -197,7 +197,8 @@ def test_unknown_job_is_resource_not_found(client: Any) -> None:
         client.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName="missing")
     with pytest.raises(client.exceptions.ResourceNotFound):
         client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="missing")
-    with pytest.raises(client.exceptions.ResourceNotFound):
+    # SageMaker's own answer for a training job, which the amazon provider relies on
+    with pytest.raises(ClientError, match="ValidationException"):
         client.describe_training_job(TrainingJobName="missing-001-00000000")
 
 

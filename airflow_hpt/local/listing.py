@@ -1,0 +1,54 @@
+"""What the List operations share: filters, order and pagination tokens."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from airflow_hpt.local.errors import Body, validation
+from airflow_hpt.local.store import Record
+
+
+def filtered(records: list[Record], body: Body, *, name_key: str, status_key: str) -> list[Record]:
+    """The List operations' common filters (name substring, status, time windows)."""
+    needle = body.get("NameContains")
+    if needle:
+        records = [record for record in records if needle.lower() in record[name_key].lower()]
+    if "StatusEquals" in body:
+        records = [record for record in records if record[status_key] == body["StatusEquals"]]
+    for member, field, keep in (
+        ("CreationTimeAfter", "CreationTime", lambda value, bound: value > bound),
+        ("CreationTimeBefore", "CreationTime", lambda value, bound: value < bound),
+        ("LastModifiedTimeAfter", "LastModifiedTime", lambda value, bound: value > bound),
+        ("LastModifiedTimeBefore", "LastModifiedTime", lambda value, bound: value < bound),
+    ):
+        if member in body:
+            bound = float(body[member])
+            records = [record for record in records if keep(record.get(field, record["CreationTime"]), bound)]
+    return records
+
+
+def sorted_by(records: list[Record], key: str, order: str) -> list[Record]:
+    return sorted(records, key=lambda record: record[key], reverse=order == "Descending")
+
+
+def page(items: list[Any], body: Body, default_size: int = 10) -> tuple[list[Any], str | None]:
+    """One page of ``items`` and the token of the next one (None on the last page)."""
+    size = int(body.get("MaxResults") or default_size)
+    if not 1 <= size <= 100:
+        raise validation(f"MaxResults {size} must be between 1 and 100")
+    start = 0
+    if body.get("NextToken"):
+        try:
+            start = int(base64.urlsafe_b64decode(body["NextToken"].encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise validation(f"Invalid pagination token {body['NextToken']}") from None
+    end = start + size
+    token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return items[start:end], token
+
+
+def with_token(response: Body, token: str | None) -> Body:
+    if token is not None:
+        response["NextToken"] = token
+    return response
