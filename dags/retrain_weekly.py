@@ -19,6 +19,7 @@ packs and uploads ``inference_source_dir`` itself, as the SDK does).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from airflow_hpt import CreateTuningJobOperator, DeployModelOperator, QualityGat
 BEST_MODEL = Asset("airflow-hpt://retrain_weekly/best-model")
 # Resolved where this file is parsed, so the default follows the dags folder wherever it is mounted.
 TRAINING_CODE = Path(__file__).resolve().parent / "training"
+log = logging.getLogger(__name__)
 
 
 @task
@@ -61,7 +63,7 @@ def smoke_test(deployed: dict[str, Any], params: dict[str, Any] | None = None) -
             f"Endpoint {deployed['endpoint_name']} (model {deployed['model_name']}) fails the smoke test: "
             f"{summary} < smoke_min_accuracy {params['smoke_min_accuracy']}; first answers: {score.examples(5)}"
         )
-    print(f"Endpoint {deployed['endpoint_name']} (model {deployed['model_name']}): {summary}")
+    log.info("Endpoint %s (model %s): %s", deployed["endpoint_name"], deployed["model_name"], summary)
     return {"rows": len(rows.labels), "accuracy": score.accuracy, "examples": score.examples(5)}
 
 
