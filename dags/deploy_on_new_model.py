@@ -4,13 +4,15 @@ Scheduled on the ``best-model`` asset: each time a weekly tuning job finishes, t
 best model (the training job's artifacts, from the asset event's extra) to
 ``endpoint_name`` (default ``digits-classifier-candidate``), where it can be evaluated side by side
 with the production endpoint that ``retrain_weekly`` updates only for better models. No XCom of the
-other DAG is read. A manual run deploys the latest model the asset has seen.
+other DAG is read. A manual run deploys the latest model the asset has seen. The model is served by
+``training/serve_sklearn.py``, as in ``retrain_weekly``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -20,6 +22,8 @@ from airflow_hpt import DeployModelOperator
 
 # The asset retrain_weekly.py updates (an asset is identified by its name and URI).
 BEST_MODEL = Asset("airflow-hpt://retrain_weekly/best-model")
+# Resolved where this file is parsed, so the default follows the dags folder wherever it is mounted.
+TRAINING_CODE = Path(__file__).resolve().parent / "training"
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,8 @@ with DAG(
     params={
         "endpoint_name": Param("digits-classifier-candidate", type="string"),
         "inference_image": Param("local/sklearn-serve:latest", type="string"),
+        "inference_source_dir": Param(str(TRAINING_CODE), type="string", minLength=1),
+        "inference_entry_point": Param("serve_sklearn.py", type="string", minLength=1),
         "role_arn": Param(
             "arn:aws:iam::123456789012:role/SageMakerRole", type="string", pattern="^arn:aws[a-z-]*:iam::"
         ),
@@ -71,4 +77,6 @@ with DAG(
         endpoint_name="{{ params.endpoint_name }}",
         image="{{ params.inference_image }}",
         execution_role_arn="{{ params.role_arn }}",
+        entry_point="{{ params.inference_entry_point }}",
+        source_dir="{{ params.inference_source_dir }}",
     )

@@ -1,23 +1,30 @@
-"""Weekly retraining of the digits classifier: tune, gate, deploy.
+"""Weekly retraining of the digits classifier: tune, gate, deploy, smoke-test.
 
 Every week a SageMaker tuning job searches the hyperparameters of ``training/train_sklearn.py``
 (scikit-learn SGD, script mode), warm-starting from the earlier weeks' tuning jobs, so each week's
 search starts from what the chain has learned. The best model is deployed to the
 ``endpoint_name`` endpoint only when it reaches ``min_accuracy`` and beats the model that
-endpoint serves now; otherwise the deploy is skipped and the gate's log says why. The tuning task
-updates the ``best-model`` asset either way, for ``deploy_on_new_model`` and anyone else listening.
+endpoint serves now; otherwise the deploy is skipped and the gate's log says why. The model is
+served by ``training/serve_sklearn.py`` (the SDK's ``SKLearnModel`` environment: ``SAGEMAKER_PROGRAM``,
+``SAGEMAKER_SUBMIT_DIRECTORY``...). Once deployed, ``smoke_test`` sends the endpoint up to
+``smoke_rows`` held-out digits (``holdout_uri``) and fails the run when an answer is malformed or
+the accuracy is below ``smoke_min_accuracy``. The tuning task updates the ``best-model`` asset
+either way, for ``deploy_on_new_model`` and anyone else listening.
 
 The defaults run on the local backend (``airflow-hpt local-sagemaker``) in well under a minute; on
-SageMaker, set ``training_image``, ``role_arn``, the S3 locations, and a ``submit_directory`` that is
-the ``s3://`` URI of a ``.tar.gz`` of ``training/``.
+SageMaker, set ``training_image``, ``inference_image``, ``role_arn``, the S3 locations, and a
+``submit_directory`` that is the ``s3://`` URI of a ``.tar.gz`` of ``training/`` (the deploy task
+packs and uploads ``inference_source_dir`` itself, as the SDK does).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param
+from airflow.sdk import DAG, Asset, Param, task
 
 from airflow_hpt import CreateTuningJobOperator, DeployModelOperator, QualityGateOperator, WarmStart
 
@@ -25,6 +32,40 @@ from airflow_hpt import CreateTuningJobOperator, DeployModelOperator, QualityGat
 BEST_MODEL = Asset("airflow-hpt://retrain_weekly/best-model")
 # Resolved where this file is parsed, so the default follows the dags folder wherever it is mounted.
 TRAINING_CODE = Path(__file__).resolve().parent / "training"
+log = logging.getLogger(__name__)
+
+
+@task
+def smoke_test(deployed: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Held-out digits through the deployed endpoint (sagemaker-runtime InvokeEndpoint, through the
+    connection): fails on a malformed answer or an accuracy below ``smoke_min_accuracy``."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from airflow_hpt.predictions import CSV, JSON, Score, csv_body, parse_predictions, read_labelled_csv
+
+    assert params is not None  # Airflow passes the run's params
+    bucket, prefix = S3Hook.parse_s3_url(params["holdout_uri"])
+    s3 = S3Hook(aws_conn_id="aws_default")
+    keys = sorted(key for key in s3.list_keys(bucket, prefix=prefix) or [] if key.endswith(".csv"))
+    if not keys:
+        raise FileNotFoundError(f"holdout_uri: no .csv object under {params['holdout_uri']}")
+    text = "\n".join(s3.read_key(key, bucket) for key in keys)
+    rows = read_labelled_csv(text, limit=params["smoke_rows"])
+    runtime = AwsBaseHook(aws_conn_id="aws_default", client_type="sagemaker-runtime").get_conn()
+    answer = runtime.invoke_endpoint(
+        EndpointName=deployed["endpoint_name"], ContentType=CSV, Accept=JSON, Body=csv_body(rows.features)
+    )
+    score = Score(rows.labels, parse_predictions(answer["Body"].read(), expected=len(rows.labels)))
+    summary = f"{score.correct}/{len(rows.labels)} held-out digits right, accuracy {score.accuracy:.4f}"
+    if score.accuracy < params["smoke_min_accuracy"]:
+        raise ValueError(
+            f"Endpoint {deployed['endpoint_name']} (model {deployed['model_name']}) fails the smoke test: "
+            f"{summary} < smoke_min_accuracy {params['smoke_min_accuracy']}; first answers: {score.examples(5)}"
+        )
+    log.info("Endpoint %s (model %s): %s", deployed["endpoint_name"], deployed["model_name"], summary)
+    return {"rows": len(rows.labels), "accuracy": score.accuracy, "examples": score.examples(5)}
+
 
 with DAG(
     dag_id="retrain_weekly",
@@ -75,6 +116,27 @@ with DAG(
         "inference_image": Param(
             "local/sklearn-serve:latest", type="string", description="serving image of the deployed model"
         ),
+        "inference_source_dir": Param(
+            str(TRAINING_CODE),
+            type="string",
+            minLength=1,
+            description="the inference code: a local folder (uploaded as sourcedir.tar.gz) or s3:// .tar.gz",
+        ),
+        "inference_entry_point": Param(
+            "serve_sklearn.py", type="string", minLength=1, description="the script with model_fn"
+        ),
+        "holdout_uri": Param(
+            "s3://airflow-hpt-demo/digits/holdout/",
+            type="string",
+            pattern="^s3://",
+            description="S3 prefix of held-out CSV rows for the smoke test (label first, no header)",
+        ),
+        "smoke_rows": Param(
+            100, type="integer", minimum=1, maximum=1000, description="rows sent to the endpoint"
+        ),
+        "smoke_min_accuracy": Param(
+            0.8, type="number", minimum=0, maximum=1, description="fail the run below this held-out accuracy"
+        ),
         "role_arn": Param(
             "arn:aws:iam::123456789012:role/SageMakerRole", type="string", pattern="^arn:aws[a-z-]*:iam::"
         ),
@@ -102,5 +164,8 @@ with DAG(
         endpoint_name="{{ params.endpoint_name }}",
         image="{{ params.inference_image }}",
         execution_role_arn="{{ params.role_arn }}",
+        entry_point="{{ params.inference_entry_point }}",
+        source_dir="{{ params.inference_source_dir }}",
     )
     gate >> deploy
+    smoke_test(deploy.output)

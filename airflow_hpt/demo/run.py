@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_hpt.demo.chart import write_chart
-from airflow_hpt.demo.data import DEFAULT_DATA_URI, stage_digits
+from airflow_hpt.demo.data import DEFAULT_DATA_URI, DEFAULT_HOLDOUT_URI, stage_digits
+from airflow_hpt.demo.holdout import predict_holdout, render_predictions
 from airflow_hpt.demo.report import RunSummary, TrainingPoint, render_table, training_points
 from airflow_hpt.quality import Champion, champion_from_tags, decide
 
@@ -214,15 +215,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow_hpt.local.server import LocalSageMaker
 
     with LocalSageMaker(workdir / "sagemaker", region=REGION) as backend:
-        client = boto3.client(
-            "sagemaker",
-            endpoint_url=backend.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY_ID,
-            aws_secret_access_key=SECRET_ACCESS_KEY,
+        session = boto3.Session(
+            region_name=REGION, aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY
         )
+        client = session.client("sagemaker", endpoint_url=backend.endpoint_url)
         say(f"[2/{steps}] Local SageMaker backend on {backend.endpoint_url} (home {backend.home})")
-        say(f"      training data: scikit-learn's digits as CSV at {DEFAULT_DATA_URI}")
+        say(
+            f"      training data: scikit-learn's digits as CSV at {DEFAULT_DATA_URI}, "
+            f"but for the held-out ones at {DEFAULT_HOLDOUT_URI}"
+        )
         stage_digits(backend.home, DEFAULT_DATA_URI)
 
         say(f"[3/{steps}] Airflow home {workdir / 'airflow'}: migrating the metadata database")
@@ -271,6 +272,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
         )
         say(f"Chart: {chart}")
+        if any(run.deploy for run in runs):
+            endpoint_name = str(dag.params["endpoint_name"])
+            runtime = session.client("sagemaker-runtime", endpoint_url=backend.endpoint_url)
+            s3 = session.client("s3", endpoint_url=backend.endpoint_url)
+            say("")
+            say(
+                render_predictions(
+                    endpoint_name, predict_holdout(runtime, s3, endpoint_name, DEFAULT_HOLDOUT_URI)
+                )
+            )
     say(f"Done in {time.monotonic() - began:.0f} s.")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,13 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
     :param image: the inference container image.
     :param execution_role_arn: the role SageMaker assumes for the model.
     :param model_name: default: the best training job's name.
+    :param entry_point: the inference script (``model_fn`` and the other handlers), as the SDK's
+        framework models take it: a path inside ``source_dir``, or without it a local file.
+    :param source_dir: the ``s3://`` URI of a ``sourcedir.tar.gz``, or a local folder that is packed
+        and uploaded to ``<code_location>/<model name>/sourcedir.tar.gz`` through the connection.
+    :param code_location: S3 prefix for packed code; default: the model artifacts' bucket.
+    :param container_log_level: ``SAGEMAKER_CONTAINER_LOG_LEVEL`` (default ``logging.INFO``).
+    :param env: more of the model's container environment (the framework's variables win).
     """
 
     template_fields: Sequence[str] = (
@@ -34,6 +42,10 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         "model_name",
         "image",
         "execution_role_arn",
+        "entry_point",
+        "source_dir",
+        "code_location",
+        "env",
         "instance_type",
         "aws_conn_id",
         "region_name",
@@ -47,6 +59,11 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         image: str,
         execution_role_arn: str,
         model_name: str | None = None,
+        entry_point: str | None = None,
+        source_dir: str | None = None,
+        code_location: str | None = None,
+        container_log_level: int = logging.INFO,
+        env: dict[str, str] | None = None,
         instance_type: str = "ml.m5.large",
         initial_instance_count: int = 1,
         wait_for_completion: bool = True,
@@ -64,6 +81,11 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         self.image = image
         self.execution_role_arn = execution_role_arn
         self.model_name = model_name
+        self.entry_point = entry_point
+        self.source_dir = source_dir
+        self.code_location = code_location
+        self.container_log_level = container_log_level
+        self.env = env
         self.instance_type = instance_type
         self.initial_instance_count = initial_instance_count
         self.wait_for_completion = wait_for_completion
@@ -83,10 +105,15 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
             raise ValueError(f"The tuning result has no model artifacts to deploy: {result}")
         model_name = self.model_name or result["best_training_job_name"]
         config_name = f"{model_name}-config"
+        container = {
+            "Image": self.image,
+            "ModelDataUrl": result["model_artifacts"],
+            **self._environment(result["model_artifacts"], model_name),
+        }
         self._create_if_missing(
             "create_model",
             ModelName=model_name,
-            PrimaryContainer={"Image": self.image, "ModelDataUrl": result["model_artifacts"]},
+            PrimaryContainer=container,
             ExecutionRoleArn=self.execution_role_arn,
             Tags=model_tags(result),
         )
@@ -117,6 +144,37 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
             "objective_value": result.get("objective_value"),
             "action": action,
         }
+
+    def _environment(self, model_artifacts: str, model_name: str) -> dict[str, Any]:
+        """The container's ``Environment`` as the SDK's framework models set it, uploading local code."""
+        from airflow_hpt.inference_code import framework_environment, inference_code, pack, upload_uri
+
+        code = inference_code(self.entry_point, self.source_dir)
+        if code is None:
+            return {"Environment": dict(self.env)} if self.env else {}
+        submit_directory = code.archive_uri
+        if code.local_path is not None:
+            submit_directory = upload_uri(model_artifacts, model_name, self.code_location)
+            self._upload(pack(code.local_path), submit_directory)
+        assert submit_directory is not None  # an InferenceCode has an archive or a local path
+        region = self.hook.conn.meta.region_name
+        environment = framework_environment(
+            code.entry_point, submit_directory, region, self.container_log_level, self.env
+        )
+        return {"Environment": environment}
+
+    def _upload(self, archive: bytes, uri: str) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        bucket, key = S3Hook.parse_s3_url(uri)
+        s3 = S3Hook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+        s3.load_bytes(archive, key=key, bucket_name=bucket, replace=True)
+        self.log.info("Inference code uploaded to %s (%d bytes)", uri, len(archive))
 
     def _create_if_missing(self, operation: str, **kwargs: Any) -> None:
         from botocore.exceptions import ClientError

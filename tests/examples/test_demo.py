@@ -84,6 +84,25 @@ def test_demo_runs_two_chained_weeks_reports_and_draws(tmp_path: Path) -> None:
     )
     assert second != first
 
+    # the ending: the endpoint's answers on the held-out digits, and their accuracy
+    assert re.search(
+        r"^Predictions of digits-classifier on 200 held-out digits \(InvokeEndpoint\), the first 12:$",
+        out,
+        re.MULTILINE,
+    )
+    true_row = re.search(r"^  true digit \| (.+)$", out, re.MULTILINE)
+    predicted_row = re.search(r"^  predicted  \| (.+?)   \(! wrong\)$", out, re.MULTILINE)
+    assert true_row is not None and predicted_row is not None
+    true_digits = true_row.group(1).split()
+    predicted = [digit.rstrip("!") for digit in predicted_row.group(1).split()]
+    assert len(true_digits) == len(predicted) == 12
+    assert set(true_digits + predicted) <= set("0123456789")
+    held_out = re.search(r"^Held-out accuracy: (\d\.\d{4}) \((\d+) of 200 right\)$", out, re.MULTILINE)
+    assert held_out is not None
+    # a model that passed the gate's 0.9 validation accuracy, on digits it never saw
+    assert 0.8 <= float(held_out.group(1)) <= 1
+    assert int(held_out.group(2)) == round(float(held_out.group(1)) * 200)
+
     chart = workdir / "objective.png"
     assert chart.read_bytes().startswith(PNG_MAGIC)
     assert chart.stat().st_size > 20_000
