@@ -9,7 +9,8 @@ from pathlib import Path
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--x", type=float, required=True)
+    # SageMaker's toolkit passes one-letter hyperparameters as "-x", longer ones as "--name"
+    parser.add_argument("-x", "--x", type=float, required=True)
     parser.add_argument("--epochs", type=int, default=1)
     args, _ = parser.parse_known_args()
 

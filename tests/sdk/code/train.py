@@ -11,7 +11,8 @@ import os
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--x", type=float, default=0.0)
+    # SageMaker's toolkit passes one-letter hyperparameters as "-x", longer ones as "--name"
+    parser.add_argument("-x", "--x", type=float, default=0.0)
     parser.add_argument("--epochs", type=int, default=2)
     args, _ = parser.parse_known_args()
     for epoch in range(args.epochs):
