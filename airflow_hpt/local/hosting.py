@@ -233,8 +233,8 @@ class Hosting:
         try:
             try:
                 return server.spec, self._forward(server, headers, body)
-            except ConnectionRefusedError:
-                pass  # it died before taking the request: the request is unharmed, send it again
+            except (ConnectionRefusedError, _NotTaken):
+                pass  # no answer came back (see _forward): send it again
         finally:
             server.leave()
         server = self._enter(endpoint, spec)
@@ -243,6 +243,11 @@ class Hosting:
         except ConnectionRefusedError:
             raise ModelServerError(
                 f"the model server exited (code {server.process.poll()}) before taking the request",
+                server.log_path,
+            ) from None
+        except _NotTaken:
+            raise ModelServerError(
+                f"the model server gave no answer (ConnectionResetError; exit code {server.process.poll()})",
                 server.log_path,
             ) from None
         finally:
@@ -285,6 +290,11 @@ class Hosting:
             return Answer(response.status, dict(response.getheaders()), response.read())
         except ConnectionRefusedError:
             raise
+        except ConnectionResetError as error:
+            # Dropped with no answer: before a handler took it (seen right after a restart on a
+            # loaded machine), or by a server that just died and is not reaped yet. Either way no
+            # answer came back, so the request is sent once more, to a restarted server if need be.
+            raise _NotTaken from error
         except TimeoutError:
             raise ModelServerError(
                 "Your invocation timed out while waiting for a response from container primary.",
@@ -345,6 +355,10 @@ class Hosting:
             server.stop()
             raise
         return server
+
+
+class _NotTaken(Exception):
+    """The connection was reset before any answer came back."""
 
 
 def _finished_server(staging: Staging | None) -> ModelServerProcess | None:
