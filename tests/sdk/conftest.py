@@ -22,6 +22,7 @@ from tests.sdk.venvs import client_venv
 
 HERE = Path(__file__).resolve().parent
 CODE = HERE / "code"
+CLASSIFIER_CODE = HERE / "classifier"
 # the last SageMaker Python SDK v2; what a team still on v2 runs
 SDK_V2_REQUIREMENTS = ("sagemaker==2.257.7",)
 # SageMaker's typed resources, `sagemaker.core.resources` (SDK v3's core)
