@@ -65,7 +65,12 @@ def test_weekly_flow_and_sensor_under_the_minimal_policy(start_backend: Any, tmp
     weekly = load_dag_module("examples/retrain_weekly.py").dag
 
     first = weekly.test(logical_date=WEEK_1, run_conf={**SMALL, "min_accuracy": 0.5})
-    assert task_states(first) == {"tune": "success", "gate": "success", "deploy": "success"}
+    assert task_states(first) == {
+        "tune": "success",
+        "gate": "success",
+        "deploy": "success",
+        "smoke_test": "success",
+    }
     # week 2 lists and tags-checks week 1 for its warm start, and the gate reads the champion's tags
     second = weekly.test(logical_date=WEEK_1 + timedelta(weeks=1), run_conf=SMALL)
     assert task_states(second)["tune"] == "success"
