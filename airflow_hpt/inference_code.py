@@ -12,6 +12,7 @@ or boto3: the operator does the upload.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import logging
 import tarfile
@@ -101,9 +102,14 @@ def _packed(file: Path, root: Path) -> bool:
     return not any(part in SKIPPED_NAMES for part in parts) and file.suffix not in SKIPPED_SUFFIXES
 
 
-def upload_uri(model_artifacts: str, model_name: str, code_location: str | None = None) -> str:
-    """Where packed code goes, as the SDK's ``<code_location>/<model name>/sourcedir.tar.gz``; without
-    ``code_location``, the bucket of the model's artifacts stands for the SDK's default bucket."""
+def upload_uri(
+    model_artifacts: str, model_name: str, archive: bytes, code_location: str | None = None
+) -> str:
+    """Where packed code goes, as the SDK's ``<code_location>/<model name>/.../sourcedir.tar.gz``; without
+    ``code_location``, the bucket of the model's artifacts stands for the SDK's default bucket.
+
+    The folder is named by the archive's digest: other code for the same model name never overwrites
+    the code an existing model serves."""
     if code_location:
         if not code_location.startswith("s3://"):
             raise ValueError(f"code_location: {code_location!r} must be an s3:// URI")
@@ -112,7 +118,8 @@ def upload_uri(model_artifacts: str, model_name: str, code_location: str | None 
         if not model_artifacts.startswith("s3://"):
             raise ValueError(f"model_artifacts: {model_artifacts!r} must be an s3:// URI")
         prefix = "s3://" + model_artifacts.removeprefix("s3://").split("/", 1)[0]
-    return f"{prefix}/{model_name}/{SOURCEDIR_ARCHIVE}"
+    digest = hashlib.sha256(archive).hexdigest()[:12]
+    return f"{prefix}/{model_name}/{digest}/{SOURCEDIR_ARCHIVE}"
 
 
 def framework_environment(

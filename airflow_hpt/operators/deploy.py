@@ -103,13 +103,14 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         result = as_result(self.result)
         if not result.get("model_artifacts"):
             raise ValueError(f"The tuning result has no model artifacts to deploy: {result}")
-        model_name = self.model_name or result["best_training_job_name"]
-        config_name = f"{model_name}-config"
+        base_name = self.model_name or result["best_training_job_name"]
         container = {
             "Image": self.image,
             "ModelDataUrl": result["model_artifacts"],
-            **self._environment(result["model_artifacts"], model_name),
+            **self._environment(result["model_artifacts"], base_name),
         }
+        model_name = self._model_name(base_name, container)
+        config_name = f"{model_name}-config"
         self._create_if_missing(
             "create_model",
             ModelName=model_name,
@@ -154,8 +155,9 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
             return {"Environment": dict(self.env)} if self.env else {}
         submit_directory = code.archive_uri
         if code.local_path is not None:
-            submit_directory = upload_uri(model_artifacts, model_name, self.code_location)
-            self._upload(pack(code.local_path), submit_directory)
+            archive = pack(code.local_path)
+            submit_directory = upload_uri(model_artifacts, model_name, archive, self.code_location)
+            self._upload(archive, submit_directory)
         assert submit_directory is not None  # an InferenceCode has an archive or a local path
         region = self.hook.conn.meta.region_name
         environment = framework_environment(
@@ -175,6 +177,29 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         )
         s3.load_bytes(archive, key=key, bucket_name=bucket, replace=True)
         self.log.info("Inference code uploaded to %s (%d bytes)", uri, len(archive))
+
+    def _model_name(self, base_name: str, container: dict[str, Any]) -> str:
+        """``base_name``, unless a model of that name serves another container (the same best training
+        job deployed with other code, e.g. a warm-started run whose best job is a parent's): then a
+        name suffixed with the container's digest, so that model is never changed under its endpoint."""
+        import hashlib
+        import json
+
+        from botocore.exceptions import ClientError
+
+        try:
+            existing = self.hook.call("describe_model", ModelName=base_name)["PrimaryContainer"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in {"ValidationException", "ResourceNotFound"}:
+                raise
+            return base_name
+        if all(existing.get(key) == container.get(key) for key in ("Image", "ModelDataUrl", "Environment")):
+            return base_name
+        digest = hashlib.sha256(json.dumps(container, sort_keys=True).encode()).hexdigest()[:8]
+        self.log.info(
+            "Model %s exists with another container: deploying as %s-%s", base_name, base_name, digest
+        )
+        return f"{base_name}-{digest}"
 
     def _create_if_missing(self, operation: str, **kwargs: Any) -> None:
         from botocore.exceptions import ClientError

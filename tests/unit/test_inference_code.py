@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import tarfile
@@ -95,12 +96,17 @@ def test_a_single_file_is_packed_alone(source_dir: Path) -> None:
     assert list(members(pack(source_dir / "serve.py"))) == ["serve.py"]
 
 
-def test_packed_code_goes_where_the_sdk_puts_it() -> None:
+def test_packed_code_goes_where_the_sdk_puts_it_in_a_folder_per_content() -> None:
     artifacts = "s3://models/weekly/job-1/output/model.tar.gz"
-    assert upload_uri(artifacts, "job-1") == "s3://models/job-1/sourcedir.tar.gz"
-    assert upload_uri(artifacts, "job-1", "s3://code/prefix/") == "s3://code/prefix/job-1/sourcedir.tar.gz"
+    digest = hashlib.sha256(b"code").hexdigest()[:12]
+    assert upload_uri(artifacts, "job-1", b"code") == f"s3://models/job-1/{digest}/sourcedir.tar.gz"
+    assert (
+        upload_uri(artifacts, "job-1", b"code", "s3://code/prefix/")
+        == f"s3://code/prefix/job-1/{digest}/sourcedir.tar.gz"
+    )
+    assert upload_uri(artifacts, "job-1", b"other code") != upload_uri(artifacts, "job-1", b"code")
     with pytest.raises(ValueError, match="code_location: 'code/prefix' must be an s3:// URI"):
-        upload_uri(artifacts, "job-1", "code/prefix")
+        upload_uri(artifacts, "job-1", b"code", "code/prefix")
 
 
 def test_the_environment_is_the_sdk_framework_models_one() -> None:
