@@ -8,6 +8,7 @@ has to live inside the configured dags folder, hence the copies.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +37,14 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+# OpenLineage's listener is registered, and its transport read, once per process (cached): set for
+# the whole session, so the lineage tests see events whatever ran first. A file, nothing leaves.
+OPENLINEAGE_EVENTS = _HOME / "openlineage.jsonl"
+os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+    {"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}
+)
+for _var in ("OPENLINEAGE_URL", "OPENLINEAGE_DISABLED", "AIRFLOW__OPENLINEAGE__DISABLED"):
+    os.environ.pop(_var, None)
 
 shutil.copytree(REPO / "dags", DAGS_FOLDER / "examples")
 shutil.copytree(REPO / "tests" / "dags", DAGS_FOLDER / "testing")

@@ -16,7 +16,7 @@ import pytest
 from airflow_hpt.lineage import RUN_FACET_KEY
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.server import LocalSageMaker
-from tests.conftest import load_dag_module
+from tests.conftest import OPENLINEAGE_EVENTS, load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.local.conftest import SCRIPTS
 
@@ -28,13 +28,9 @@ CHANNELS = [
 
 
 @pytest.fixture
-def events_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "openlineage.jsonl"
-    transport = {"type": "file", "log_file_path": str(path), "append": True}
-    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
-    monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
-    monkeypatch.delenv("OPENLINEAGE_DISABLED", raising=False)
-    return path
+def events_file() -> Path:
+    """The session's OpenLineage file transport (tests/conftest.py): events are told apart by job name."""
+    return OPENLINEAGE_EVENTS
 
 
 @pytest.fixture
