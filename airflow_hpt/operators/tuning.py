@@ -291,10 +291,11 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         request, request_fingerprint = self.prepare_request(context)
         self.check_budget(request)
         request = self._add_warm_start(request)
+        # known before the create call: a kill while it is in flight still stops the job
+        self._job_name = request["HyperParameterTuningJobName"]
         created = self.create_within_capacity(
             request, request_fingerprint, capacity_deadline, capacity_failures
         )
-        self._job_name = created.name
         if not created.reattached:
             self.log.info("Created tuning job %s (%s)", created.name, created.arn)
         TuningJobLink.persist(
