@@ -79,10 +79,23 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        # A job that already ended needs no deferral.
+        return self._finish_or_defer(context, timeout_at=time.time() + self.timeout)
+
+    def _finish_or_defer(self, context: Context, timeout_at: float) -> Any:
+        """The result of a job that already ended (no deferral needed); otherwise defer until
+        ``timeout_at``, an epoch time kept across resumes so that the sensor's ``timeout`` counts
+        from its first deferral."""
         done = self.poke(context)
         if isinstance(done, PokeReturnValue) and done.is_done:
             return done.xcom_value
+        left = timeout_at - time.time()
+        if left <= 0:
+            from airflow.sdk.exceptions import AirflowSensorTimeout
+
+            raise AirflowSensorTimeout(
+                f"Sensor timed out after {self.timeout} s: tuning job {self.tuning_job_name} has not "
+                "ended (it keeps running)"
+            )
         from airflow_hpt.triggers.tuning import TuningJobTrigger
 
         self.defer(
@@ -100,7 +113,8 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
                 not_before=time.time() + self.min_deferral,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            kwargs={"timeout_at": timeout_at},
+            timeout=timedelta(seconds=left),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -114,11 +128,13 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         self._result = self.hand_off(context, self.hook.result_of(describe))
         return PokeReturnValue(is_done=True, xcom_value=self._result)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, timeout_at: float | None = None
+    ) -> Any:
         """Resume after the trigger saw the job end.
 
         Airflow can resume a deferred task without the trigger's event (docs/waiting.md): then the
-        sensor looks at the job itself, and finishes or defers again.
+        sensor looks at the job itself, and finishes or defers again for what is left of its timeout.
         """
         from airflow_hpt.triggers.tuning import result_from_event
 
@@ -128,7 +144,9 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         self.log.warning(
             "Resumed without the trigger's event: reading tuning job %s itself", self.tuning_job_name
         )
-        return self.execute(context)
+        return self._finish_or_defer(
+            context, timeout_at=time.time() + self.timeout if timeout_at is None else timeout_at
+        )
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
         """The job's S3 channels and what is known of it: the sensor did not create it, so it asks."""

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 from botocore.exceptions import ClientError
 
 from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
@@ -146,6 +147,29 @@ def test_sensor_resumed_without_event_reads_the_job(client: Any) -> None:
     context, pushed = _context()
     result = sensor.execute_complete(context, event={})
     assert result["status"] == "Completed" and pushed["tuning_job_name"] == "race-sensed"
+
+
+def test_sensor_resumed_without_event_keeps_what_is_left_of_its_timeout(client: Any, tmp_path: Path) -> None:
+    start(client, "race-sensor-timeout", hold=tmp_path / "never")
+    sensor = TuningJobSensor(
+        task_id="wait", tuning_job_name="race-sensor-timeout", deferrable=True, poke_interval=1, timeout=600
+    )
+    with pytest.raises(TaskDeferred) as first:
+        sensor.execute(_context()[0])
+    timeout_at = first.value.kwargs["timeout_at"]
+    assert first.value.timeout is not None and first.value.timeout.total_seconds() <= 600
+    # resumed without the event 400 s later: defers again for the 200 s left, not a fresh 600
+    with pytest.raises(TaskDeferred) as again:
+        sensor.execute_complete(_context()[0], timeout_at=timeout_at - 400)
+    assert again.value.kwargs == {"timeout_at": timeout_at - 400}
+    assert again.value.timeout is not None and again.value.timeout.total_seconds() <= 200
+    # resumed without the event after the timeout: fails as a sensor timeout, the job keeps running
+    with pytest.raises(AirflowSensorTimeout, match="race-sensor-timeout has not ended"):
+        sensor.execute_complete(_context()[0], timeout_at=time.time() - 1)
+    describe = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="race-sensor-timeout")
+    assert describe["HyperParameterTuningJobStatus"] == "InProgress"
+    client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="race-sensor-timeout")
+    wait_for(client, "race-sensor-timeout")
 
 
 def test_trigger_holds_its_event_until_not_before(client: Any) -> None:
