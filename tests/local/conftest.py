@@ -72,6 +72,22 @@ def signed_headers(
     return dict(request.headers.items())
 
 
+def quadratic_container(output_path: str, max_runtime: int) -> dict[str, Any]:
+    """How a training job over ``tests/local/scripts/quadratic.py`` runs: its image and loss metric,
+    role, output, one small instance, a runtime cap."""
+    return {
+        "AlgorithmSpecification": {
+            "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
+        },
+        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "OutputDataConfig": {"S3OutputPath": output_path},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+    }
+
+
 def quadratic_request(
     name: str,
     *,
@@ -118,15 +134,7 @@ def quadratic_request(
                 "epochs": "3",
                 **(static or {}),
             },
-            "AlgorithmSpecification": {
-                "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest",
-                "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
-            },
-            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-            "OutputDataConfig": {"S3OutputPath": "s3://models/quadratic"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+            **quadratic_container("s3://models/quadratic", max_runtime),
         },
     }
 
