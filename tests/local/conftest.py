@@ -48,15 +48,20 @@ def make_client(endpoint_url: str, retries: int = 0, **config: Any) -> Any:
     )
 
 
-def s3_client(backend: LocalSageMaker) -> Any:
-    """A real boto3 S3 client on the backend, signing with its credentials."""
+def backend_client(backend: LocalSageMaker, service: str, config: Config | None = None) -> Any:
+    """A real boto3 client of ``service`` on the backend, signing with its credentials."""
     return boto3.client(
-        "s3",
+        service,
         endpoint_url=backend.endpoint_url,
         region_name=REGION,
         aws_access_key_id=backend.access_key_id,
         aws_secret_access_key=backend.secret_access_key,
+        config=config,
     )
+
+
+def s3_client(backend: LocalSageMaker) -> Any:
+    return backend_client(backend, "s3")
 
 
 def signed_headers(
