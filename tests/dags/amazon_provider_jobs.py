@@ -17,6 +17,8 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 from airflow.sdk import DAG
 
+from tests.dags.amazon_provider_configs import ROLE_ARN, s3_training_setup
+
 PARAMS: dict[str, Any] = {
     "training": "file:///nonexistent",
     "scripts": "file:///nonexistent",
@@ -38,23 +40,7 @@ TRAINING = {
         "TrainingInputMode": "File",
         "MetricDefinitions": [{"Name": "validation:accuracy", "Regex": "validation:accuracy=([0-9.]+)"}],
     },
-    "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-    "InputDataConfig": [
-        {
-            "ChannelName": "train",
-            "DataSource": {
-                "S3DataSource": {
-                    "S3DataType": "S3Prefix",
-                    "S3Uri": "s3://{{ params.bucket }}/train/",
-                    "S3DataDistributionType": "FullyReplicated",
-                }
-            },
-            "ContentType": "text/csv",
-        }
-    ],
-    "OutputDataConfig": {"S3OutputPath": "s3://{{ params.bucket }}/models"},
-    "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-    "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+    **s3_training_setup(),
 }
 
 TRANSFORM = {
@@ -68,7 +54,7 @@ TRANSFORM = {
                 "SAGEMAKER_SUBMIT_DIRECTORY": "{{ params.scripts }}",
             },
         },
-        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "ExecutionRoleArn": ROLE_ARN,
     },
     "Transform": {
         "TransformJobName": "score-{{ params.suffix }}",

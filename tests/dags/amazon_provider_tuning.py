@@ -15,6 +15,8 @@ from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOper
 from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTrainingSensor
 from airflow.sdk import DAG, PokeReturnValue, task
 
+from tests.dags.amazon_provider_configs import s3_training_setup
+
 PARAMS: dict[str, Any] = {"scripts": "file:///nonexistent", "bucket": "training-data"}
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
@@ -46,23 +48,7 @@ def tuning_config(name: str, epochs: int = 1) -> dict[str, Any]:
                 "TrainingInputMode": "File",
                 "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
             },
-            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-            "InputDataConfig": [
-                {
-                    "ChannelName": "train",
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri": "s3://{{ params.bucket }}/train/",
-                            "S3DataDistributionType": "FullyReplicated",
-                        }
-                    },
-                    "ContentType": "text/csv",
-                }
-            ],
-            "OutputDataConfig": {"S3OutputPath": "s3://{{ params.bucket }}/models"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+            **s3_training_setup(),
         },
     }
 

@@ -7,25 +7,19 @@ runs it once and checks every task); `hpt_bad_param` has a `Param` schema that r
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_hpt import CreateTuningJobOperator
+from tests.dags.template_requests import (
+    MOTO_PARAMS,
+    MOTO_REQUEST,
+    START,
+    quadratic_params,
+    quadratic_request,
+)
 
-START = pendulum.datetime(2026, 1, 1, tz="UTC")
-PARAMS = {
-    "strategy": "Bayesian",
-    "max_jobs": "6",
-    "max_parallel": 2,
-    "eta_min": 0.01,
-    "rounds": 50,
-    "note": "weekly",
-    "team": "ml",
-}
 # the file name of each broken template is the task id
 BROKEN_TEMPLATES = {
     "missing_file": "templates/bad_missing.json.j2",  # does not exist
@@ -37,12 +31,12 @@ BROKEN_TEMPLATES = {
 }
 UNKNOWN_CONNECTION = "hpt_no_such_connection"
 
-with DAG("hpt_bad_input", schedule=None, start_date=START, params=PARAMS) as bad_input_dag:
+with DAG("hpt_bad_input", schedule=None, start_date=START, params=MOTO_PARAMS) as bad_input_dag:
     for task_id, template in BROKEN_TEMPLATES.items():
         CreateTuningJobOperator(task_id=task_id, request=template, check_interval=0.1)
     CreateTuningJobOperator(
         task_id="unknown_connection",
-        request="templates/moto_request.json.j2",
+        request=MOTO_REQUEST,
         aws_conn_id=UNKNOWN_CONNECTION,
         check_interval=0.1,
     )
@@ -52,11 +46,11 @@ with DAG(
     schedule=None,
     start_date=START,
     params={
-        **PARAMS,
+        **MOTO_PARAMS,
         "max_jobs": Param(6, type="integer", minimum=1, maximum=50, description="training jobs in all"),
     },
 ) as bad_param_dag:
-    CreateTuningJobOperator(task_id="tune", request="templates/moto_request.json.j2", check_interval=0.1)
+    CreateTuningJobOperator(task_id="tune", request=MOTO_REQUEST, check_interval=0.1)
 
 
 # ---- Secrets (tests/integration/test_secrets.py): request leaves holding a connection's password and
@@ -64,9 +58,7 @@ with DAG(
 
 
 def _secret_request(**extra: Any) -> dict[str, Any]:
-    request: dict[str, Any] = json.loads(
-        (Path(__file__).parent / "templates" / "local_quadratic.json.j2").read_text()
-    )
+    request = quadratic_request()
     definition = request["TrainingJobDefinition"]
     definition["Environment"] = {
         "TRACKER_KEY": "{{ conn.hpt_tracker.password }}",  # a connection's password
@@ -75,14 +67,7 @@ def _secret_request(**extra: Any) -> dict[str, Any]:
     return {**request, **extra}
 
 
-SECRET_PARAMS: dict[str, Any] = {
-    "scripts": "file:///nonexistent",
-    "max_jobs": 2,
-    "parallel": 2,
-    "epochs": 1,
-    "sleep": 0,
-    "fail": "false",
-}
+SECRET_PARAMS = quadratic_params()
 
 with DAG("hpt_secrets_success", schedule=None, start_date=START, params=SECRET_PARAMS) as secrets_success_dag:
     CreateTuningJobOperator(task_id="tune", request=_secret_request(), check_interval=0.3)

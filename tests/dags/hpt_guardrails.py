@@ -6,24 +6,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-import pendulum
 from airflow.sdk import DAG
 
 from airflow_hpt import CreateTuningJobOperator
+from tests.dags.template_requests import LOCAL_QUADRATIC, START, quadratic_params
 
 # 4 jobs x 1 ml.m5.large x 600 s: 0.67 instance-hours, 0.077 at 0.115 per hour
-PARAMS: dict[str, Any] = {
-    "scripts": "file:///nonexistent",
-    "max_jobs": 4,
-    "parallel": 2,
-    "epochs": 1,
-    "sleep": 0,
-    "fail": "false",
-}
-REQUEST = "templates/local_quadratic.json.j2"
-START = pendulum.datetime(2026, 1, 1, tz="UTC")
+PARAMS = quadratic_params(max_jobs=4)
+REQUEST = LOCAL_QUADRATIC
 
 with DAG("hpt_budget_over_cap", schedule=None, start_date=START, params=PARAMS) as budget_dag:
     CreateTuningJobOperator(

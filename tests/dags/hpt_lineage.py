@@ -6,20 +6,14 @@ file:// URI of tests/local/scripts.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-import pendulum
 from airflow.sdk import DAG
 
 from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
+from tests.dags.template_requests import START, quadratic_params, quadratic_request
 
 TRAIN_URI = "s3://lineage-data/quadratic/train/"
 VALIDATION_URI = "s3://lineage-validation/quadratic/holdout/"
-REQUEST: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "templates/local_quadratic.json.j2").read_text()
-)
+REQUEST = quadratic_request()
 REQUEST["TrainingJobDefinition"]["InputDataConfig"] = [
     {
         "ChannelName": name,
@@ -29,19 +23,7 @@ REQUEST["TrainingJobDefinition"]["InputDataConfig"] = [
     for name, uri in (("train", TRAIN_URI), ("validation", VALIDATION_URI))
 ]
 
-with DAG(
-    "hpt_lineage",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params={
-        "scripts": "file:///nonexistent",
-        "max_jobs": 2,
-        "parallel": 2,
-        "epochs": 2,
-        "sleep": 0,
-        "fail": "false",
-    },
-) as dag:
+with DAG("hpt_lineage", schedule=None, start_date=START, params=quadratic_params(epochs=2)) as dag:
     CreateTuningJobOperator(
         task_id="tune", request=REQUEST, deferrable=True, check_interval=0.5, min_deferral=2
     )

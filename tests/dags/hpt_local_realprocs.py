@@ -5,32 +5,14 @@ running when the triggerer is killed, however slow the machine."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-import pendulum
 from airflow.sdk import DAG
 
 from airflow_hpt import CreateTuningJobOperator
-
-REQUEST: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "templates" / "local_quadratic.json.j2").read_text()
-)
-REQUEST["TrainingJobDefinition"]["StaticHyperParameters"]["hold"] = "{{ params.hold }}"
+from tests.dags.template_requests import START, held_quadratic_request, quadratic_params
 
 with DAG(
-    "hpt_local_realprocs",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params={
-        "scripts": "file:///nonexistent",
-        "max_jobs": 2,
-        "parallel": 2,
-        "epochs": 3,
-        "sleep": 0,
-        "fail": "false",
-        "hold": "",
-    },
+    "hpt_local_realprocs", schedule=None, start_date=START, params=quadratic_params(epochs=3, hold="")
 ) as dag:
-    CreateTuningJobOperator(task_id="tune", request=REQUEST, deferrable=True, check_interval=1)
+    CreateTuningJobOperator(
+        task_id="tune", request=held_quadratic_request(), deferrable=True, check_interval=1
+    )

@@ -7,28 +7,22 @@ exists (quadratic.py --hold).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, task
 
 from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
+from tests.dags.template_requests import (
+    LOCAL_QUADRATIC,
+    START,
+    held_quadratic_request,
+    quadratic_params,
+)
 
-PARAMS: dict[str, Any] = {
-    "scripts": "file:///nonexistent",
-    "max_jobs": 4,
-    "parallel": 2,
-    "epochs": 3,
-    "sleep": 0,
-    "fail": "false",
-    "hold": "",
-}
-REQUEST = "templates/local_quadratic.json.j2"
-HELD_REQUEST: dict[str, Any] = json.loads((Path(__file__).parent / REQUEST).read_text())
-HELD_REQUEST["TrainingJobDefinition"]["StaticHyperParameters"]["hold"] = "{{ params.hold }}"
-START = pendulum.datetime(2026, 1, 1, tz="UTC")
+PARAMS = quadratic_params(max_jobs=4, epochs=3, hold="")
+REQUEST = LOCAL_QUADRATIC
+HELD_REQUEST = held_quadratic_request()
 
 
 @task

@@ -6,34 +6,14 @@ still running at the deadline; `params.scripts` is the file:// URI of tests/loca
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-import pendulum
 from airflow.sdk import DAG
 
 from airflow_hpt import CreateTuningJobOperator
+from tests.dags.template_requests import START, held_quadratic_request, quadratic_params
 
-PARAMS = {
-    "scripts": "file:///nonexistent",
-    "max_jobs": 2,
-    "parallel": 2,
-    "epochs": 2,
-    "sleep": 0,
-    "fail": "false",
-}
-HELD_REQUEST: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "templates/local_quadratic.json.j2").read_text()
-)
-HELD_REQUEST["TrainingJobDefinition"]["StaticHyperParameters"]["hold"] = "{{ params.hold }}"
+HELD_REQUEST = held_quadratic_request()
 
-with DAG(
-    "hpt_max_wait",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params={**PARAMS, "hold": ""},
-) as dag:
+with DAG("hpt_max_wait", schedule=None, start_date=START, params=quadratic_params(epochs=2, hold="")) as dag:
     CreateTuningJobOperator(task_id="sync", request=HELD_REQUEST, max_wait=2, check_interval=0.3)
     CreateTuningJobOperator(
         task_id="deferred",

@@ -8,16 +8,7 @@ import pendulum
 from airflow.sdk import DAG, Context
 
 from airflow_hpt import CreateTuningJobOperator
-
-PARAMS = {
-    "strategy": "Bayesian",
-    "max_jobs": "6",
-    "max_parallel": 2,
-    "eta_min": 0.01,
-    "rounds": 50,
-    "note": "weekly",
-    "team": "ml",
-}
+from tests.dags.template_requests import MOTO_PARAMS, MOTO_REQUEST, START
 
 
 class CrashAfterCreateOperator(CreateTuningJobOperator):
@@ -31,43 +22,24 @@ class CrashAfterCreateOperator(CreateTuningJobOperator):
         return super().execute(context)
 
 
-with DAG(
-    "hpt_moto_template",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params=PARAMS,
-) as template_dag:
-    CreateTuningJobOperator(task_id="tune", request="templates/moto_request.json.j2", check_interval=0.1)
+def moto_dag(dag_id: str, **dag_options: Any) -> DAG:
+    return DAG(dag_id, schedule=None, start_date=START, params=MOTO_PARAMS, **dag_options)
 
-with DAG(
-    "hpt_moto_crash",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params=PARAMS,
-) as crash_dag:
+
+with moto_dag("hpt_moto_template") as template_dag:
+    CreateTuningJobOperator(task_id="tune", request=MOTO_REQUEST, check_interval=0.1)
+
+with moto_dag("hpt_moto_crash") as crash_dag:
     CrashAfterCreateOperator(
         task_id="tune",
-        request="templates/moto_request.json.j2",
+        request=MOTO_REQUEST,
         check_interval=0.1,
         retries=1,
         retry_delay=pendulum.duration(seconds=0),
     )
 
-with DAG(
-    "hpt_moto_native",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params=PARAMS,
-    render_template_as_native_obj=True,
-) as native_dag:
-    CreateTuningJobOperator(task_id="tune", request="templates/moto_request.json.j2", check_interval=0.1)
+with moto_dag("hpt_moto_native", render_template_as_native_obj=True) as native_dag:
+    CreateTuningJobOperator(task_id="tune", request=MOTO_REQUEST, check_interval=0.1)
 
-with DAG(
-    "hpt_moto_mapped",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params=PARAMS,
-) as mapped_dag:
-    CreateTuningJobOperator.partial(task_id="tune", request="templates/moto_request.json.j2").expand(
-        check_interval=[0.1, 0.2]
-    )
+with moto_dag("hpt_moto_mapped") as mapped_dag:
+    CreateTuningJobOperator.partial(task_id="tune", request=MOTO_REQUEST).expand(check_interval=[0.1, 0.2])

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import joblib
 import numpy as np
 import pytest
@@ -20,7 +17,7 @@ from sklearn.datasets import load_digits
 from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
-from tests.local.conftest import REGION, SCRIPTS, make_client
+from tests.local.conftest import SCRIPTS, make_client, s3_client
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 BUCKET = "digits"
@@ -29,23 +26,10 @@ HELD_OUT = 40
 
 
 @pytest.fixture
-def backend(tmp_path: Path, aws_conn_env: Any) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(tmp_path / "sagemaker") as started:
-        aws_conn_env(started.endpoint_url)
-        yield started
-
-
-@pytest.fixture
 def held_out(backend: LocalSageMaker) -> tuple[np.ndarray, np.ndarray]:
     """Training rows (label first) under train/, held-out rows (features only) under score/."""
     features, labels = load_digits(return_X_y=True)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=backend.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=backend.access_key_id,
-        aws_secret_access_key=backend.secret_access_key,
-    )
+    s3 = s3_client(backend)
     s3.create_bucket(Bucket=BUCKET)
     training = np.column_stack([labels[:-HELD_OUT], features[:-HELD_OUT]])
     s3.put_object(Bucket=BUCKET, Key="train/digits.csv", Body=_csv(training))

@@ -7,17 +7,14 @@ training script reads it from its channel."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
-from tests.local.conftest import REGION, SCRIPTS, make_client, training_jobs
+from tests.local.conftest import SCRIPTS, make_client, s3_client, training_jobs
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 BUCKET = "training-data"
@@ -28,22 +25,9 @@ MEAN = 0.42
 
 
 @pytest.fixture
-def backend(tmp_path: Path, aws_conn_env: Any) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(tmp_path / "sagemaker") as started:
-        aws_conn_env(started.endpoint_url)
-        yield started
-
-
-@pytest.fixture
 def uploaded(backend: LocalSageMaker) -> None:
     """The training data, put over S3 with a real boto3 client."""
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=backend.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=backend.access_key_id,
-        aws_secret_access_key=backend.secret_access_key,
-    )
+    s3 = s3_client(backend)
     s3.create_bucket(Bucket=BUCKET)
     for key, text in TRAINING_DATA.items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=text.encode())

@@ -48,6 +48,22 @@ def make_client(endpoint_url: str, retries: int = 0, **config: Any) -> Any:
     )
 
 
+def backend_client(backend: LocalSageMaker, service: str, config: Config | None = None) -> Any:
+    """A real boto3 client of ``service`` on the backend, signing with its credentials."""
+    return boto3.client(
+        service,
+        endpoint_url=backend.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=backend.access_key_id,
+        aws_secret_access_key=backend.secret_access_key,
+        config=config,
+    )
+
+
+def s3_client(backend: LocalSageMaker) -> Any:
+    return backend_client(backend, "s3")
+
+
 def signed_headers(
     url: str,
     body: bytes,
@@ -59,6 +75,22 @@ def signed_headers(
     request = AWSRequest(method="POST", url=url, data=body, headers=headers)
     SigV4Auth(Credentials(access_key_id, secret_access_key), "sagemaker", REGION).add_auth(request)
     return dict(request.headers.items())
+
+
+def quadratic_container(output_path: str, max_runtime: int) -> dict[str, Any]:
+    """How a training job over ``tests/local/scripts/quadratic.py`` runs: its image and loss metric,
+    role, output, one small instance, a runtime cap."""
+    return {
+        "AlgorithmSpecification": {
+            "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
+        },
+        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "OutputDataConfig": {"S3OutputPath": output_path},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+    }
 
 
 def quadratic_request(
@@ -107,15 +139,7 @@ def quadratic_request(
                 "epochs": "3",
                 **(static or {}),
             },
-            "AlgorithmSpecification": {
-                "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest",
-                "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
-            },
-            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-            "OutputDataConfig": {"S3OutputPath": "s3://models/quadratic"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+            **quadratic_container("s3://models/quadratic", max_runtime),
         },
     }
 

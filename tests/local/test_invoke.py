@@ -23,20 +23,17 @@ from sklearn.datasets import load_digits
 
 from airflow_hpt.local.runtime import summarize
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import REGION, SCRIPTS, wait_for
+from tests.local.conftest import REGION, SCRIPTS, backend_client, wait_for
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
 DEADLINE_SECONDS = 120.0
 
 
 def runtime_client(backend: LocalSageMaker) -> Any:
-    return boto3.client(
+    return backend_client(
+        backend,
         "sagemaker-runtime",
-        endpoint_url=backend.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=backend.access_key_id,
-        aws_secret_access_key=backend.secret_access_key,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=DEADLINE_SECONDS),
+        Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=DEADLINE_SECONDS),
     )
 
 

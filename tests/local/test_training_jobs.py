@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import REGION, SCRIPTS, TERMINAL, make_client
+from tests.local.conftest import REGION, SCRIPTS, TERMINAL, make_client, quadratic_container
 from tests.waiting import wait_until
 
 
@@ -28,15 +28,7 @@ def training_request(name: str, **hyperparameters: str) -> dict[str, Any]:
             "epochs": "3",
             **hyperparameters,
         },
-        "AlgorithmSpecification": {
-            "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest",
-            "TrainingInputMode": "File",
-            "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
-        },
-        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-        "OutputDataConfig": {"S3OutputPath": "s3://models/standalone"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        **quadratic_container("s3://models/standalone", max_runtime=300),
     }
 
 

@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 import joblib
 import numpy as np
 import pytest
@@ -16,23 +15,13 @@ from botocore.exceptions import ClientError
 from sklearn.datasets import load_digits
 
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import REGION, SCRIPTS, TERMINAL
+from tests.local.conftest import SCRIPTS, TERMINAL, s3_client
 from tests.waiting import wait_until
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
 # the container's default input handling (MultiRecord), and an input_fn that takes single records
 SERVE_SKLEARN = {"SAGEMAKER_PROGRAM": "serve_sklearn.py", "SAGEMAKER_SUBMIT_DIRECTORY": SCRIPTS.as_uri()}
 SERVE_RECORDS = {**SERVE_SKLEARN, "SAGEMAKER_PROGRAM": "serve_sklearn_records.py"}
-
-
-def s3_client(backend: LocalSageMaker) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=backend.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.fixture

@@ -84,6 +84,8 @@ class Airflow:
         self.database = home / "airflow.db"
         self.env = {
             **os.environ,
+            # the test DAGs import what they share from tests.dags
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

@@ -5,37 +5,17 @@ names. Prints one JSON line with what each step saw, for the test to check."""
 import json
 import sys
 
-import boto3
 import numpy as np
-import sagemaker
-from sagemaker.sklearn import SKLearn
-
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-
-
-def sdk_config(bucket: str) -> dict:
-    """No telemetry calls, and a default bucket named so the SDK does not ask STS for one
-    (see sdk_v2_flow.py)."""
-    modules = {"TelemetryOptOut": True, "Session": {"DefaultS3Bucket": bucket}}
-    return {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": modules}}}
+from sdk_v2_session import sdk_session, sklearn_estimator
 
 
 def main(
     source_dir: str, train_csv: str, queries_csv: str, job_name: str, endpoint_name: str, bucket: str
 ) -> None:
-    session = sagemaker.Session(boto_session=boto3.Session(), sagemaker_config=sdk_config(bucket))
+    session = sdk_session(bucket)
     # into the session's default bucket, which the SDK creates when it does not exist
     train_uri = session.upload_data(train_csv, key_prefix=f"{job_name}/data")
-    estimator = SKLearn(
-        entry_point="classifier.py",
-        source_dir=source_dir,
-        framework_version="1.2-1",
-        instance_type="ml.m5.large",
-        instance_count=1,
-        role=ROLE,
-        sagemaker_session=session,
-        hyperparameters={"C": 10.0},
-    )
+    estimator = sklearn_estimator(session, "classifier.py", source_dir, {"C": 10.0})
     estimator.fit({"train": train_uri}, job_name=job_name, wait=True, logs=True)
     predictor = estimator.deploy(
         initial_instance_count=1, instance_type="ml.m5.large", endpoint_name=endpoint_name

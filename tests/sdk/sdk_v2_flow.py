@@ -4,36 +4,15 @@
 import json
 import sys
 
-import boto3
-import sagemaker
 from sagemaker.analytics import TrainingJobAnalytics
 from sagemaker.estimator import Estimator
-from sagemaker.sklearn import SKLearn
 from sagemaker.tuner import ContinuousParameter, HyperparameterTuner
-
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-
-
-def sdk_config(bucket: str) -> dict:
-    """The SDK's configuration (what ~/.config/sagemaker/config.yaml holds): no telemetry calls,
-    and a default bucket named, as the SDK otherwise asks STS for the account id at STS's regional
-    endpoint, an address it passes explicitly and which AWS_ENDPOINT_URL therefore does not cover."""
-    modules = {"TelemetryOptOut": True, "Session": {"DefaultS3Bucket": bucket}}
-    return {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": modules}}}
+from sdk_v2_session import sdk_session, sklearn_estimator
 
 
 def main(source_dir: str, job_name: str, bucket: str) -> None:
-    session = sagemaker.Session(boto_session=boto3.Session(), sagemaker_config=sdk_config(bucket))
-    estimator = SKLearn(
-        entry_point="train.py",
-        source_dir=source_dir,
-        framework_version="1.2-1",
-        instance_type="ml.m5.large",
-        instance_count=1,
-        role=ROLE,
-        sagemaker_session=session,
-        hyperparameters={"epochs": 2},
-    )
+    session = sdk_session(bucket)
+    estimator = sklearn_estimator(session, "train.py", source_dir, {"epochs": 2})
     tuner = HyperparameterTuner(
         estimator,
         objective_metric_name="loss",
