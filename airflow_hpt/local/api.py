@@ -188,11 +188,6 @@ class SageMakerApi:
             body,
             name_key="HyperParameterTuningJobName",
             status_key="HyperParameterTuningJobStatus",
-            sort_keys={
-                "Name": "HyperParameterTuningJobName",
-                "Status": "HyperParameterTuningJobStatus",
-                "CreationTime": "CreationTime",
-            },
             default_sort="Name",
             default_order="Ascending",
             summaries_key="HyperParameterTuningJobSummaries",
@@ -272,11 +267,6 @@ class SageMakerApi:
             body,
             name_key="TrainingJobName",
             status_key="TrainingJobStatus",
-            sort_keys={
-                "Name": "TrainingJobName",
-                "CreationTime": "CreationTime",
-                "Status": "TrainingJobStatus",
-            },
             default_sort="CreationTime",
             default_order="Ascending",
             summaries_key="TrainingJobSummaries",

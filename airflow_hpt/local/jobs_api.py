@@ -128,11 +128,6 @@ class JobsApi:
             body,
             name_key="TransformJobName",
             status_key="TransformJobStatus",
-            sort_keys={
-                "Name": "TransformJobName",
-                "CreationTime": "CreationTime",
-                "Status": "TransformJobStatus",
-            },
             default_sort="CreationTime",
             default_order="Descending",
             summaries_key="TransformJobSummaries",

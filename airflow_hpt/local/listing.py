@@ -4,7 +4,7 @@ pagination tokens."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from airflow_hpt.local.errors import ApiError, Body, required, validation
@@ -28,14 +28,15 @@ def list_answer(
     *,
     name_key: str,
     status_key: str,
-    sort_keys: Mapping[str, str],
     default_sort: str,
     default_order: str,
     summaries_key: str,
     summary: Callable[[Record], Body],
 ) -> Body:
-    """A List operation's answer: ``records`` filtered, sorted, paged and summarized."""
+    """A List operation's answer: ``records`` filtered, sorted (SortBy Name, CreationTime or Status),
+    paged and summarized."""
     records = filtered(records, body, name_key=name_key, status_key=status_key)
+    sort_keys = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}
     records = sorted_by(
         records, sort_keys[body.get("SortBy", default_sort)], body.get("SortOrder", default_order)
     )
