@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy",
         metavar="FILE",
         help="an IAM policy (JSON): SageMaker actions it does not allow are answered AccessDeniedException "
-        "(see docs/iam.md; every call is logged in HOME/requests.log)",
+        "(see docs/iam.md; every call is logged in HOME/requests.log, rotated at 5 MiB with 2 backups)",
     )
     local.set_defaults(run=_local_sagemaker)
     return parser

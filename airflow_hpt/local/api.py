@@ -20,10 +20,10 @@ from airflow_hpt.local.engine import (
     definitions_of,
     training_job_summary,
 )
-from airflow_hpt.local.errors import ApiError, Body
+from airflow_hpt.local.errors import ApiError, Body, value_errors_refused
 from airflow_hpt.local.errors import required as _required
 from airflow_hpt.local.jobs_api import JobsApi, check_locations
-from airflow_hpt.local.listing import filtered as _filter
+from airflow_hpt.local.listing import fields_of, list_answer, named_record
 from airflow_hpt.local.listing import page as _page
 from airflow_hpt.local.listing import sorted_by as _sorted
 from airflow_hpt.local.listing import with_token as _with_token
@@ -36,6 +36,16 @@ from airflow_hpt.request import validate_request, with_sagemaker_defaults
 # SageMaker's default quota (design notes) of training jobs per tuning job, counting the warm-start
 # parents' ones. The settable quotas are in local/quotas.py.
 MAX_TRAINING_JOBS_WITH_PARENTS = 750
+
+_TRAINING_JOB_SUMMARY = (
+    "TrainingJobName",
+    "TrainingJobArn",
+    "CreationTime",
+    "TrainingEndTime",
+    "LastModifiedTime",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+)
 
 
 def _not_found(what: str, name: str) -> ApiError:
@@ -161,31 +171,28 @@ class SageMakerApi:
             )
 
     def _tuning_job(self, body: Body) -> Record:
-        name = _required(body, "HyperParameterTuningJobName")
-        job = self.store.get(kinds.TUNING_JOBS, name)
-        if job is None:
-            raise _not_found("tuning job", name)
-        return job
+        return named_record(
+            self.store,
+            kinds.TUNING_JOBS,
+            body,
+            "HyperParameterTuningJobName",
+            lambda name: _not_found("tuning job", name),
+        )
 
     def describe_hyper_parameter_tuning_job(self, body: Body) -> Body:
         return described_tuning_job(self._tuning_job(body))
 
     def list_hyper_parameter_tuning_jobs(self, body: Body) -> Body:
-        jobs = _filter(
+        return list_answer(
             self.store.all(kinds.TUNING_JOBS),
             body,
             name_key="HyperParameterTuningJobName",
             status_key="HyperParameterTuningJobStatus",
+            default_sort="Name",
+            default_order="Ascending",
+            summaries_key="HyperParameterTuningJobSummaries",
+            summary=_tuning_job_summary,
         )
-        sort_keys = {
-            "Name": "HyperParameterTuningJobName",
-            "Status": "HyperParameterTuningJobStatus",
-            "CreationTime": "CreationTime",
-        }
-        jobs = _sorted(jobs, sort_keys[body.get("SortBy", "Name")], body.get("SortOrder", "Ascending"))
-        page, token = _page(jobs, body)
-        summaries = [_tuning_job_summary(job) for job in page]
-        return _with_token({"HyperParameterTuningJobSummaries": summaries}, token)
 
     def list_training_jobs_for_tuning_job(self, body: Body) -> Body:
         job = self._tuning_job(body)
@@ -221,10 +228,8 @@ class SageMakerApi:
                 f"The request was rejected because the tuning job {job['HyperParameterTuningJobName']} "
                 f"is in status {status}"
             )
-        try:
+        with value_errors_refused():  # it ended between the check and the stop
             self.engine.request_stop(job["HyperParameterTuningJobName"])
-        except ValueError as error:  # it ended between the check and the stop
-            raise _validation(str(error)) from None
         return {}
 
     def delete_hyper_parameter_tuning_job(self, body: Body) -> Body:
@@ -243,40 +248,30 @@ class SageMakerApi:
     # --- training jobs -----------------------------------------------------------------------
 
     def _training_job(self, body: Body) -> Record:
-        name = _required(body, "TrainingJobName")
-        record = self.store.get(kinds.TRAINING_JOBS, name)
-        if record is None:
-            # SageMaker answers ValidationException, not ResourceNotFound: the amazon provider's
-            # operators rely on that code to tell a free job name
-            raise _validation(f"Requested resource not found: training job {name}")
-        return record
+        # SageMaker answers ValidationException, not ResourceNotFound: the amazon provider's
+        # operators rely on that code to tell a free job name
+        return named_record(
+            self.store,
+            kinds.TRAINING_JOBS,
+            body,
+            "TrainingJobName",
+            lambda name: _validation(f"Requested resource not found: training job {name}"),
+        )
 
     def describe_training_job(self, body: Body) -> Body:
         return described_training_job(self._training_job(body))
 
     def list_training_jobs(self, body: Body) -> Body:
-        records = _filter(
+        return list_answer(
             self.store.all(kinds.TRAINING_JOBS),
             body,
             name_key="TrainingJobName",
             status_key="TrainingJobStatus",
+            default_sort="CreationTime",
+            default_order="Ascending",
+            summaries_key="TrainingJobSummaries",
+            summary=fields_of(_TRAINING_JOB_SUMMARY),
         )
-        key = {"Name": "TrainingJobName", "CreationTime": "CreationTime", "Status": "TrainingJobStatus"}
-        records = _sorted(
-            records, key[body.get("SortBy", "CreationTime")], body.get("SortOrder", "Ascending")
-        )
-        page, token = _page(records, body)
-        fields = (
-            "TrainingJobName",
-            "TrainingJobArn",
-            "CreationTime",
-            "TrainingEndTime",
-            "LastModifiedTime",
-            "TrainingJobStatus",
-            "SecondaryStatus",
-        )
-        summaries = [{field: record[field] for field in fields if field in record} for record in page]
-        return _with_token({"TrainingJobSummaries": summaries}, token)
 
     def stop_training_job(self, body: Body) -> Body:
         record = self._training_job(body)
@@ -288,10 +283,8 @@ class SageMakerApi:
         if is_standalone(record):
             self.jobs.stop_training_job(record["TrainingJobName"])
             return {}
-        try:
+        with value_errors_refused():
             self.engine.stop_training_job(record["TrainingJobName"])
-        except ValueError as error:
-            raise _validation(str(error)) from None
         return {}
 
     # --- tags --------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 Body = dict[str, Any]
@@ -29,3 +31,12 @@ def required(body: Body, member: str) -> str:
             "Member must not be null"
         )
     return value
+
+
+@contextmanager
+def value_errors_refused() -> Iterator[None]:
+    """A ValueError inside (a job that ended or cannot stop meanwhile) answered as a ValidationException."""
+    try:
+        yield
+    except ValueError as error:
+        raise validation(str(error)) from None

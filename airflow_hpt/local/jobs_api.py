@@ -13,8 +13,8 @@ from typing import Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest, Problem
 from airflow_hpt.local import store as kinds
-from airflow_hpt.local.errors import ApiError, Body, required, validation
-from airflow_hpt.local.listing import filtered, page, sorted_by, with_token
+from airflow_hpt.local.errors import ApiError, Body, validation, value_errors_refused
+from airflow_hpt.local.listing import fields_of, list_answer, named_record
 from airflow_hpt.local.runner import PROGRAM_HP, SUBMIT_DIR_HP, hyperparameter_text
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Record, Store, public
@@ -72,10 +72,8 @@ class JobsApi:
         return {"TrainingJobArn": arn}
 
     def stop_training_job(self, name: str) -> None:
-        try:
+        with value_errors_refused():
             self.training_jobs.stop(name)
-        except ValueError as error:
-            raise validation(str(error)) from None
 
     # --- transform jobs ----------------------------------------------------------------------
 
@@ -106,40 +104,35 @@ class JobsApi:
         return {"TransformJobArn": arn}
 
     def _transform_job(self, body: Body) -> Record:
-        name = required(body, "TransformJobName")
-        record = self.store.get(kinds.TRANSFORM_JOBS, name)
-        if record is None:
-            # SageMaker's answer (a ValidationException): the amazon provider relies on its code
-            raise validation(f"Could not find requested job with name {name}")
-        return record
+        # SageMaker's answer (a ValidationException): the amazon provider relies on its code
+        return named_record(
+            self.store,
+            kinds.TRANSFORM_JOBS,
+            body,
+            "TransformJobName",
+            lambda name: validation(f"Could not find requested job with name {name}"),
+        )
 
     def describe_transform_job(self, body: Body) -> Body:
         return public(self._transform_job(body))
 
     def stop_transform_job(self, body: Body) -> Body:
         record = self._transform_job(body)
-        try:
+        with value_errors_refused():
             self.transform_jobs.stop(record["TransformJobName"])
-        except ValueError as error:
-            raise validation(str(error)) from None
         return {}
 
     def list_transform_jobs(self, body: Body) -> Body:
-        records = filtered(
+        return list_answer(
             self.store.all(kinds.TRANSFORM_JOBS),
             body,
             name_key="TransformJobName",
             status_key="TransformJobStatus",
+            default_sort="CreationTime",
+            default_order="Descending",
+            summaries_key="TransformJobSummaries",
+            summary=fields_of(_TRANSFORM_SUMMARY),
         )
-        key = {"Name": "TransformJobName", "CreationTime": "CreationTime", "Status": "TransformJobStatus"}
-        records = sorted_by(
-            records, key[body.get("SortBy", "CreationTime")], body.get("SortOrder", "Descending")
-        )
-        chosen, token = page(records, body)
-        summaries = [
-            {field: record[field] for field in _TRANSFORM_SUMMARY if field in record} for record in chosen
-        ]
-        return with_token({"TransformJobSummaries": summaries}, token)
 
 
 def _admit(body: Body, operation: str, unsupported: list[Problem]) -> None:

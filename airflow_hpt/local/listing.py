@@ -1,12 +1,52 @@
-"""What the List operations share: filters, order and pagination tokens."""
+"""What the Describe, Stop and List operations share: the named record, filters, order and
+pagination tokens."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
-from airflow_hpt.local.errors import Body, validation
-from airflow_hpt.local.store import Record
+from airflow_hpt.local.errors import ApiError, Body, required, validation
+from airflow_hpt.local.store import Record, Store
+
+
+def named_record(
+    store: Store, kind: str, body: Body, name_member: str, not_found: Callable[[str], ApiError]
+) -> Record:
+    """The record ``body[name_member]`` names, or ``not_found(name)`` (each operation has its own)."""
+    name = required(body, name_member)
+    record = store.get(kind, name)
+    if record is None:
+        raise not_found(name)
+    return record
+
+
+def list_answer(
+    records: list[Record],
+    body: Body,
+    *,
+    name_key: str,
+    status_key: str,
+    default_sort: str,
+    default_order: str,
+    summaries_key: str,
+    summary: Callable[[Record], Body],
+) -> Body:
+    """A List operation's answer: ``records`` filtered, sorted (SortBy Name, CreationTime or Status),
+    paged and summarized."""
+    records = filtered(records, body, name_key=name_key, status_key=status_key)
+    sort_keys = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}
+    records = sorted_by(
+        records, sort_keys[body.get("SortBy", default_sort)], body.get("SortOrder", default_order)
+    )
+    chosen, token = page(records, body)
+    return with_token({summaries_key: [summary(record) for record in chosen]}, token)
+
+
+def fields_of(fields: tuple[str, ...]) -> Callable[[Record], Body]:
+    """A summary made of the ``fields`` a record has."""
+    return lambda record: {field: record[field] for field in fields if field in record}
 
 
 def filtered(records: list[Record], body: Body, *, name_key: str, status_key: str) -> list[Record]:

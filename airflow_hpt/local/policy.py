@@ -12,18 +12,25 @@ resource), ``NotAction`` (refused when the policy is read), and actions of other
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
 from airflow_hpt.local import store as kinds
 
 SERVICE_PREFIX = "sagemaker:"
+
+# The request log's size cap: a long-running backend keeps the newest calls, at most about
+# (1 + REQUEST_LOG_BACKUPS) * REQUEST_LOG_MAX_BYTES on disk.
+REQUEST_LOG_MAX_BYTES = 5 * 1024 * 1024
+REQUEST_LOG_BACKUPS = 2
 
 
 class PolicyError(ValueError):
@@ -106,20 +113,29 @@ class RequestLog:
     """Every SageMaker API call the backend answered: counted in memory and appended to a file.
 
     A line per call: ``<epoch seconds> <action> <allowed|denied>``. Read it to learn which actions a
-    DAG needs (``sort -u``), or use :attr:`actions` in tests.
+    DAG needs (``sort -u``), or use :attr:`actions` in tests. The file rotates: past ``max_bytes`` it
+    becomes ``<name>.1`` (``.1`` becomes ``.2``, and so on up to ``backups``; the oldest is dropped).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, max_bytes: int = REQUEST_LOG_MAX_BYTES, backups: int = REQUEST_LOG_BACKUPS
+    ) -> None:
         self.path = path
         self.calls: Counter[str] = Counter()
         self.denied: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._file = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, delay=True)
 
     def record(self, action: str, allowed: bool) -> None:
+        line = f"{time.time():.3f} {action} {'allowed' if allowed else 'denied'}"
         with self._lock:
             (self.calls if allowed else self.denied)[action] += 1
-            with self.path.open("a") as log:
-                log.write(f"{time.time():.3f} {action} {'allowed' if allowed else 'denied'}\n")
+            self._file.handle(logging.makeLogRecord({"msg": line}))
+
+    def close(self) -> None:
+        """Close the file (a later call opens it again)."""
+        with self._lock:
+            self._file.close()
 
     @property
     def actions(self) -> set[str]:

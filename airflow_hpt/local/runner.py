@@ -118,6 +118,30 @@ class TrainingOutcome:
     secondary_status: str = ""
     status_message: str = ""
 
+    @property
+    def final_secondary_status(self) -> str:
+        return self.secondary_status or self.status
+
+    def record_fields(self) -> dict[str, Any]:
+        """The training job record's members this outcome settles (times, metrics, artifacts, failure)."""
+        start, end = self.start_time.timestamp(), self.end_time.timestamp()
+        seconds = max(1, round(end - start))
+        fields: dict[str, Any] = {
+            "TrainingStartTime": start,
+            "TrainingEndTime": end,
+            "TrainingTimeInSeconds": seconds,
+            "BillableTimeInSeconds": seconds,
+            "FinalMetricDataList": [
+                {"MetricName": metric, "Value": value, "Timestamp": end}
+                for metric, value in self.final_metrics.items()
+            ],
+        }
+        if self.model_artifacts:
+            fields["ModelArtifacts"] = {"S3ModelArtifacts": self.model_artifacts}
+        if self.failure_reason:
+            fields["FailureReason"] = self.failure_reason
+        return fields
+
 
 @dataclass(frozen=True)
 class _Launch:

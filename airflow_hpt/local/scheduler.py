@@ -293,25 +293,17 @@ class TuningRun:
             value = trial.last_value
         succeeded = value is not None and outcome.status in ("Completed", "Stopped")
         trial.arm.strategy.tell(trial.trial_number, value if succeeded else None, outcome.status)
-        start, end = outcome.start_time.timestamp(), outcome.end_time.timestamp()
-        seconds = max(1, round(end - start))
-        secondary = outcome.secondary_status or outcome.status
+        end = outcome.end_time.timestamp()
+        secondary = outcome.final_secondary_status
 
         def conclude(record: Record) -> None:
             record.update(
                 TrainingJobStatus=outcome.status,
                 SecondaryStatus=secondary,
-                TrainingStartTime=start,
-                TrainingEndTime=end,
                 LastModifiedTime=end,
-                TrainingTimeInSeconds=seconds,
-                BillableTimeInSeconds=seconds,
-                FinalMetricDataList=[
-                    {"MetricName": metric, "Value": metric_value, "Timestamp": end}
-                    for metric, metric_value in outcome.final_metrics.items()
-                ],
                 _objective_status="Succeeded" if succeeded else "Failed",
                 _objective_value=value if succeeded else None,
+                **outcome.record_fields(),
             )
             record["SecondaryStatusTransitions"][-1]["EndTime"] = end
             record["SecondaryStatusTransitions"].append(
@@ -321,10 +313,6 @@ class TuningRun:
                     "StatusMessage": outcome.status_message or outcome.status,
                 }
             )
-            if outcome.model_artifacts:
-                record["ModelArtifacts"] = {"S3ModelArtifacts": outcome.model_artifacts}
-            if outcome.failure_reason:
-                record["FailureReason"] = outcome.failure_reason
 
         self._update_training_job(trial.name, conclude)
 

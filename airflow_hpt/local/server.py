@@ -171,6 +171,7 @@ class LocalSageMaker:
         self._transform_jobs.shutdown()
         self._hosting.stop_all()
         self._thread.join()
+        self.requests.close()
         self._server = self._engine = self._thread = self._hosting = None
         self._training_jobs = self._transform_jobs = None
 

@@ -187,29 +187,14 @@ def _transition(status: str, secondary: str, message: str, **fields: Any) -> Cal
 
 
 def _concluded(outcome: TrainingOutcome) -> Callable[[Record], None]:
-    start, end = outcome.start_time.timestamp(), outcome.end_time.timestamp()
-    seconds = max(1, round(end - start))
-    secondary = outcome.secondary_status or outcome.status
-
     def change(record: Record) -> None:
         _transition(
             outcome.status,
-            secondary,
+            outcome.final_secondary_status,
             outcome.status_message or outcome.status,
-            TrainingStartTime=start,
-            TrainingEndTime=end,
-            TrainingTimeInSeconds=seconds,
-            BillableTimeInSeconds=seconds,
-            FinalMetricDataList=[
-                {"MetricName": metric, "Value": value, "Timestamp": end}
-                for metric, value in outcome.final_metrics.items()
-            ],
+            **outcome.record_fields(),
         )(record)
-        record["SecondaryStatusTransitions"][-1]["EndTime"] = end
-        if outcome.model_artifacts:
-            record["ModelArtifacts"] = {"S3ModelArtifacts": outcome.model_artifacts}
-        if outcome.failure_reason:
-            record["FailureReason"] = outcome.failure_reason
+        record["SecondaryStatusTransitions"][-1]["EndTime"] = outcome.end_time.timestamp()
 
     return change
 

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_hpt.hooks.tuning import is_transient
-from airflow_hpt.local.policy import Policy, PolicyError
+from airflow_hpt.local.policy import Policy, PolicyError, RequestLog
 from airflow_hpt.local.server import LocalSageMaker
 from tests.local.conftest import make_client, quadratic_request, wait_for
 
@@ -145,3 +145,28 @@ def test_without_list_the_shared_poller_describes_each_job(
         # two jobs watched: the poller tried List once, was refused, and described each job instead
         assert dict(backend.requests.denied) == {"sagemaker:ListHyperParameterTuningJobs": 1}
         assert backend.requests.calls["sagemaker:DescribeHyperParameterTuningJob"] >= 2
+
+
+def test_the_request_log_rotates_keeping_the_newest_calls(tmp_path: Path) -> None:
+    path = tmp_path / "requests.log"
+    log = RequestLog(path, max_bytes=1000, backups=1)
+    try:
+        for index in range(500):  # about 20 kB of lines: 20 times the cap
+            log.record(f"sagemaker:Action{index:03d}", allowed=index % 2 == 0)
+    finally:
+        log.close()
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["requests.log", "requests.log.1"]
+    assert all(file.stat().st_size <= 1000 for file in tmp_path.iterdir())
+    kept = [
+        line.split()
+        for line in (path.with_name("requests.log.1").read_text() + path.read_text()).splitlines()
+    ]
+    # the newest calls, in order, each line in the usual format
+    assert [action for _, action, _ in kept] == [
+        f"sagemaker:Action{index:03d}" for index in range(500 - len(kept), 500)
+    ]
+    assert len(kept) > 20
+    assert all(float(stamp) > 0 and verdict in ("allowed", "denied") for stamp, _, verdict in kept)
+    assert kept[-1][2] == "denied" and kept[-2][2] == "allowed"  # 499 was denied, 498 allowed
+    # the counts still cover every call, rotated or not
+    assert sum(log.calls.values()) + sum(log.denied.values()) == 500
