@@ -123,9 +123,10 @@ def listening_port(process: psutil.Process) -> int:
 def refuses(port: int) -> bool:
     """Whether nothing listens on ``port`` any more: a killed server's socket is closed.
 
-    Not "a zombie": a multithreaded process's leader is one as soon as its own thread has exited,
-    while its other threads, still exiting, hold its files, so its socket still takes connections
-    (and resets them a moment later); nor is it reapable yet, so the backend sees it alive.
+    Neither "its command line is gone" (it reads empty once the memory is freed, before the files
+    are closed) nor "a zombie": a multithreaded process's leader is one as soon as its own thread
+    has exited, while its other threads, still exiting, hold its files, so its socket still takes
+    connections (and resets them a moment later); nor is it reapable yet, so the backend sees it alive.
     """
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
