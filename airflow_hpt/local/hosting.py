@@ -233,8 +233,8 @@ class Hosting:
         try:
             try:
                 return server.spec, self._forward(server, headers, body)
-            except (ConnectionRefusedError, _NotTaken):
-                pass  # no answer came back (see _forward): send it again
+            except ConnectionRefusedError:
+                pass  # no process held the port, so none took the request: safe to send it again
         finally:
             server.leave()
         server = self._enter(endpoint, spec)
@@ -243,11 +243,6 @@ class Hosting:
         except ConnectionRefusedError:
             raise ModelServerError(
                 f"the model server exited (code {server.process.poll()}) before taking the request",
-                server.log_path,
-            ) from None
-        except _NotTaken:
-            raise ModelServerError(
-                f"the model server gave no answer (ConnectionResetError; exit code {server.process.poll()})",
                 server.log_path,
             ) from None
         finally:
@@ -291,10 +286,13 @@ class Hosting:
         except ConnectionRefusedError:
             raise
         except ConnectionResetError as error:
-            # Dropped with no answer: before a handler took it (seen right after a restart on a
-            # loaded machine), or by a server that just died and is not reaped yet. Either way no
-            # answer came back, so the request is sent once more, to a restarted server if need be.
-            raise _NotTaken from error
+            # Accepted, then dropped with no answer: the server died with the request in its
+            # backlog or in a handler, maybe because of it. It is not sent again (a request that
+            # crashes the model would crash the restarted server too): the next request restarts it.
+            raise ModelServerError(
+                f"the model server gave no answer ({type(error).__name__}): {_ending(server.process)}",
+                server.log_path,
+            ) from None
         except TimeoutError:
             raise ModelServerError(
                 "Your invocation timed out while waiting for a response from container primary.",
@@ -357,13 +355,17 @@ class Hosting:
         return server
 
 
-class _NotTaken(Exception):
-    """The connection was reset before any answer came back."""
-
-
 def _finished_server(staging: Staging | None) -> ModelServerProcess | None:
     """The server of a staging that finished starting; one still starting is stopped by its thread."""
     return staging.server if staging is not None and staging.done.is_set() else None
+
+
+def _ending(process: subprocess.Popen[bytes]) -> str:
+    """How a server that dropped a connection ended: it is exiting, so it is given a moment."""
+    try:
+        return f"it exited with code {process.wait(STOP_GRACE_SECONDS)}"
+    except subprocess.TimeoutExpired:
+        return "it is still running"
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import socket
 import tarfile
 import threading
 import time
@@ -109,6 +110,28 @@ def model_servers(endpoint: str) -> list[psutil.Process]:
         if running and "airflow_hpt.local.serving" in command and f"/serving/{endpoint}/" in command:
             servers.append(child)
     return servers
+
+
+def listening_port(process: psutil.Process) -> int:
+    (port,) = {c.laddr.port for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+    return port
+
+
+def refuses(port: int) -> bool:
+    """Whether nothing listens on ``port`` any more: a killed server's socket is closed.
+
+    Neither "its command line is gone" (it reads empty once the memory is freed, before the files
+    are closed) nor "a zombie": a multithreaded process's leader is one as soon as its own thread
+    has exited, while its other threads, still exiting, hold its files, so its socket still takes
+    connections (and resets them a moment later); nor is it reapable yet, so the backend sees it alive.
+    """
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        pass
+    return False
 
 
 def predictions(answer: dict[str, Any]) -> Any:
@@ -236,8 +259,9 @@ def test_killed_model_server_is_restarted_by_the_next_request(backend: LocalSage
     body = {"EndpointName": "phoenix", "Body": "[[0]]", "ContentType": "application/json"}
     assert predictions(runtime.invoke_endpoint(**body)) == {"predictions": [1]}
     (server,) = model_servers("phoenix")
+    port = listening_port(server)
     server.send_signal(signal.SIGKILL)
-    eventually(lambda: not model_servers("phoenix"), "dead")
+    eventually(lambda: refuses(port), "dead")
 
     assert predictions(runtime.invoke_endpoint(**body)) == {"predictions": [1]}
     (restarted,) = model_servers("phoenix")
@@ -247,6 +271,34 @@ def test_killed_model_server_is_restarted_by_the_next_request(backend: LocalSage
 
     client.delete_endpoint(EndpointName="phoenix")
     assert not model_servers("phoenix")  # DeleteEndpoint stops the server
+
+
+def test_request_that_kills_the_model_server_is_a_model_error_sent_once(
+    backend: LocalSageMaker, client: Any, tmp_path: Path
+) -> None:
+    """Its connection is dropped with no answer; sent again, it would kill the restarted server too."""
+    calls = tmp_path / "calls"
+    environment = {
+        "SAGEMAKER_PROGRAM": "serve_fatal.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": SCRIPTS.as_uri(),
+        "CALLS_FILE": str(calls),
+    }
+    deploy(client, "fatal", write_model(backend, "s3://models/fatal/model.tar.gz", {"x": b""}), environment)
+    runtime = runtime_client(backend)
+    body = {"EndpointName": "fatal", "ContentType": "text/plain"}
+    assert runtime.invoke_endpoint(Body="first", **body)["Body"].read() == b"alive"
+    (server,) = model_servers("fatal")
+
+    with pytest.raises(runtime.exceptions.ModelError) as raised:
+        runtime.invoke_endpoint(Body="die", **body)
+    assert raised.value.response["OriginalStatusCode"] == 0
+    assert "the model server gave no answer" in raised.value.response["Error"]["Message"]
+    assert calls.read_text().splitlines() == ["first", "die"]
+
+    assert runtime.invoke_endpoint(Body="after", **body)["Body"].read() == b"alive"
+    assert calls.read_text().splitlines() == ["first", "die", "after"]
+    (restarted,) = model_servers("fatal")
+    assert restarted.pid != server.pid
 
 
 def test_update_endpoint_swaps_the_model_without_a_failed_request(tmp_path: Path) -> None:
