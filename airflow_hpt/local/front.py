@@ -29,7 +29,8 @@ from airflow_hpt.local.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.errors import ApiError
 from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.policy import SERVICE_PREFIX, Policy, RequestLog, denied_message
+from airflow_hpt.local.policy import Authorizer
+from airflow_hpt.local.resources import sagemaker_needs
 
 if TYPE_CHECKING:
     # the API module imports the runtime front, which imports this one
@@ -48,15 +49,15 @@ class Front:
         self,
         api: SageMakerApi,
         verifier: SigV4Verifier,
+        authorizer: Authorizer,
+        region: str,
         faults: Faults | None = None,
-        policy: Policy | None = None,
-        request_log: RequestLog | None = None,
     ) -> None:
         self.api = api
         self.verifier = verifier
+        self.authorizer = authorizer
+        self.region = region
         self.faults = faults
-        self.policy = policy
-        self.request_log = request_log
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -74,22 +75,19 @@ class Front:
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
             return _error(error, request_id)
         operation = target.removeprefix(TARGET_PREFIX)
-        action = SERVICE_PREFIX + operation
-        allowed = self.policy is None or self.policy.allows(action)
-        if self.request_log is not None:
-            self.request_log.record(action, allowed)
-        if not allowed:
-            denied = ApiError("AccessDeniedException", denied_message(action, self.verifier.access_key_id))
-            return _error(denied, request_id)
-        fault = self.faults.draw(operation) if self.faults is not None else None
-        if fault is not None:
-            return _error(ApiError(fault.code, fault.message, fault.status), request_id)
         try:
             body = json.loads(request.get_data() or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
         except ValueError as exc:
             return _error(ApiError("SerializationException", f"Malformed request body: {exc}"), request_id)
+        for action, resources in sagemaker_needs(operation, body, self.region):
+            refusal = self.authorizer.refusal(action, resources)
+            if refusal is not None:
+                return _error(ApiError("AccessDeniedException", refusal), request_id)
+        fault = self.faults.draw(operation) if self.faults is not None else None
+        if fault is not None:
+            return _error(ApiError(fault.code, fault.message, fault.status), request_id)
         try:
             result = self.api.handle(operation, body)
         except ApiError as error:

@@ -28,6 +28,7 @@ from typing import Any
 from werkzeug.datastructures import Headers
 
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.runner import HOST, LOG_FILE, LOG_TIMES_FILE, job_folder
 from airflow_hpt.local.store import Record, Store
 
@@ -201,10 +202,11 @@ def _error(error: LogsError) -> Answer:
 class LogsHandler:
     """Answers ``logs`` requests from the training jobs' records and log files."""
 
-    def __init__(self, store: Store, home: Path, region: str) -> None:
+    def __init__(self, store: Store, home: Path, region: str, authorizer: Authorizer) -> None:
         self.store = store
         self.home = Path(home)
         self.region = region
+        self.authorizer = authorizer
         self._operations: dict[str, Callable[[Body], Body]] = {
             "DescribeLogGroups": self.describe_log_groups,
             "DescribeLogStreams": self.describe_log_streams,
@@ -218,6 +220,10 @@ class LogsHandler:
         try:
             if method != "POST" or not target.startswith(TARGET_PREFIX) or operation is None:
                 raise LogsError("UnknownOperationException", f"Unknown operation target {target!r}")
+            # on "*": the local policy check does not scope Logs calls to log groups (docs/iam.md)
+            refusal = self.authorizer.refusal(f"logs:{target.removeprefix(TARGET_PREFIX)}")
+            if refusal is not None:
+                raise LogsError("AccessDeniedException", refusal)
             try:
                 request = json.loads(body or b"{}")
             except ValueError as error:

@@ -33,6 +33,7 @@ from botocore.utils import parse_timestamp
 from werkzeug.datastructures import Headers
 
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.runner import HOST, METRICS_FILE, job_folder
 from airflow_hpt.local.store import Store
 
@@ -88,9 +89,10 @@ class _Wire:
 class MetricsHandler:
     """Answers ``monitoring`` requests from the training jobs' metric samples."""
 
-    def __init__(self, store: Store, home: Path) -> None:
+    def __init__(self, store: Store, home: Path, authorizer: Authorizer) -> None:
         self.store = store
         self.home = Path(home)
+        self.authorizer = authorizer
         self._model = botocore.session.get_session().get_service_model("cloudwatch")
         self._operations: dict[str, Callable[[Body], Body]] = {
             "GetMetricStatistics": self.get_metric_statistics,
@@ -105,6 +107,9 @@ class MetricsHandler:
                 raise MetricsError(
                     "InvalidAction", "InvalidAction", f"Operation {wire.operation or path!r} is not supported"
                 )
+            refusal = self.authorizer.refusal(f"cloudwatch:{wire.operation}")  # no resource-level scoping
+            if refusal is not None:
+                raise MetricsError("AccessDenied", "AccessDenied", refusal, 403)
             return self._answer(wire, operation(request))
         except MetricsError as error:
             return self._error(wire, error)

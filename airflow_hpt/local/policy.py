@@ -1,12 +1,19 @@
-"""An IAM identity policy for the local backend's SageMaker API, and the log of the actions it served.
+"""An IAM identity policy for every service of the local backend, and the log of the actions it served.
 
-``LocalSageMaker(policy=...)`` / ``--policy FILE`` answer ``AccessDeniedException`` (HTTP 400, AWS's
-message) to any SageMaker action the policy does not allow, so a DAG can be run under the policy a
-platform team will grant. What is evaluated, as IAM does for actions: ``Allow`` and ``Deny``
-statements, ``Action`` as a string or a list, ``*`` and ``?`` wildcards, case-insensitive, an
-explicit Deny wins. What is not: ``Resource`` and ``Condition`` (every statement applies to every
-resource), ``NotAction`` (refused when the policy is read), and actions of other services
-(``iam:PassRole``, ``s3:*``): only ``sagemaker:`` actions on the SageMaker JSON API are checked.
+``LocalSageMaker(policy=...)`` / ``--policy FILE`` refuse, in each service's own error shape and in
+AWS's words, any call the policy does not allow: the SageMaker API (``sagemaker:<Operation>``), the
+runtime (``sagemaker:InvokeEndpoint``), S3 (``s3:<Action>``, IAM's names: :mod:`resources`), CloudWatch
+Logs (``logs:``) and metrics (``cloudwatch:``). STS ``GetCallerIdentity`` needs no permission on AWS
+and none here. So a DAG can be run under the policy a platform team will grant.
+
+What is evaluated, as IAM evaluates an identity policy: ``Allow`` and ``Deny`` statements;
+``Action`` and ``Resource`` as a string or a list, with ``*`` and ``?`` wildcards (actions
+case-insensitive, ARNs case-sensitive); a statement applies to a request when one of its actions
+matches and one of its resources matches the request's resource ARN (a call with no resource, such
+as a List, has the resource ``*``, which only ``"Resource": "*"`` matches); an explicit Deny wins.
+Refused when the policy is read: ``NotAction``, ``NotResource``, a missing ``Resource``, and
+``Condition`` on a statement that could match an action the backend checks (a condition on
+``iam:PassRole`` is kept: the backend never checks that action, so the statement never applies).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -26,6 +33,10 @@ from typing import Any
 from airflow_hpt.local import store as kinds
 
 SERVICE_PREFIX = "sagemaker:"
+# the service prefixes of the actions the backend checks (a Condition on others is harmless)
+CHECKED_SERVICES = ("sagemaker", "s3", "logs", "cloudwatch")
+# a call that names no resource (List, GetMetricStatistics...): only "Resource": "*" matches it
+ANY_RESOURCE = "*"
 
 # The request log's size cap: a long-running backend keeps the newest calls, at most about
 # (1 + REQUEST_LOG_BACKUPS) * REQUEST_LOG_MAX_BYTES on disk.
@@ -40,14 +51,17 @@ class PolicyError(ValueError):
 @dataclass(frozen=True)
 class _Statement:
     allow: bool
-    patterns: tuple[re.Pattern[str], ...]
+    actions: tuple[re.Pattern[str], ...]
+    resources: tuple[re.Pattern[str], ...]
 
-    def matches(self, action: str) -> bool:
-        return any(pattern.fullmatch(action) for pattern in self.patterns)
+    def applies(self, action: str, resource: str) -> bool:
+        return any(pattern.fullmatch(action) for pattern in self.actions) and any(
+            pattern.fullmatch(resource) for pattern in self.resources
+        )
 
 
 class Policy:
-    """The Allow/Deny decision of an identity policy for ``sagemaker:<Operation>`` actions."""
+    """The Allow/Deny decision of an identity policy for an action on resources."""
 
     def __init__(self, document: Mapping[str, Any], source: str = "policy") -> None:
         self.source = source
@@ -64,18 +78,65 @@ class Policy:
             raise PolicyError(f"{path}: a policy is a JSON object with a Statement list")
         return cls(document, str(path))
 
-    def allows(self, action: str) -> bool:
-        decisions = [statement.allow for statement in self._statements if statement.matches(action)]
+    def allows(self, action: str, resources: Sequence[str] = (ANY_RESOURCE,)) -> bool:
+        """Whether ``action`` is allowed on every one of ``resources`` (ARNs)."""
+        return all(self._allows_on(action, resource) for resource in resources)
+
+    def explicitly_denies(self, action: str, resources: Sequence[str] = (ANY_RESOURCE,)) -> bool:
+        return any(
+            not statement.allow and statement.applies(action, resource)
+            for statement in self._statements
+            for resource in resources
+        )
+
+    def _allows_on(self, action: str, resource: str) -> bool:
+        decisions = [s.allow for s in self._statements if s.applies(action, resource)]
         return bool(decisions) and all(decisions)
 
 
-def denied_message(action: str, access_key_id: str) -> str:
+def denied_message(
+    action: str, access_key_id: str, resource: str = ANY_RESOURCE, explicit: bool = False
+) -> str:
     """AWS's wording, so that what a user sees locally is what they will see on AWS."""
     user = f"arn:aws:iam::{kinds.ACCOUNT_ID}:user/{access_key_id}"
-    return (
-        f"User: {user} is not authorized to perform: {action} "
-        f"because no identity-based policy allows the {action} action"
+    on_resource = "" if resource == ANY_RESOURCE else f" on resource: {resource}"
+    reason = (
+        "with an explicit deny in an identity-based policy"
+        if explicit
+        else f"because no identity-based policy allows the {action} action"
     )
+    return f"User: {user} is not authorized to perform: {action}{on_resource} {reason}"
+
+
+class Authorizer:
+    """What every front asks before serving a call: the policy's decision, logged in the request log.
+
+    Without a policy every call is allowed (and still logged).
+    """
+
+    def __init__(self, policy: Policy | None, requests: RequestLog | None, access_key_id: str) -> None:
+        self.policy = policy
+        self.requests = requests
+        self.access_key_id = access_key_id
+
+    def refusal(self, action: str, resources: Sequence[str] = (ANY_RESOURCE,)) -> str | None:
+        """None if ``action`` is allowed on every resource, else AWS's message naming the first refused."""
+        refused = next(
+            (r for r in resources if self.policy is not None and not self.policy.allows(action, (r,))),
+            None,
+        )
+        if self.requests is not None:
+            self.requests.record(action, refused is None)
+        if refused is None:
+            return None
+        assert self.policy is not None
+        explicit = self.policy.explicitly_denies(action, (refused,))
+        return denied_message(action, self.access_key_id, refused, explicit)
+
+    def served(self, action: str) -> None:
+        """Log a call that needs no permission (STS GetCallerIdentity)."""
+        if self.requests is not None:
+            self.requests.record(action, True)
 
 
 def _statements(document: Mapping[str, Any]) -> list[_Statement]:
@@ -89,31 +150,60 @@ def _statements(document: Mapping[str, Any]) -> list[_Statement]:
         where = f"Statement[{index}]"
         if not isinstance(statement, Mapping):
             raise PolicyError(f"{where}: must be an object")
-        if "NotAction" in statement:
-            raise PolicyError(f"{where}.NotAction: not supported by the local backend; list the actions")
+        for unsupported, instead in (
+            ("NotAction", "list the actions"),
+            ("NotResource", "list the resources"),
+        ):
+            if unsupported in statement:
+                raise PolicyError(f"{where}.{unsupported}: not supported by the local backend; {instead}")
         effect = statement.get("Effect")
         if effect not in ("Allow", "Deny"):
             raise PolicyError(f"{where}.Effect: must be 'Allow' or 'Deny', got {effect!r}")
-        actions = statement.get("Action")
-        if isinstance(actions, str):
-            actions = [actions]
-        if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
-            raise PolicyError(f"{where}.Action: must be an action or a non-empty list of actions")
-        statements.append(_Statement(effect == "Allow", tuple(_pattern(action) for action in actions)))
+        actions = _strings(statement.get("Action"), f"{where}.Action", "an action")
+        resources = _strings(statement.get("Resource"), f"{where}.Resource", "an ARN pattern or '*'")
+        if "Condition" in statement and any(_may_be_checked(action) for action in actions):
+            raise PolicyError(
+                f"{where}.Condition: not evaluated by the local backend, which checks "
+                f"{', '.join(CHECKED_SERVICES)} actions; drop the condition or move those actions "
+                "to a statement without one"
+            )
+        statements.append(
+            _Statement(
+                effect == "Allow",
+                tuple(_pattern(action, re.IGNORECASE) for action in actions),
+                tuple(_pattern(resource) for resource in resources),
+            )
+        )
     return statements
 
 
-def _pattern(action: str) -> re.Pattern[str]:
-    # IAM wildcards: * any run of characters, ? one character; nothing else is special
-    body = re.escape(action).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.compile(body, re.IGNORECASE)
+def _strings(value: Any, where: str, one: str) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        raise PolicyError(f"{where}: required, {one} or a non-empty list of them")
+    return values
+
+
+def _may_be_checked(action: str) -> bool:
+    """Whether an action pattern could match an action of a service the backend checks."""
+    service, colon, _ = action.partition(":")
+    if not colon:
+        return True  # "*" or another pattern with no service part: it may match any action
+    return any(_pattern(service, re.IGNORECASE).fullmatch(checked) for checked in CHECKED_SERVICES)
+
+
+def _pattern(text: str, flags: int = 0) -> re.Pattern[str]:
+    # IAM wildcards: * any run of characters (":" and "/" included), ? one character
+    body = re.escape(text).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.compile(body, flags)
 
 
 class RequestLog:
-    """Every SageMaker API call the backend answered: counted in memory and appended to a file.
+    """Every call the backend answered, in every service: counted in memory and appended to a file.
 
-    A line per call: ``<epoch seconds> <action> <allowed|denied>``. Read it to learn which actions a
-    DAG needs (``sort -u``), or use :attr:`actions` in tests. The file rotates: past ``max_bytes`` it
+    A line per call: ``<epoch seconds> <action> <allowed|denied>`` (``s3:GetObject``,
+    ``sagemaker:DescribeTrainingJob``...). Read it to learn which actions a DAG needs (``sort -u``),
+    or use :attr:`actions` in tests. The file rotates: past ``max_bytes`` it
     becomes ``<name>.1`` (``.1`` becomes ``.2``, and so on up to ``backups``; the oldest is dropped).
     """
 

@@ -5,6 +5,8 @@ picks this front by path). The body and ``Content-Type`` / ``Accept`` /
 ``X-Amzn-SageMaker-Custom-Attributes`` go to the endpoint's model server as they are; its answer
 comes back with ``x-Amzn-Invoked-Production-Variant``. Errors are the runtime's:
 
+- ``AccessDeniedException`` (400): the policy does not allow ``sagemaker:InvokeEndpoint`` on the
+  endpoint's ARN (:mod:`policy`);
 - ``ValidationError`` (400): unknown endpoint, or one that is not InService (or Updating, which
   still serves the previous configuration, as on SageMaker);
 - ``ModelError`` (424): the model answered with an error status, or gave no answer. As SageMaker's,
@@ -30,6 +32,8 @@ from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.deploy import DeploymentRejected, Deployments
 from airflow_hpt.local.front import addressed_url
 from airflow_hpt.local.hosting import Answer, Hosting, ModelServerError
+from airflow_hpt.local.policy import Authorizer
+from airflow_hpt.local.resources import endpoint_arn
 
 PATH_PREFIX = "/endpoints/"
 INVOCATIONS_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
@@ -60,12 +64,18 @@ class RuntimeFront:
     """The WSGI application of the SageMaker runtime."""
 
     def __init__(
-        self, deployments: Deployments, hosting: Hosting, verifier: SigV4Verifier, region: str
+        self,
+        deployments: Deployments,
+        hosting: Hosting,
+        verifier: SigV4Verifier,
+        region: str,
+        authorizer: Authorizer,
     ) -> None:
         self.deployments = deployments
         self.hosting = hosting
         self.verifier = verifier
         self.region = region
+        self.authorizer = authorizer
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -89,6 +99,9 @@ class RuntimeFront:
                 "UnknownOperationException", f"No operation at {request.method} {request.path}"
             )
         name = unquote(match["name"])
+        refusal = self.authorizer.refusal("sagemaker:InvokeEndpoint", (endpoint_arn(self.region, name),))
+        if refusal is not None:
+            raise InvocationRefused("AccessDeniedException", refusal)
         endpoint = self.deployments.invocation_target(name)
         if endpoint is None:
             raise InvocationRefused(

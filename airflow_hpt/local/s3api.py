@@ -4,7 +4,8 @@ Addressing is path-style (``/<bucket>/<key>``, what botocore sends to an ``endpo
 virtual-host style on ``<bucket>.localhost``. Each request is verified first (SigV4 in the
 ``Authorization`` header, or a presigned URL's query string) with the backend's one access key,
 then mapped to an operation by its method, whether it names a bucket and a key, and its
-sub-resource query parameters. Errors are S3's XML ``<Error>`` documents (a HEAD gets the status
+sub-resource query parameters, and refused (403 AccessDenied) if the backend's IAM policy does not
+allow its IAM actions (``s3:PutObject``...: :mod:`resources`). Errors are S3's XML ``<Error>`` documents (a HEAD gets the status
 alone), so botocore raises the ``ClientError`` codes it raises against S3.
 
 Bodies arrive whole: plain, or ``aws-chunked`` (botocore's streaming uploads, a checksum in a
@@ -27,6 +28,8 @@ from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.auth import S3_SERVICE, AuthError, SigV4Verifier
+from airflow_hpt.local.policy import Authorizer
+from airflow_hpt.local.resources import s3_needs
 from airflow_hpt.local.s3body import decode_body
 from airflow_hpt.local.s3store import (
     DEFAULT_CONTENT_TYPE,
@@ -85,10 +88,13 @@ VIRTUAL_HOST_SUFFIX = ".localhost"
 class S3Front:
     """The WSGI application serving S3 on the backend's store."""
 
-    def __init__(self, store: ObjectStore, verifier: SigV4Verifier, region: str) -> None:
+    def __init__(
+        self, store: ObjectStore, verifier: SigV4Verifier, region: str, authorizer: Authorizer
+    ) -> None:
         self.store = store
         self.verifier = verifier
         self.region = region
+        self.authorizer = authorizer
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -135,6 +141,7 @@ class S3Front:
             raise S3Error(
                 "NotImplemented", f"The local backend does not serve the {name!r} sub-resource.", 501
             )
+        self._authorize(request, bucket, key)
         method = request.method
         if not bucket:
             if method == "GET":
@@ -171,6 +178,21 @@ class S3Front:
             if method == "POST" and upload_id is not None:
                 return self._complete_upload(request, bucket, key, upload_id)
         raise S3Error("NotImplemented", f"The local backend does not serve {method} {request.path}.", 501)
+
+    def _authorize(self, request: Request, bucket: str, key: str) -> None:
+        """Refuse, as S3 does (403 AccessDenied), a request the policy does not allow (:mod:`resources`)."""
+        args = request.args
+        copy_source = None
+        if key and "x-amz-copy-source" in request.headers and "uploadId" not in args:
+            copy_source = _copy_source(request)
+        deleted: tuple[str, ...] = ()
+        if bucket and not key and request.method == "POST" and "delete" in args:
+            document = _parse_xml(decode_body(request))
+            deleted = tuple(entry.findtext("Key") or "" for entry in document.findall("Object"))
+        for action, resources in s3_needs(request.method, bucket, key, args, copy_source, deleted):
+            refusal = self.authorizer.refusal(action, resources)
+            if refusal is not None:
+                raise S3Error("AccessDenied", refusal, 403)
 
     # --- buckets -------------------------------------------------------------------------------
 
@@ -310,15 +332,7 @@ class S3Front:
         return Response(status=200, headers={"ETag": info.etag, **_checksum_headers(request)})
 
     def _copy_object(self, request: Request, bucket: str, key: str) -> Response:
-        source = unquote(request.headers["x-amz-copy-source"].partition("?")[0]).lstrip("/")
-        source_bucket, _, source_key = source.partition("/")
-        if not source_bucket or not source_key:
-            raise S3Error(
-                "InvalidArgument",
-                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-                400,
-                ArgumentName="x-amz-copy-source",
-            )
+        source_bucket, source_key = _copy_source(request)
         replace = request.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
         if (source_bucket, source_key) == (bucket, key) and not replace:
             raise S3Error(
@@ -421,6 +435,20 @@ def _address(request: Request) -> tuple[str, str]:
         return hostname.removesuffix(VIRTUAL_HOST_SUFFIX), unquote(raw_path[1:])
     bucket, _, key = raw_path[1:].partition("/")
     return unquote(bucket), unquote(key)
+
+
+def _copy_source(request: Request) -> tuple[str, str]:
+    """The (bucket, key) of ``x-amz-copy-source``."""
+    source = unquote(request.headers["x-amz-copy-source"].partition("?")[0]).lstrip("/")
+    source_bucket, _, source_key = source.partition("/")
+    if not source_bucket or not source_key:
+        raise S3Error(
+            "InvalidArgument",
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            400,
+            ArgumentName="x-amz-copy-source",
+        )
+    return source_bucket, source_key
 
 
 def _content_type(request: Request) -> str:

@@ -25,7 +25,7 @@ from airflow_hpt.local.hosting import Hosting
 from airflow_hpt.local.jobs_api import JobsApi
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
-from airflow_hpt.local.policy import Policy, RequestLog
+from airflow_hpt.local.policy import Authorizer, Policy, RequestLog
 from airflow_hpt.local.quotas import DEFAULT_MAX_PARALLEL_TRAINING_JOBS, Quotas
 from airflow_hpt.local.router import PathRouter, ServiceRouter, WsgiApp
 from airflow_hpt.local.runner import Runner
@@ -85,7 +85,7 @@ class LocalSageMaker:
         policy: Policy | Path | str | None = None,
     ) -> None:
         self.home = Path(home).resolve()
-        # IAM for the SageMaker API (docs/iam.md); the request log counts every call either way
+        # IAM for every service served (docs/iam.md); the request log counts every call either way
         self.policy = Policy.from_file(policy) if isinstance(policy, Path | str) else policy
         self.requests = RequestLog(self.home / "requests.log")
         self.access_key_id = access_key_id
@@ -126,16 +126,20 @@ class LocalSageMaker:
         transform_jobs = TransformJobs(store, deployments, objects, Hosting(self.home / "transform"))
         jobs = JobsApi(store, self.s3, training_jobs, transform_jobs)
         api = SageMakerApi(store, engine, deployments, self.quotas, jobs)
-        runtime = RuntimeFront(deployments, hosting, self._verifier, self.region)
+        authorizer = Authorizer(self.policy, self.requests, self.access_key_id)
+        runtime = RuntimeFront(deployments, hosting, self._verifier, self.region, authorizer)
+        logs = LogsHandler(store, self.home, self.region, authorizer)
         fronts: dict[str, WsgiApp] = {
             "sagemaker": PathRouter(
                 {RUNTIME_PATH_PREFIX: runtime},
-                Front(api, self._verifier, self.faults, self.policy, self.requests),
+                Front(api, self._verifier, authorizer, self.region, self.faults),
             ),
-            "s3": S3Front(objects, self._verifier, self.region),
-            "logs": ServiceFront("logs", LogsHandler(store, self.home, self.region), self._verifier),
-            "monitoring": ServiceFront("monitoring", MetricsHandler(store, self.home), self._verifier),
-            "sts": ServiceFront("sts", StsHandler(), self._verifier, refusal),
+            "s3": S3Front(objects, self._verifier, self.region, authorizer),
+            "logs": ServiceFront("logs", logs, self._verifier),
+            "monitoring": ServiceFront(
+                "monitoring", MetricsHandler(store, self.home, authorizer), self._verifier
+            ),
+            "sts": ServiceFront("sts", StsHandler(authorizer), self._verifier, refusal),
         }
         server = make_server(
             self.host,

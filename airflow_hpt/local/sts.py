@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 from werkzeug.datastructures import Headers
 
 from airflow_hpt.local import auth
+from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.store import ACCOUNT_ID
 
 XML_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -31,7 +32,13 @@ _AUTH_CODES = {
 
 
 class StsHandler:
-    """The ``sts`` service of the endpoint: GetCallerIdentity; other actions are ``InvalidAction``."""
+    """The ``sts`` service of the endpoint: GetCallerIdentity; other actions are ``InvalidAction``.
+
+    GetCallerIdentity needs no permission on AWS (a Deny cannot refuse it): it is logged, never checked.
+    """
+
+    def __init__(self, authorizer: Authorizer) -> None:
+        self.authorizer = authorizer
 
     def handle(
         self, method: str, path: str, headers: Headers, body: bytes
@@ -43,6 +50,7 @@ class StsHandler:
             return _error(
                 "InvalidAction", f"Could not find operation {action!r} for version 2011-06-15", request_id
             )
+        self.authorizer.served("sts:GetCallerIdentity")
         root = ElementTree.Element("GetCallerIdentityResponse", xmlns=XML_NAMESPACE)
         result = ElementTree.SubElement(root, "GetCallerIdentityResult")
         for tag, text in (

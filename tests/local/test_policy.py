@@ -33,9 +33,35 @@ def _without(action: str) -> dict[str, Any]:
     [
         ({}, "Statement"),
         ({"Statement": [{"Effect": "Permit", "Action": "sagemaker:*"}]}, "Statement[0].Effect"),
-        ({"Statement": {"Effect": "Allow", "Action": []}}, "Statement[0].Action"),
-        ({"Statement": [{"Effect": "Allow", "Action": "x"}, "y"]}, "Statement[1]"),
+        ({"Statement": {"Effect": "Allow", "Action": [], "Resource": "*"}}, "Statement[0].Action"),
+        ({"Statement": [{"Effect": "Allow", "Action": "x", "Resource": "*"}, "y"]}, "Statement[1]"),
         ({"Statement": [{"Effect": "Allow", "NotAction": "sagemaker:Stop*"}]}, "Statement[0].NotAction"),
+        # IAM requires a Resource in an identity policy
+        ({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}, "Statement[0].Resource"),
+        ({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": []}]}, "Statement[0].Resource"),
+        (
+            {"Statement": [{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::b/*"}]},
+            "Statement[0].NotResource",
+        ),
+        # a condition the backend cannot evaluate, on actions it checks ("*" and "s*:" may be s3:)
+        (
+            {
+                "Statement": [
+                    {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+                    {
+                        "Effect": "Deny",
+                        "Action": ["iam:PassRole", "s*:Put*"],
+                        "Resource": "*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ]
+            },
+            "Statement[1].Condition",
+        ),
+        (
+            {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {}}]},
+            "Statement[0].Condition",
+        ),
     ],
 )
 def test_a_bad_policy_is_refused_naming_the_field(document: dict[str, Any], named: str) -> None:
@@ -48,8 +74,8 @@ def test_wildcards_and_an_explicit_deny() -> None:
     policy = Policy(
         {
             "Statement": [
-                {"Effect": "Allow", "Action": ["sagemaker:Describe*", "sagemaker:List?ags"]},
-                {"Effect": "Deny", "Action": "sagemaker:DescribeEndpoint"},
+                {"Effect": "Allow", "Action": ["sagemaker:Describe*", "sagemaker:List?ags"], "Resource": "*"},
+                {"Effect": "Deny", "Action": "sagemaker:DescribeEndpoint", "Resource": "*"},
             ]
         }
     )
@@ -62,7 +88,7 @@ def test_wildcards_and_an_explicit_deny() -> None:
 
 
 def test_denied_actions_answer_access_denied_and_every_call_is_logged(tmp_path: Path) -> None:
-    policy = Policy({"Statement": [{"Effect": "Allow", "Action": "sagemaker:Describe*"}]})
+    policy = Policy({"Statement": [{"Effect": "Allow", "Action": "sagemaker:Describe*", "Resource": "*"}]})
     with LocalSageMaker(tmp_path / "sagemaker", policy=policy) as backend:
         client = make_client(backend.endpoint_url)
         with pytest.raises(ClientError) as denied:
@@ -72,8 +98,9 @@ def test_denied_actions_answer_access_denied_and_every_call_is_logged(tmp_path: 
         assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
         assert error["Error"]["Message"] == (
             "User: arn:aws:iam::123456789012:user/testing is not authorized to perform: "
-            "sagemaker:CreateHyperParameterTuningJob because no identity-based policy allows the "
-            "sagemaker:CreateHyperParameterTuningJob action"
+            "sagemaker:CreateHyperParameterTuningJob on resource: "
+            "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/denied "
+            "because no identity-based policy allows the sagemaker:CreateHyperParameterTuningJob action"
         )
         # not worth retrying: the hook and the trigger fail (or degrade) at once
         assert not is_transient(denied.value)
