@@ -196,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--policy",
         metavar="FILE",
-        help="an IAM policy (JSON): SageMaker actions it does not allow are answered AccessDeniedException "
-        "(see docs/iam.md; every call is logged in HOME/requests.log, rotated at 5 MiB with 2 backups)",
+        help="an IAM policy (JSON): calls it does not allow (SageMaker, its runtime, S3, CloudWatch) are "
+        "refused as AWS refuses them (see docs/iam.md; every call is logged in HOME/requests.log, rotated at 5 MiB with 2 backups)",
     )
     local.set_defaults(run=_local_sagemaker)
     return parser

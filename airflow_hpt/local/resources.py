@@ -42,10 +42,6 @@ _SAGEMAKER_NOUNS: dict[str, tuple[str, str]] = {
 _VERBS = ("Create", "Describe", "Delete", "Stop", "Update")
 
 
-def sagemaker_arn(region: str, kind: str, name: str) -> str:
-    return kinds.arn_for(region, kind, name)
-
-
 def sagemaker_needs(operation: str, body: Mapping[str, Any], region: str) -> list[Need]:
     """The actions and resources a SageMaker API call needs."""
     action = f"sagemaker:{operation}"
@@ -60,10 +56,10 @@ def sagemaker_needs(operation: str, body: Mapping[str, Any], region: str) -> lis
     name = body.get(member)
     if not isinstance(name, str) or not name:
         return [(action, (ANY,))]
-    resources = [sagemaker_arn(region, kind, name)]
+    resources = [kinds.arn_for(region, kind, name)]
     config = body.get("EndpointConfigName")
     if noun == "Endpoint" and verb in ("Create", "Update") and isinstance(config, str) and config:
-        resources.append(sagemaker_arn(region, kinds.ENDPOINT_CONFIGS, config))
+        resources.append(kinds.arn_for(region, kinds.ENDPOINT_CONFIGS, config))
     needs: list[Need] = [(action, tuple(resources))]
     if verb == "Create" and body.get("Tags"):
         needs.append(("sagemaker:AddTags", (resources[0],)))
@@ -72,7 +68,7 @@ def sagemaker_needs(operation: str, body: Mapping[str, Any], region: str) -> lis
 
 def endpoint_arn(region: str, name: str) -> str:
     """What ``sagemaker:InvokeEndpoint`` is authorized on."""
-    return sagemaker_arn(region, kinds.ENDPOINTS, name)
+    return kinds.arn_for(region, kinds.ENDPOINTS, name)
 
 
 def bucket_arn(bucket: str) -> str:
