@@ -123,7 +123,8 @@ class LocalSageMaker:
         deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds, hosting)
         objects = ObjectStore(self.s3, self.home)
         training_jobs = TrainingJobs(store, runner, self.region)
-        transform_jobs = TransformJobs(store, deployments, objects, Hosting(self.home / "transform"))
+        transform_hosting = Hosting(self.home / "transform")
+        transform_jobs = TransformJobs(store, deployments, objects, transform_hosting)
         jobs = JobsApi(store, self.s3, training_jobs, transform_jobs)
         api = SageMakerApi(store, engine, deployments, self.quotas, jobs)
         runtime = RuntimeFront(deployments, hosting, self._verifier, self.region)
@@ -133,7 +134,11 @@ class LocalSageMaker:
                 Front(api, self._verifier, self.faults, self.policy, self.requests),
             ),
             "s3": S3Front(objects, self._verifier, self.region),
-            "logs": ServiceFront("logs", LogsHandler(store, self.home, self.region), self._verifier),
+            "logs": ServiceFront(
+                "logs",
+                LogsHandler(store, self.home, self.region, hosting.root, transform_hosting.root),
+                self._verifier,
+            ),
             "monitoring": ServiceFront("monitoring", MetricsHandler(store, self.home), self._verifier),
             "sts": ServiceFront("sts", StsHandler(), self._verifier, refusal),
         }
