@@ -15,6 +15,7 @@ server found dead is started again by the next request.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -293,7 +294,11 @@ class Hosting:
             try:
                 return server.spec, self._forward(server, headers, body)
             except ConnectionRefusedError:
-                pass  # no process held the port, so none took the request: safe to send it again
+                # no process held the port, so none took the request: safe to send it again. Only
+                # the server holds its socket, so it is exiting; until it can be reaped it would
+                # look alive and get the request again.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.process.wait(STOP_GRACE_SECONDS)
         finally:
             server.leave()
         server = self._enter(endpoint, spec)
