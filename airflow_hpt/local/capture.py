@@ -90,7 +90,7 @@ class MetricParser:
 
 
 class TimedLog:
-    """Appends to the job's log, noting in ``training.log.times`` when each chunk was written.
+    """Appends to a log (a job's, a model server's), noting in a times file when each chunk was written.
 
     The note is written before the chunk: a reader that reads the log, then the times, finds a
     time for every byte it read.

@@ -2,8 +2,10 @@
 
 Each endpoint is served by one process (:mod:`airflow_hpt.local.serving`) on a loopback port, so a
 model that crashes, leaks or hangs cannot take the backend down. Its folder is
-``<home>/serving/<endpoint>/<generation>/`` (the server's ``/opt/ml``: ``model/``, ``code/`` and
-``serving.log``, the server's whole output).
+``<home>/serving/<endpoint>/<generation>/`` (the server's ``/opt/ml``: ``model/``, ``code/``,
+``serving.log``, the server's whole output, copied there by a thread of the backend that notes when
+each chunk came in ``serving.log.times``, and ``instance.json``, what the server serves: the
+CloudWatch front (:mod:`airflow_hpt.local.logs`) serves the log as the instance's log stream).
 
 A deployment is *staged* (:meth:`Hosting.stage`: started in a thread, ready once it answers a ping)
 and then *promoted* (:meth:`Hosting.promote`): requests go to the new process from then on and the
@@ -14,6 +16,7 @@ server found dead is started again by the next request.
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import os
 import socket
@@ -25,6 +28,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+
+from airflow_hpt.local.capture import TimedLog
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,10 @@ STARTUP_TIMEOUT_SECONDS = 120.0
 # a stopped server gets this long to exit on SIGTERM before SIGKILL
 STOP_GRACE_SECONDS = 5.0
 PING_INTERVAL_SECONDS = 0.05
+LOG_FILE = "serving.log"
+LOG_TIMES_FILE = "serving.log.times"
+INSTANCE_FILE = "instance.json"
+READ_SIZE = 65536
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,45 @@ class Answer:
     body: bytes
 
 
+@dataclass(frozen=True)
+class ServedInstance:
+    """What one model server process served, as its ``instance.json`` notes it.
+
+    ``served``: the endpoint or transform job, named as its creator spelled it; ``instance_id``:
+    an EC2-style id standing for the instance SageMaker would have run it on.
+    """
+
+    served: str
+    variant: str
+    instance_id: str
+    started: float
+    folder: Path
+
+    @property
+    def log(self) -> Path:
+        return self.folder / LOG_FILE
+
+    @property
+    def log_times(self) -> Path:
+        return self.folder / LOG_TIMES_FILE
+
+
+def served_instances(root: Path) -> list[ServedInstance]:
+    """The model servers ever started under ``root`` (a :class:`Hosting`'s), oldest first."""
+    instances = []
+    for path in root.glob(f"*/*/{INSTANCE_FILE}"):
+        try:
+            noted = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # being written: the server has not started yet
+        instances.append(
+            ServedInstance(
+                noted["served"], noted["variant"], noted["instance_id"], noted["started"], path.parent
+            )
+        )
+    return sorted(instances, key=lambda instance: instance.started)
+
+
 class ModelServerError(Exception):
     """The model server gave no answer: it died, or took longer than the invocation timeout."""
 
@@ -67,17 +116,25 @@ class ModelServerError(Exception):
 class ModelServerProcess:
     """One running model server: its process, port, folder and requests in flight."""
 
-    def __init__(self, spec: ServingSpec, folder: Path, process: subprocess.Popen[bytes], port: int) -> None:
+    def __init__(
+        self,
+        spec: ServingSpec,
+        folder: Path,
+        process: subprocess.Popen[bytes],
+        port: int,
+        output: threading.Thread,
+    ) -> None:
         self.spec = spec
         self.folder = folder
         self.process = process
         self.port = port
+        self.output = output
         self._in_flight = 0
         self._idle = threading.Condition()
 
     @property
     def log_path(self) -> Path:
-        return self.folder / "serving.log"
+        return self.folder / LOG_FILE
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -96,6 +153,7 @@ class ModelServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
+                self.output.join(STOP_GRACE_SECONDS)  # its last words, the reason it exited
                 raise RuntimeError(
                     f"the model server exited with code {self.process.returncode} before answering a "
                     f"ping: {_tail(self.log_path)}"
@@ -117,6 +175,13 @@ class ModelServerProcess:
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=drain_timeout)
         self.stop()
+
+    def abandon(self) -> None:
+        """End a ready server whose port refused a connection. Only it held that socket, so it is
+        exiting; until it is reaped it would look alive and be given the next request too."""
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
 
     def stop(self) -> None:
         if self.alive():
@@ -172,13 +237,14 @@ class Hosting:
         if replaced is not None:
             replaced.stop()
         threading.Thread(
-            target=self._start_staging, args=(key, staging, spec), name=f"stage-{key}", daemon=True
+            target=self._start_staging, args=(endpoint, staging, spec), name=f"stage-{key}", daemon=True
         ).start()
         return staging
 
-    def _start_staging(self, key: str, staging: Staging, spec: Callable[[], ServingSpec]) -> None:
+    def _start_staging(self, endpoint: str, staging: Staging, spec: Callable[[], ServingSpec]) -> None:
+        key = endpoint.lower()
         try:
-            staging.server = self._launch(key, spec())
+            staging.server = self._launch(endpoint, spec())
         except (ValueError, RuntimeError, OSError) as error:
             staging.failure = str(error)
         with self._lock:
@@ -234,7 +300,8 @@ class Hosting:
             try:
                 return server.spec, self._forward(server, headers, body)
             except ConnectionRefusedError:
-                pass  # no process held the port, so none took the request: safe to send it again
+                # no process held the port, so none took the request: safe to send it again
+                server.abandon()
         finally:
             server.leave()
         server = self._enter(endpoint, spec)
@@ -268,7 +335,7 @@ class Hosting:
                     code = current.process.returncode
                     log.warning("the model server of %s exited with code %s: restarting it", endpoint, code)
                 try:
-                    started = self._launch(key, spec())
+                    started = self._launch(endpoint, spec())
                 except (ValueError, RuntimeError, OSError) as error:
                     raise ModelServerError(f"the model server could not start: {error}", self.root) from None
                 with self._lock:
@@ -310,10 +377,13 @@ class Hosting:
 
     # --- processes ---------------------------------------------------------------------------
 
-    def _launch(self, key: str, spec: ServingSpec) -> ModelServerProcess:
+    def _launch(self, endpoint: str, spec: ServingSpec) -> ModelServerProcess:
         """Start a model server for ``spec`` and wait until it answers a ping."""
-        folder = self.root / key / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        instance = uuid.uuid4().hex
+        folder = self.root / endpoint.lower() / f"{time.strftime('%Y%m%dT%H%M%S')}-{instance[:8]}"
         folder.mkdir(parents=True)
+        noted = {"served": endpoint, "variant": spec.variant, "instance_id": f"i-{instance[:17]}"}
+        (folder / INSTANCE_FILE).write_text(json.dumps({**noted, "started": time.time()}))
         listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         listener.set_inheritable(True)
         command = [
@@ -329,30 +399,58 @@ class Hosting:
             command += ["--model-archive", str(spec.model_archive)]
         if spec.submit_directory is not None:
             command += ["--submit-directory", str(spec.submit_directory)]
-        environment = {**os.environ, **spec.environment, "SAGEMAKER_BASE_DIR": str(folder)}
+        # SageMaker's framework serving containers set PYTHONUNBUFFERED: what a script prints
+        # reaches the log stream as it is printed
+        environment = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "TRUE",
+            **spec.environment,
+            "SAGEMAKER_BASE_DIR": str(folder),
+        }
         try:
-            with open(folder / "serving.log", "ab") as output:
-                process = subprocess.Popen(
-                    command,
-                    env=environment,
-                    cwd=folder,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(listener.fileno(),),
-                    start_new_session=True,
-                )
+            process = subprocess.Popen(
+                command,
+                env=environment,
+                cwd=folder,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(listener.fileno(),),
+                start_new_session=True,
+            )
             port = listener.getsockname()[1]
         finally:
             # Only the server may hold the socket: when it dies, connections are refused, not queued.
             listener.close()
-        server = ModelServerProcess(spec, folder, process, port)
+        assert process.stdout is not None
+        output = threading.Thread(
+            target=_copy_output,
+            args=(process.stdout, folder),
+            name=f"serving-log-{endpoint.lower()}",
+            daemon=True,
+        )
+        output.start()
+        server = ModelServerProcess(spec, folder, process, port, output)
         try:
             server.wait_ready(self.startup_timeout)
         except RuntimeError:
             server.stop()
             raise
         return server
+
+
+def _copy_output(output: IO[bytes], folder: Path) -> None:
+    """Copy a server's output to its timed log until the server and its children have closed it.
+
+    A last line left unfinished is ended, so that it becomes a log event.
+    """
+    last = b"\n"
+    with output, TimedLog(folder / LOG_FILE, folder / LOG_TIMES_FILE) as log_file:
+        while chunk := os.read(output.fileno(), READ_SIZE):
+            log_file.write(chunk)
+            last = chunk[-1:]
+        if last != b"\n":
+            log_file.write(b"\n")
 
 
 def _finished_server(staging: Staging | None) -> ModelServerProcess | None:

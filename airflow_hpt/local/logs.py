@@ -1,10 +1,16 @@
-"""CloudWatch Logs for the local backend's training jobs (the ``logs`` service, awsJson1_1).
+"""CloudWatch Logs for the local backend's jobs and endpoints (the ``logs`` service, awsJson1_1).
 
-SageMaker sends a training job's output to the log group ``/aws/sagemaker/TrainingJobs``, one
-stream per instance named ``<job>/algo-1-<epoch seconds>``. Here the one stream of a job is its
-``training.log`` as the runner writes it: one event per non-empty line (CloudWatch takes no
-empty events), timed by the write times the runner notes beside the log. A job's unfinished
-last line becomes an event once the job has ended.
+The log groups and streams are SageMaker's, one stream per instance:
+
+- ``/aws/sagemaker/TrainingJobs``: ``<job>/algo-1-<epoch seconds>``, the job's ``training.log``
+  as the runner writes it; its unfinished last line becomes an event once the job has ended.
+- ``/aws/sagemaker/TransformJobs``: ``<job>/<instance id>-<epoch seconds>``, the output of the
+  job's model server (:mod:`airflow_hpt.local.hosting`; one per start of the job).
+- ``/aws/sagemaker/Endpoints/<endpoint>``: ``<variant>/<instance id>``, the output of each model
+  server the endpoint has had (one per deployment and per restart of a dead server).
+
+A stream is one event per non-empty line (CloudWatch takes no empty events), timed by the write
+times noted beside the log; it exists once its log does, and outlives its job or endpoint.
 
 Operations: DescribeLogGroups, DescribeLogStreams, GetLogEvents, FilterLogEvents. Paging follows
 CloudWatch: GetLogEvents always answers both tokens, and a forward token that reached the end of
@@ -28,13 +34,16 @@ from typing import Any
 from werkzeug.datastructures import Headers
 
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.hosting import ServedInstance, served_instances
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.runner import HOST, LOG_FILE, LOG_TIMES_FILE, job_folder
-from airflow_hpt.local.store import Record, Store
+from airflow_hpt.local.store import Store
 
 log = logging.getLogger(__name__)
 
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TRAINING_GROUP = "/aws/sagemaker/TrainingJobs"
+TRANSFORM_GROUP = "/aws/sagemaker/TransformJobs"
+ENDPOINT_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 TARGET_PREFIX = "Logs_20140328."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 # CloudWatch's caps on one answer: 10,000 events or 1 MB (counted as UTF-8 plus 26 bytes each)
@@ -62,20 +71,20 @@ class LogEvent:
     message: str
 
 
-def read_events(folder: Path, complete: bool, default_ms: int) -> list[LogEvent]:
-    """The events of a job's log; ``complete``: the job has ended, its last line is final.
+def read_events(log: Path, log_times: Path, complete: bool, default_ms: int) -> list[LogEvent]:
+    """The events of a log; ``complete``: its writer is done, its last line is final.
 
-    The log is read before its times file, which the runner writes first: every byte read has
+    The log is read before its times file, which its writer writes first: every byte read has
     its time. A log from before the times file existed gets ``default_ms`` throughout.
     """
     try:
-        data = (folder / LOG_FILE).read_bytes()
+        data = log.read_bytes()
     except FileNotFoundError:
         return []
     offsets: list[int] = []
     times: list[int] = []
     try:
-        for line in (folder / LOG_TIMES_FILE).read_text(encoding="ascii").splitlines():
+        for line in log_times.read_text(encoding="ascii").splitlines():
             offset, _, millis = line.partition(" ")
             if millis:  # a line being written has no time yet
                 offsets.append(int(offset))
@@ -96,6 +105,21 @@ def read_events(folder: Path, complete: bool, default_ms: int) -> list[LogEvent]
             events.append(LogEvent(times[index] if index >= 0 else default_ms, line))
         start = end + 1
     return events
+
+
+@dataclass(frozen=True)
+class LogStream:
+    """One stream: its log file and times file, and what its events need that the files lack."""
+
+    name: str
+    created: float  # epoch seconds
+    log: Path
+    log_times: Path
+    complete: bool
+    default_ms: int
+
+    def events(self) -> list[LogEvent]:
+        return read_events(self.log, self.log_times, self.complete, self.default_ms)
 
 
 def stream_name(record: Mapping[str, Any]) -> str:
@@ -200,13 +224,25 @@ def _error(error: LogsError) -> Answer:
 
 
 class LogsHandler:
-    """Answers ``logs`` requests from the training jobs' records and log files."""
+    """Answers ``logs`` requests from the training jobs' records and the jobs' and servers' logs."""
 
-    def __init__(self, store: Store, home: Path, region: str, authorizer: Authorizer) -> None:
+    def __init__(
+        self,
+        store: Store,
+        home: Path,
+        region: str,
+        authorizer: Authorizer,
+        endpoint_servers: Path,
+        transform_servers: Path,
+    ) -> None:
+        """``endpoint_servers``, ``transform_servers``: the roots of the endpoints' and the
+        transform jobs' :class:`~airflow_hpt.local.hosting.Hosting`."""
         self.store = store
         self.home = Path(home)
         self.region = region
         self.authorizer = authorizer
+        self.endpoint_servers = endpoint_servers
+        self.transform_servers = transform_servers
         self._operations: dict[str, Callable[[Body], Body]] = {
             "DescribeLogGroups": self.describe_log_groups,
             "DescribeLogStreams": self.describe_log_streams,
@@ -239,38 +275,61 @@ class LogsHandler:
 
     # --- what there is -------------------------------------------------------------------------
 
-    def _check_group(self, body: Body) -> None:
+    def _groups(self) -> dict[str, dict[str, LogStream]]:
+        """Log group -> its streams by name. The training jobs' group always exists (the amazon
+        provider reads it before the first job has written); the others once they have a stream."""
+        groups: dict[str, dict[str, LogStream]] = {TRAINING_GROUP: self._training_streams()}
+        for instance in served_instances(self.transform_servers):
+            name = f"{instance.served}/{instance.instance_id}-{int(instance.started)}"
+            groups.setdefault(TRANSFORM_GROUP, {})[name] = self._served_stream(name, instance)
+        for instance in served_instances(self.endpoint_servers):
+            name = f"{instance.variant}/{instance.instance_id}"
+            group = groups.setdefault(ENDPOINT_GROUP_PREFIX + instance.served, {})
+            group[name] = self._served_stream(name, instance)
+        return groups
+
+    def _training_streams(self) -> dict[str, LogStream]:
+        """Stream name -> stream, for the training jobs whose script has started writing."""
+        streams = {}
+        for record in self.store.all(kinds.TRAINING_JOBS):
+            folder = job_folder(self.home, record["TrainingJobName"])
+            if (folder / LOG_FILE).exists():
+                name = stream_name(record)
+                streams[name] = LogStream(
+                    name,
+                    record["CreationTime"],
+                    folder / LOG_FILE,
+                    folder / LOG_TIMES_FILE,
+                    complete=record["TrainingJobStatus"] in TERMINAL,
+                    default_ms=int(float(record.get("TrainingStartTime") or record["CreationTime"]) * 1000),
+                )
+        return streams
+
+    @staticmethod
+    def _served_stream(name: str, instance: ServedInstance) -> LogStream:
+        # the server's output ends with a whole line (hosting ends an unfinished one): never partial
+        started_ms = int(instance.started * 1000)
+        return LogStream(name, instance.started, instance.log, instance.log_times, False, started_ms)
+
+    def _group(self, body: Body) -> tuple[str, dict[str, LogStream]]:
         group = body.get("logGroupName") or body.get("logGroupIdentifier")
         if not group:
             raise LogsError("InvalidParameterException", "logGroupName or logGroupIdentifier is required")
-        if str(group).rsplit(":log-group:", 1)[-1] != LOG_GROUP:
+        name = str(group).rsplit(":log-group:", 1)[-1]
+        streams = self._groups().get(name)
+        if streams is None:
             raise LogsError("ResourceNotFoundException", "The specified log group does not exist.")
+        return name, streams
 
-    def _streams(self) -> dict[str, Record]:
-        """Stream name -> training job, for the jobs whose script has started writing."""
-        records = self.store.all(kinds.TRAINING_JOBS)
-        return {
-            stream_name(record): record
-            for record in records
-            if (job_folder(self.home, record["TrainingJobName"]) / LOG_FILE).exists()
-        }
-
-    def _events(self, record: Record) -> list[LogEvent]:
-        return read_events(
-            job_folder(self.home, record["TrainingJobName"]),
-            complete=record["TrainingJobStatus"] in TERMINAL,
-            default_ms=int(float(record.get("TrainingStartTime") or record["CreationTime"]) * 1000),
-        )
-
-    def _stream(self, body: Body) -> Record:
-        self._check_group(body)
-        record = self._streams().get(str(body.get("logStreamName")))
-        if record is None:
+    def _stream(self, body: Body) -> LogStream:
+        _group, streams = self._group(body)
+        stream = streams.get(str(body.get("logStreamName")))
+        if stream is None:
             raise LogsError("ResourceNotFoundException", "The specified log stream does not exist.")
-        return record
+        return stream
 
-    def _arn(self, stream: str | None = None) -> str:
-        arn = f"arn:aws:logs:{self.region}:{kinds.ACCOUNT_ID}:log-group:{LOG_GROUP}"
+    def _arn(self, group: str, stream: str | None = None) -> str:
+        arn = f"arn:aws:logs:{self.region}:{kinds.ACCOUNT_ID}:log-group:{group}"
         return f"{arn}:log-stream:{stream}" if stream else f"{arn}:*"
 
     # --- operations ----------------------------------------------------------------------------
@@ -279,24 +338,24 @@ class LogsHandler:
         prefix = body.get("logGroupNamePrefix") or ""
         pattern = body.get("logGroupNamePattern") or ""
         groups = []
-        if LOG_GROUP.startswith(prefix) and pattern.lower() in LOG_GROUP.lower():
-            streams = self._streams().values()
-            created = min((record["CreationTime"] for record in streams), default=0)
-            groups.append(
-                {
-                    "logGroupName": LOG_GROUP,
-                    "creationTime": int(created * 1000),
-                    "metricFilterCount": 0,
-                    "arn": self._arn(),
-                    "logGroupArn": self._arn().removesuffix(":*"),
-                    "storedBytes": 0,
-                    "logGroupClass": "STANDARD",
-                }
-            )
+        for group, streams in sorted(self._groups().items()):
+            if group.startswith(prefix) and pattern.lower() in group.lower():
+                created = min((stream.created for stream in streams.values()), default=0)
+                groups.append(
+                    {
+                        "logGroupName": group,
+                        "creationTime": int(created * 1000),
+                        "metricFilterCount": 0,
+                        "arn": self._arn(group),
+                        "logGroupArn": self._arn(group).removesuffix(":*"),
+                        "storedBytes": 0,
+                        "logGroupClass": "STANDARD",
+                    }
+                )
         return {"logGroups": groups}
 
     def describe_log_streams(self, body: Body) -> Body:
-        self._check_group(body)
+        group, group_streams = self._group(body)
         prefix = body.get("logStreamNamePrefix") or ""
         order_by = body.get("orderBy", "LogStreamName")
         if order_by not in ("LogStreamName", "LastEventTime"):
@@ -309,9 +368,9 @@ class LogsHandler:
             )
         limit = _limit(body, MAX_STREAMS_PER_PAGE, MAX_STREAMS_PER_PAGE)
         streams = []
-        for name, record in self._streams().items():
+        for name, stream in group_streams.items():
             if name.startswith(prefix):
-                streams.append(self._stream_description(name, record))
+                streams.append(self._stream_description(group, stream))
         if order_by == "LogStreamName":
             streams.sort(key=lambda stream: stream["logStreamName"], reverse=bool(body.get("descending")))
         else:
@@ -324,14 +383,14 @@ class LogsHandler:
             answer["nextToken"] = _encode(start + limit)
         return answer
 
-    def _stream_description(self, name: str, record: Record) -> Body:
+    def _stream_description(self, group: str, stream: LogStream) -> Body:
         description: Body = {
-            "logStreamName": name,
-            "creationTime": int(record["CreationTime"] * 1000),
-            "arn": self._arn(name),
+            "logStreamName": stream.name,
+            "creationTime": int(stream.created * 1000),
+            "arn": self._arn(group, stream.name),
             "storedBytes": 0,
         }
-        events = self._events(record)
+        events = stream.events()
         if events:
             description["firstEventTimestamp"] = events[0].timestamp
             description["lastEventTimestamp"] = events[-1].timestamp
@@ -340,10 +399,10 @@ class LogsHandler:
         return description
 
     def get_log_events(self, body: Body) -> Body:
-        record = self._stream(body)
+        stream = self._stream(body)
         limit = _limit(body, MAX_EVENTS, MAX_EVENTS)
         in_window = _in_window(body)
-        every = self._events(record)
+        every = stream.events()
         # tokens hold positions in the whole stream, so that a window or new lines never move them
         events = [(index, event) for index, event in enumerate(every) if in_window(event)]
         token = body.get("nextToken")
@@ -371,7 +430,7 @@ class LogsHandler:
         }
 
     def filter_log_events(self, body: Body) -> Body:
-        self._check_group(body)
+        _group, streams = self._group(body)
         names = body.get("logStreamNames")
         prefix = body.get("logStreamNamePrefix")
         if names and prefix:
@@ -382,10 +441,10 @@ class LogsHandler:
         limit = _limit(body, MAX_EVENTS, MAX_EVENTS)
         in_window = _in_window(body)
         found: list[tuple[int, str, int, LogEvent]] = []
-        for name, record in self._streams().items():
+        for name, stream in streams.items():
             if (names and name not in names) or (prefix and not name.startswith(prefix)):
                 continue
-            for index, event in enumerate(self._events(record)):
+            for index, event in enumerate(stream.events()):
                 if in_window(event) and matches(event.message):
                     found.append((event.timestamp, name, index, event))
         found.sort(key=lambda item: item[:3])

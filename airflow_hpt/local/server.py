@@ -123,12 +123,13 @@ class LocalSageMaker:
         deployments = Deployments(store, self.s3, self.region, self.endpoint_delay_seconds, hosting)
         objects = ObjectStore(self.s3, self.home)
         training_jobs = TrainingJobs(store, runner, self.region)
-        transform_jobs = TransformJobs(store, deployments, objects, Hosting(self.home / "transform"))
+        transform_hosting = Hosting(self.home / "transform")
+        transform_jobs = TransformJobs(store, deployments, objects, transform_hosting)
         jobs = JobsApi(store, self.s3, training_jobs, transform_jobs)
         api = SageMakerApi(store, engine, deployments, self.quotas, jobs)
         authorizer = Authorizer(self.policy, self.requests, self.access_key_id)
         runtime = RuntimeFront(deployments, hosting, self._verifier, self.region, authorizer)
-        logs = LogsHandler(store, self.home, self.region, authorizer)
+        logs = LogsHandler(store, self.home, self.region, authorizer, hosting.root, transform_hosting.root)
         fronts: dict[str, WsgiApp] = {
             "sagemaker": PathRouter(
                 {RUNTIME_PATH_PREFIX: runtime},

@@ -1,5 +1,6 @@
 """The AWS CLI against the local backend with `AWS_ENDPOINT_URL` alone: a tuning job created,
-listed and described with `aws sagemaker`, its training job's log read with `aws logs`.
+listed and described with `aws sagemaker`, its training job's log read with `aws logs`, and an
+endpoint's log read with `aws logs`.
 (`aws s3` is in test_s3_api.py.)"""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import REGION, quadratic_request, training_jobs, wait_for
+from tests.local.conftest import REGION, backend_client, quadratic_request, training_jobs, wait_for
+from tests.local.test_invoke import constant_model, deploy, eventually, runtime_client
 
 GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -78,3 +80,25 @@ def test_aws_cli_sagemaker_and_logs(backend: LocalSageMaker, client: Any, tmp_pa
     text = (backend.home / "training" / names[0] / "training.log").read_text()
     assert [event["message"] for event in events] == [line for line in text.splitlines() if line]
     assert sum("loss=" in event["message"] for event in events) == 3
+
+
+def test_aws_cli_reads_an_endpoints_log(backend: LocalSageMaker, client: Any, tmp_path: Path) -> None:
+    deploy(client, "ByTheCli", constant_model(backend, 1, "cli"))
+    runtime_client(backend).invoke_endpoint(EndpointName="ByTheCli", Body="1\n2", ContentType="text/csv")
+    group = "/aws/sagemaker/Endpoints/ByTheCli"
+    logs = backend_client(backend, "logs")
+
+    def logged() -> bool:
+        answer = logs.filter_log_events(logGroupName=group, filterPattern='"answering 2 rows"')
+        return bool(answer["events"])
+
+    eventually(logged, "the invocation logged")  # the server's output reaches its log a moment later
+    aws = aws_cli(backend, tmp_path)
+    (stream,) = aws("logs", "describe-log-streams", "--log-group-name", group)["logStreams"]
+    assert stream["logStreamName"].startswith("AllTraffic/i-")
+    events = aws(
+        "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", '"answering 2 rows"'
+    )["events"]
+    assert [(event["logStreamName"], event["message"]) for event in events] == [
+        (stream["logStreamName"], "serve_constant: answering 2 rows")
+    ]

@@ -1,5 +1,8 @@
 """Inference code of a test model: model.json holds {"answer": <value>}; every row gets that answer.
 
+predict_fn prints how many rows it answers, as a script's own logging would (no flush: the
+serving container's PYTHONUNBUFFERED must get it to the log as it is printed).
+
 output_fn takes the request context (as the serving toolkit allows) to echo the request's
 CustomAttributes back in the response's."""
 
@@ -15,6 +18,7 @@ def model_fn(model_dir):
 
 
 def predict_fn(data, model):
+    print(f"serve_constant: answering {len(data)} rows")
     return [model["answer"]] * len(data)
 
 
