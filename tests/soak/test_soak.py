@@ -14,17 +14,18 @@ import pytest
 from tests.soak.soak import EXPECTED_TASKS, SoakConfig, run_soak
 
 # A new fault seed each run unless SOAK_SEED fixes one: the figures must hold for any seed. The seed
-# is printed with the figures, so a failing run can be replayed (benchmarks/soak.py --seed N).
+# is printed with the figures (pass or fail), so a run can be replayed (benchmarks/soak.py --seed N).
 SEED = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(1, 1_000_000))
 CONFIG = SoakConfig(fault_seed=SEED)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(CONFIG.budget_seconds + 120)]
 
 
-def test_soak_under_faults(tmp_path: Path) -> None:
+def test_soak_under_faults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     figures = run_soak(tmp_path, CONFIG)
-    print(f"fault seed {SEED}")
-    print(figures.table())
+    # shown even when the test passes, so every CI log holds the seed it drew and its figures
+    with capsys.disabled():
+        print(f"\nfault seed {SEED}\n{figures.table()}")
     details = f"fault seed {SEED} (SOAK_SEED={SEED} replays it)\n" + "\n".join(figures.details)
 
     # every fault was injected while work was in flight
