@@ -37,9 +37,29 @@ _THROTTLING_CODES = frozenset(
 )
 
 
+class TruncatedResponse(Exception):
+    """A success answer without a member the API always returns: the connection ended mid-body.
+
+    botocore reads a 200 whose body was cut short (the server died after its headers) as an empty
+    answer, so the output shape's required members are the only sign.
+    """
+
+
+def complete(client: Any, operation: str, response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` without ResponseMetadata; raises :class:`TruncatedResponse` when it lacks a
+    member the operation's output shape requires (botocore's service model)."""
+    response.pop("ResponseMetadata", None)
+    api_name = client.meta.method_to_api_mapping[operation]
+    output = client.meta.service_model.operation_model(api_name).output_shape
+    missing = [member for member in (output.required_members if output else ()) if member not in response]
+    if missing:
+        raise TruncatedResponse(f"{api_name} answered without {', '.join(missing)} (a cut-short answer)")
+    return response
+
+
 def is_transient(error: BaseException) -> bool:
     """Throttling, 5xx and dropped connections: worth waiting out, never a reason to fail a task."""
-    if isinstance(error, BotocoreConnectionError | HTTPClientError):
+    if isinstance(error, BotocoreConnectionError | HTTPClientError | TruncatedResponse):
         return True
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
@@ -105,9 +125,8 @@ class TuningJobHook(AwsBaseHook):
         makes one attempt. The last transient error is raised when the time is up.
         """
         method: Callable[..., dict[str, Any]] = getattr(self.conn, operation)
-        response = self._retry_transient(lambda: method(**kwargs), retry_for)
-        response.pop("ResponseMetadata", None)
-        return response
+        # a Create retried after a cut-short answer meets its own job (ResourceInUse): reattached
+        return self._retry_transient(lambda: complete(self.conn, operation, method(**kwargs)), retry_for)
 
     def _retry_transient(self, attempt: Callable[[], T], retry_for: float | None) -> T:
         backoff = Backoff(base=1.0, cap=30.0)
@@ -282,9 +301,7 @@ class TuningJobHook(AwsBaseHook):
 
 async def async_call(client: Any, operation: str, /, **kwargs: Any) -> dict[str, Any]:
     """One call on an aiobotocore SageMaker client; the response loses ResponseMetadata."""
-    response: dict[str, Any] = await getattr(client, operation)(**kwargs)
-    response.pop("ResponseMetadata", None)
-    return response
+    return complete(client, operation, await getattr(client, operation)(**kwargs))
 
 
 async def async_retry_transient(
