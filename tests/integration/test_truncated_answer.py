@@ -41,9 +41,9 @@ class CuttingProxy:
 
     def _serve(self, client: socket.socket) -> None:
         with client, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
-            while request := _one_request(client):
+            while request := _read_message(client):
                 upstream.sendall(request)
-                answer = _one_answer(upstream)
+                answer = _read_message(upstream)
                 if self.cut == 0 and self.marker in request:
                     self.cut += 1
                     client.sendall(answer.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
@@ -73,10 +73,6 @@ def _read_message(sock: socket.socket) -> bytes:
     while len(body) < length:
         body += sock.recv(65536)
     return head + b"\r\n\r\n" + body
-
-
-_one_request = _read_message
-_one_answer = _read_message
 
 
 @pytest.fixture
