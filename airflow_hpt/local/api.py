@@ -32,6 +32,7 @@ from airflow_hpt.local.store import Record, Store
 from airflow_hpt.local.support import unsupported_problems
 from airflow_hpt.local.training_jobs import is_standalone
 from airflow_hpt.request import validate_request, with_sagemaker_defaults
+from airflow_hpt.request.validate import operation_problems
 
 # SageMaker's default quota (design notes) of training jobs per tuning job, counting the warm-start
 # parents' ones. The settable quotas are in local/quotas.py.
@@ -45,6 +46,12 @@ _TRAINING_JOB_SUMMARY = (
     "LastModifiedTime",
     "TrainingJobStatus",
     "SecondaryStatus",
+)
+
+
+# Creates whose handlers check the service model together with SageMaker's Create rules, in one answer
+_VALIDATED_BY_HANDLER = frozenset(
+    {"CreateHyperParameterTuningJob", "CreateTrainingJob", "CreateTransformJob"}
 )
 
 
@@ -98,6 +105,10 @@ class SageMakerApi:
         handler = self._operations.get(operation)
         if handler is None:
             raise ApiError("UnknownOperationException", f"Operation {operation} is not supported")
+        if operation not in _VALIDATED_BY_HANDLER:
+            problems = operation_problems(body, operation)
+            if problems:
+                raise _validation(str(InvalidTuningRequest(problems)))
         try:
             return handler(body)
         except DeploymentRejected as error:

@@ -30,7 +30,7 @@ from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.errors import ApiError
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.policy import Authorizer
-from airflow_hpt.local.resources import sagemaker_needs
+from airflow_hpt.local.resources import resource_tag_context, sagemaker_context, sagemaker_needs
 
 if TYPE_CHECKING:
     # the API module imports the runtime front, which imports this one
@@ -59,6 +59,9 @@ class Front:
         self.region = region
         self.faults = faults
 
+    def _resource_context(self, arn: str) -> dict[str, tuple[str, ...]]:
+        return resource_tag_context(self.api.store.tags_of(arn))
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         response = self._respond(request)
@@ -81,8 +84,9 @@ class Front:
                 raise ValueError("the request body must be a JSON object")
         except ValueError as exc:
             return _error(ApiError("SerializationException", f"Malformed request body: {exc}"), request_id)
+        context = sagemaker_context(operation, body, self.region)
         for action, resources in sagemaker_needs(operation, body, self.region):
-            refusal = self.authorizer.refusal(action, resources)
+            refusal = self.authorizer.refusal(action, resources, context, self._resource_context)
             if refusal is not None:
                 return _error(ApiError("AccessDeniedException", refusal), request_id)
         fault = self.faults.draw(operation) if self.faults is not None else None

@@ -9,11 +9,14 @@ and none here. So a DAG can be run under the policy a platform team will grant.
 What is evaluated, as IAM evaluates an identity policy: ``Allow`` and ``Deny`` statements;
 ``Action`` and ``Resource`` as a string or a list, with ``*`` and ``?`` wildcards (actions
 case-insensitive, ARNs case-sensitive); a statement applies to a request when one of its actions
-matches and one of its resources matches the request's resource ARN (a call with no resource, such
-as a List, has the resource ``*``, which only ``"Resource": "*"`` matches); an explicit Deny wins.
-Refused when the policy is read: ``NotAction``, ``NotResource``, a missing ``Resource``, and
-``Condition`` on a statement that could match an action the backend checks (a condition on
-``iam:PassRole`` is kept: the backend never checks that action, so the statement never applies).
+matches, one of its resources matches the request's resource ARN (a call with no resource, such
+as a List, has the resource ``*``, which only ``"Resource": "*"`` matches) and its ``Condition``
+holds (:mod:`conditions`, on the keys :mod:`resources` gives each request); an explicit Deny wins.
+Refused when the policy is read, with the JSON path: ``NotAction``, ``NotResource``, a missing
+``Resource``, and on a statement that could match an action the backend checks, a condition it
+cannot decide as AWS would (a key no request carries, such as ``aws:SourceIp``; a date or IP
+operator). A condition on ``iam:PassRole`` alone is kept: the backend never checks that action, so
+the statement never applies.
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.conditions import Condition, ConditionError, Context, parse_conditions, wildcard
+from airflow_hpt.local.resources import context_key_type
 
 SERVICE_PREFIX = "sagemaker:"
-# the service prefixes of the actions the backend checks (a Condition on others is harmless)
+# the service prefixes of the actions the backend checks (a Condition on others is never evaluated)
 CHECKED_SERVICES = ("sagemaker", "s3", "logs", "cloudwatch")
 # a call that names no resource (List, GetMetricStatistics...): only "Resource": "*" matches it
 ANY_RESOURCE = "*"
@@ -53,10 +58,13 @@ class _Statement:
     allow: bool
     actions: tuple[re.Pattern[str], ...]
     resources: tuple[re.Pattern[str], ...]
+    conditions: tuple[Condition, ...]
 
-    def applies(self, action: str, resource: str) -> bool:
-        return any(pattern.fullmatch(action) for pattern in self.actions) and any(
-            pattern.fullmatch(resource) for pattern in self.resources
+    def applies(self, action: str, resource: str, context: Context) -> bool:
+        return (
+            any(pattern.fullmatch(action) for pattern in self.actions)
+            and any(pattern.fullmatch(resource) for pattern in self.resources)
+            and all(condition.holds(context) for condition in self.conditions)
         )
 
 
@@ -78,20 +86,18 @@ class Policy:
             raise PolicyError(f"{path}: a policy is a JSON object with a Statement list")
         return cls(document, str(path))
 
-    def allows(self, action: str, resources: Sequence[str] = (ANY_RESOURCE,)) -> bool:
-        """Whether ``action`` is allowed on every one of ``resources`` (ARNs)."""
-        return all(self._allows_on(action, resource) for resource in resources)
-
-    def explicitly_denies(self, action: str, resources: Sequence[str] = (ANY_RESOURCE,)) -> bool:
-        return any(
-            not statement.allow and statement.applies(action, resource)
-            for statement in self._statements
-            for resource in resources
-        )
-
-    def _allows_on(self, action: str, resource: str) -> bool:
-        decisions = [s.allow for s in self._statements if s.applies(action, resource)]
+    def allows(self, action: str, resource: str = ANY_RESOURCE, context: Context | None = None) -> bool:
+        """Whether ``action`` is allowed on ``resource`` (an ARN) for a request with ``context``."""
+        decisions = [s.allow for s in self._statements if s.applies(action, resource, context or {})]
         return bool(decisions) and all(decisions)
+
+    def explicitly_denies(
+        self, action: str, resource: str = ANY_RESOURCE, context: Context | None = None
+    ) -> bool:
+        return any(
+            not statement.allow and statement.applies(action, resource, context or {})
+            for statement in self._statements
+        )
 
 
 def denied_message(
@@ -111,26 +117,44 @@ def denied_message(
 class Authorizer:
     """What every front asks before serving a call: the policy's decision, logged in the request log.
 
-    Without a policy every call is allowed (and still logged).
+    Without a policy every call is allowed (and still logged). Every request carries
+    ``aws:RequestedRegion``, the backend's region.
     """
 
-    def __init__(self, policy: Policy | None, requests: RequestLog | None, access_key_id: str) -> None:
+    def __init__(
+        self, policy: Policy | None, requests: RequestLog | None, access_key_id: str, region: str
+    ) -> None:
         self.policy = policy
         self.requests = requests
         self.access_key_id = access_key_id
+        self.region = region
 
-    def refusal(self, action: str, resources: Sequence[str] = (ANY_RESOURCE,)) -> str | None:
-        """None if ``action`` is allowed on every resource, else AWS's message naming the first refused."""
-        refused = next(
-            (r for r in resources if self.policy is not None and not self.policy.allows(action, (r,))),
-            None,
-        )
+    def refusal(
+        self,
+        action: str,
+        resources: Sequence[str] = (ANY_RESOURCE,),
+        context: Context | None = None,
+        resource_context: Callable[[str], Context] | None = None,
+    ) -> str | None:
+        """None if ``action`` is allowed on every resource, else AWS's message naming the first refused.
+
+        ``context``: the request's condition keys; ``resource_context``: those of one resource (its tags).
+        """
+        refused, explicit = None, False
+        if self.policy is not None:
+            for resource in resources:
+                keys = {
+                    "aws:requestedregion": (self.region,),
+                    **(context or {}),
+                    **(resource_context(resource) if resource_context else {}),
+                }
+                if not self.policy.allows(action, resource, keys):
+                    refused, explicit = resource, self.policy.explicitly_denies(action, resource, keys)
+                    break
         if self.requests is not None:
             self.requests.record(action, refused is None)
         if refused is None:
             return None
-        assert self.policy is not None
-        explicit = self.policy.explicitly_denies(action, (refused,))
         return denied_message(action, self.access_key_id, refused, explicit)
 
     def served(self, action: str) -> None:
@@ -161,17 +185,18 @@ def _statements(document: Mapping[str, Any]) -> list[_Statement]:
             raise PolicyError(f"{where}.Effect: must be 'Allow' or 'Deny', got {effect!r}")
         actions = _strings(statement.get("Action"), f"{where}.Action", "an action")
         resources = _strings(statement.get("Resource"), f"{where}.Resource", "an ARN pattern or '*'")
+        conditions: tuple[Condition, ...] = ()
         if "Condition" in statement and any(_may_be_checked(action) for action in actions):
-            raise PolicyError(
-                f"{where}.Condition: not evaluated by the local backend, which checks "
-                f"{', '.join(CHECKED_SERVICES)} actions; drop the condition or move those actions "
-                "to a statement without one"
-            )
+            try:
+                conditions = parse_conditions(statement["Condition"], f"{where}.Condition", context_key_type)
+            except ConditionError as error:
+                raise PolicyError(str(error)) from None
         statements.append(
             _Statement(
                 effect == "Allow",
-                tuple(_pattern(action, re.IGNORECASE) for action in actions),
-                tuple(_pattern(resource) for resource in resources),
+                tuple(wildcard(action, re.IGNORECASE) for action in actions),
+                tuple(wildcard(resource) for resource in resources),
+                conditions,
             )
         )
     return statements
@@ -189,13 +214,7 @@ def _may_be_checked(action: str) -> bool:
     service, colon, _ = action.partition(":")
     if not colon:
         return True  # "*" or another pattern with no service part: it may match any action
-    return any(_pattern(service, re.IGNORECASE).fullmatch(checked) for checked in CHECKED_SERVICES)
-
-
-def _pattern(text: str, flags: int = 0) -> re.Pattern[str]:
-    # IAM wildcards: * any run of characters (":" and "/" included), ? one character
-    body = re.escape(text).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.compile(body, flags)
+    return any(wildcard(service, re.IGNORECASE).fullmatch(checked) for checked in CHECKED_SERVICES)
 
 
 class RequestLog:

@@ -6,7 +6,8 @@ AWS's service authorization reference gives them per service.
 SageMaker: ``sagemaker:<Operation>`` on the resource the operation names, as
 ``arn:aws:sagemaker:<region>:<account>:<type>/<name>`` (names lowercased, as SageMaker writes its
 ARNs): ``DescribeTrainingJob`` on ``training-job/<name>``, ``CreateEndpoint`` and ``UpdateEndpoint``
-on the endpoint and on the endpoint configuration they use, the tag operations on ``ResourceArn``.
+on the endpoint and on the endpoint configuration they use, ``ListTrainingJobsForHyperParameterTuningJob``
+on the tuning job, the tag operations on ``ResourceArn``.
 Tags given on create are authorized as ``sagemaker:AddTags`` on the new resource, as SageMaker does.
 Calls naming no resource (List, Search) are on ``*``.
 
@@ -18,14 +19,19 @@ multipart upload calls (create, part, complete) -> ``s3:PutObject``, AbortMultip
 ``s3:AbortMultipartUpload``, DeleteObject and each key of DeleteObjects -> ``s3:DeleteObject``, all
 on ``arn:aws:s3:::<bucket>/<key>``; CopyObject -> ``s3:GetObject`` on the source and
 ``s3:PutObject`` on the target.
+
+Condition keys (:func:`sagemaker_context`, :func:`s3_context`, :func:`resource_tag_context`): what a
+request carries for a policy's ``Condition``, under IAM's names, each only where the request has it
+(AWS's service authorization reference lists them per action; the tests check against it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow_hpt.local import store as kinds
+from airflow_hpt.local.conditions import ARN, ARRAY_OF_STRING, BOOL, NUMERIC, STRING
 
 Need = tuple[str, tuple[str, ...]]  # an action and the resources it must be allowed on
 
@@ -40,6 +46,29 @@ _SAGEMAKER_NOUNS: dict[str, tuple[str, str]] = {
     "Endpoint": (kinds.ENDPOINTS, "EndpointName"),
 }
 _VERBS = ("Create", "Describe", "Delete", "Stop", "Update")
+# Lists that name the resource they list from: authorized on it (not on "*"), as AWS does
+_LISTS_OF_ONE_RESOURCE = {"ListTrainingJobsForHyperParameterTuningJob": "HyperParameterTuningJob"}
+
+# the condition keys requests carry (lowercased, as IAM compares them) and their value types
+CONTEXT_KEYS: dict[str, str] = {
+    "aws:requestedregion": STRING,  # every request, of every service (policy.Authorizer)
+    "aws:tagkeys": ARRAY_OF_STRING,
+    "sagemaker:instancetypes": ARRAY_OF_STRING,
+    "sagemaker:volumekmskey": ARN,
+    "sagemaker:outputkmskey": ARN,
+    "sagemaker:vpcsubnets": ARRAY_OF_STRING,
+    "sagemaker:vpcsecuritygroupids": ARRAY_OF_STRING,
+    "sagemaker:networkisolation": BOOL,
+    "sagemaker:intercontainertrafficencryption": BOOL,
+    "sagemaker:maxruntimeinseconds": NUMERIC,
+    "sagemaker:modelarn": ARN,
+    "s3:prefix": STRING,
+    "s3:delimiter": STRING,
+    "s3:max-keys": NUMERIC,
+}
+# keys named after a tag: aws:RequestTag/<tag key> and the resource's own tags
+REQUEST_TAG = "aws:requesttag/"
+RESOURCE_TAGS = ("aws:resourcetag/", "sagemaker:resourcetag/")
 
 
 def sagemaker_needs(operation: str, body: Mapping[str, Any], region: str) -> list[Need]:
@@ -49,8 +78,8 @@ def sagemaker_needs(operation: str, body: Mapping[str, Any], region: str) -> lis
         arn = body.get("ResourceArn")
         return [(action, (arn if isinstance(arn, str) and arn else ANY,))]
     verb = next((verb for verb in _VERBS if operation.startswith(verb)), None)
-    noun = operation.removeprefix(verb) if verb else ""
-    if verb is None or noun not in _SAGEMAKER_NOUNS:
+    noun = operation.removeprefix(verb) if verb else _LISTS_OF_ONE_RESOURCE.get(operation, "")
+    if noun not in _SAGEMAKER_NOUNS:
         return [(action, (ANY,))]
     kind, member = _SAGEMAKER_NOUNS[noun]
     name = body.get(member)
@@ -64,6 +93,121 @@ def sagemaker_needs(operation: str, body: Mapping[str, Any], region: str) -> lis
     if verb == "Create" and body.get("Tags"):
         needs.append(("sagemaker:AddTags", (resources[0],)))
     return needs
+
+
+def context_key_type(key: str) -> str | None:
+    """The value type of a (lowercased) condition key some request carries, None for any other key."""
+    if any(key.startswith(prefix) and len(key) > len(prefix) for prefix in (REQUEST_TAG, *RESOURCE_TAGS)):
+        return STRING
+    return CONTEXT_KEYS.get(key)
+
+
+def sagemaker_context(operation: str, body: Mapping[str, Any], region: str) -> dict[str, tuple[str, ...]]:
+    """The condition keys of a SageMaker API call: the tags it sets or removes, and on
+    Create the settings a platform team constrains (instance types, KMS keys, VPC, isolation...).
+
+    A key the request does not set is absent (a ``Null`` condition tells), as on AWS. A single-valued
+    key with several values (two training job definitions with their own volume keys) holds them all,
+    and a condition on it must hold for each.
+    """
+    context: dict[str, list[str]] = {}
+    if operation.startswith("Create") or operation == "AddTags":
+        for tag in _mappings(body, "Tags"):
+            _add(context, "aws:tagkeys", tag.get("Key"))
+            if isinstance(tag.get("Key"), str):
+                _add(context, REQUEST_TAG + tag["Key"].lower(), tag.get("Value"))
+    if operation == "DeleteTags":
+        for key in body.get("TagKeys") or ():
+            _add(context, "aws:tagkeys", key)
+    if operation.startswith("Create"):
+        _add_settings(context, body, region)
+    return {key: tuple(values) for key, values in context.items() if values}
+
+
+def resource_tag_context(tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """``aws:ResourceTag/<key>`` and ``sagemaker:ResourceTag/<key>`` of an existing resource's tags."""
+    return {prefix + key.lower(): (value,) for key, value in tags.items() for prefix in RESOURCE_TAGS}
+
+
+def s3_context(method: str, bucket: str, key: str, args: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """The condition keys of an S3 request: a listing's prefix, delimiter and max-keys."""
+    context: dict[str, tuple[str, ...]] = {}
+    if bucket and not key and method == "GET" and not {"location", "uploads"} & set(args):
+        for arg in ("prefix", "delimiter", "max-keys"):
+            if arg in args:
+                context[f"s3:{arg}"] = (args[arg],)
+    return context
+
+
+def _add_settings(context: dict[str, list[str]], body: Mapping[str, Any], region: str) -> None:
+    for part in _definitions(body):
+        for config in (
+            _mapping(part, "ResourceConfig"),
+            _mapping(part, "HyperParameterTuningResourceConfig"),
+            _mapping(part, "TransformResources"),
+        ):
+            _add(context, "sagemaker:instancetypes", config.get("InstanceType"))
+            for group in (*_mappings(config, "InstanceGroups"), *_mappings(config, "InstanceConfigs")):
+                _add(context, "sagemaker:instancetypes", group.get("InstanceType"))
+            _add(context, "sagemaker:volumekmskey", config.get("VolumeKmsKeyId"))
+        for output in (_mapping(part, "OutputDataConfig"), _mapping(part, "TransformOutput")):
+            _add(context, "sagemaker:outputkmskey", output.get("KmsKeyId"))
+        vpc = _mapping(part, "VpcConfig")
+        for subnet in vpc.get("Subnets") or ():
+            _add(context, "sagemaker:vpcsubnets", subnet)
+        for group_id in vpc.get("SecurityGroupIds") or ():
+            _add(context, "sagemaker:vpcsecuritygroupids", group_id)
+        _add(context, "sagemaker:networkisolation", part.get("EnableNetworkIsolation"))
+        _add(
+            context,
+            "sagemaker:intercontainertrafficencryption",
+            part.get("EnableInterContainerTrafficEncryption"),
+        )
+        _add(
+            context,
+            "sagemaker:maxruntimeinseconds",
+            _mapping(part, "StoppingCondition").get("MaxRuntimeInSeconds"),
+        )
+    variants = _mappings(body, "ProductionVariants")
+    models = (
+        [body.get("ModelName")] if "TransformResources" in body else [v.get("ModelName") for v in variants]
+    )
+    for model in models:
+        if isinstance(model, str) and model:
+            _add(context, "sagemaker:modelarn", kinds.arn_for(region, kinds.MODELS, model))
+    for variant in variants:
+        _add(context, "sagemaker:instancetypes", variant.get("InstanceType"))
+    if variants:
+        _add(context, "sagemaker:volumekmskey", body.get("KmsKeyId"))
+
+
+def _definitions(body: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The request, and a tuning job's training job definitions: where the settings are."""
+    yield body
+    single = body.get("TrainingJobDefinition")
+    if isinstance(single, Mapping):
+        yield single
+    yield from _mappings(body, "TrainingJobDefinitions")
+
+
+def _mapping(parent: Mapping[str, Any], member: str) -> Mapping[str, Any]:
+    value = parent.get(member)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _mappings(parent: Mapping[str, Any], member: str) -> list[Mapping[str, Any]]:
+    value = parent.get(member)
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _add(context: dict[str, list[str]], key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, int | float):
+        value = str(value)
+    values = context.setdefault(key, [])
+    if isinstance(value, str) and value and value not in values:
+        values.append(value)
 
 
 def endpoint_arn(region: str, name: str) -> str:

@@ -33,7 +33,7 @@ from airflow_hpt.local.deploy import DeploymentRejected, Deployments
 from airflow_hpt.local.front import addressed_url
 from airflow_hpt.local.hosting import Answer, Hosting, ModelServerError
 from airflow_hpt.local.policy import Authorizer
-from airflow_hpt.local.resources import endpoint_arn
+from airflow_hpt.local.resources import endpoint_arn, resource_tag_context
 
 PATH_PREFIX = "/endpoints/"
 INVOCATIONS_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
@@ -99,7 +99,11 @@ class RuntimeFront:
                 "UnknownOperationException", f"No operation at {request.method} {request.path}"
             )
         name = unquote(match["name"])
-        refusal = self.authorizer.refusal("sagemaker:InvokeEndpoint", (endpoint_arn(self.region, name),))
+        refusal = self.authorizer.refusal(
+            "sagemaker:InvokeEndpoint",
+            (endpoint_arn(self.region, name),),
+            resource_context=lambda arn: resource_tag_context(self.deployments.store.tags_of(arn)),
+        )
         if refusal is not None:
             raise InvocationRefused("AccessDeniedException", refusal)
         endpoint = self.deployments.invocation_target(name)

@@ -29,7 +29,7 @@ from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.auth import S3_SERVICE, AuthError, SigV4Verifier
 from airflow_hpt.local.policy import Authorizer
-from airflow_hpt.local.resources import s3_needs
+from airflow_hpt.local.resources import s3_context, s3_needs
 from airflow_hpt.local.s3body import decode_body
 from airflow_hpt.local.s3store import (
     DEFAULT_CONTENT_TYPE,
@@ -189,8 +189,9 @@ class S3Front:
         if bucket and not key and request.method == "POST" and "delete" in args:
             document = _parse_xml(decode_body(request))
             deleted = tuple(entry.findtext("Key") or "" for entry in document.findall("Object"))
+        context = s3_context(request.method, bucket, key, args)
         for action, resources in s3_needs(request.method, bucket, key, args, copy_source, deleted):
-            refusal = self.authorizer.refusal(action, resources)
+            refusal = self.authorizer.refusal(action, resources, context)
             if refusal is not None:
                 raise S3Error("AccessDenied", refusal, 403)
 

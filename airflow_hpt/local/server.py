@@ -127,7 +127,7 @@ class LocalSageMaker:
         transform_jobs = TransformJobs(store, deployments, objects, transform_hosting)
         jobs = JobsApi(store, self.s3, training_jobs, transform_jobs)
         api = SageMakerApi(store, engine, deployments, self.quotas, jobs)
-        authorizer = Authorizer(self.policy, self.requests, self.access_key_id)
+        authorizer = Authorizer(self.policy, self.requests, self.access_key_id, self.region)
         runtime = RuntimeFront(deployments, hosting, self._verifier, self.region, authorizer)
         logs = LogsHandler(store, self.home, self.region, authorizer, hosting.root, transform_hosting.root)
         fronts: dict[str, WsgiApp] = {

@@ -69,6 +69,14 @@ class Store:
             record = self._records[kind].get(name.lower())
             return deepcopy(record) if record is not None else None
 
+    def tags_of(self, arn: str) -> dict[str, str]:
+        """The tags of the resource a SageMaker ARN names; none if it names none (a Create's new one)."""
+        kind, _, name = arn.split(":", 5)[-1].partition("/")
+        record = (
+            self.get(kind, name) if kind in KINDS and name and arn.startswith("arn:aws:sagemaker:") else None
+        )
+        return {tag["Key"]: tag["Value"] for tag in (record or {}).get("_tags", [])}
+
     def all(self, kind: str, where: Callable[[Record], bool] | None = None) -> list[Record]:
         """Copies of the records of a kind; ``where`` filters before copying (cheaper)."""
         with self._lock:

@@ -43,7 +43,7 @@ def _without(action: str) -> dict[str, Any]:
             {"Statement": [{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::b/*"}]},
             "Statement[0].NotResource",
         ),
-        # a condition the backend cannot evaluate, on actions it checks ("*" and "s*:" may be s3:)
+        # a condition the backend cannot decide, on actions it checks ("*" and "s*:" may be s3:)
         (
             {
                 "Statement": [
@@ -56,11 +56,24 @@ def _without(action: str) -> dict[str, Any]:
                     },
                 ]
             },
-            "Statement[1].Condition",
+            "Statement[1].Condition.Bool.aws:SecureTransport",
         ),
         (
             {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {}}]},
             "Statement[0].Condition",
+        ),
+        (
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sagemaker:Create*",
+                        "Resource": "*",
+                        "Condition": {"StringLike": {"sagemaker:InstanceTypes": "ml.m5.*"}},
+                    }
+                ]
+            },
+            "Statement[0].Condition.StringLike.sagemaker:InstanceTypes",
         ),
     ],
 )
@@ -197,3 +210,64 @@ def test_the_request_log_rotates_keeping_the_newest_calls(tmp_path: Path) -> Non
     assert kept[-1][2] == "denied" and kept[-2][2] == "allowed"  # 499 was denied, 498 allowed
     # the counts still cover every call, rotated or not
     assert sum(log.calls.values()) + sum(log.denied.values()) == 500
+
+
+GUARDRAILS = {
+    "Statement": [
+        # only ml.m5 instances; calls that name no instance type (Describe, tags) pass: ForAllValues
+        {
+            "Effect": "Allow",
+            "Action": "sagemaker:*",
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringLike": {"sagemaker:InstanceTypes": "ml.m5.*"}},
+        },
+        # every tuning job says which team pays for it
+        {
+            "Effect": "Deny",
+            "Action": "sagemaker:CreateHyperParameterTuningJob",
+            "Resource": "*",
+            "Condition": {"Null": {"aws:RequestTag/team": "true"}},
+        },
+        # what is tagged env=prod cannot be stopped
+        {
+            "Effect": "Deny",
+            "Action": "sagemaker:Stop*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/env": "prod"}},
+        },
+    ]
+}
+
+
+def test_conditions_on_the_request_and_on_the_resource_tags_decide(tmp_path: Path) -> None:
+    with LocalSageMaker(tmp_path / "sagemaker", policy=Policy(GUARDRAILS)) as backend:
+        client = make_client(backend.endpoint_url)
+        tagged = [{"Key": "team", "Value": "ml"}, {"Key": "env", "Value": "prod"}]
+
+        large = quadratic_request("large", max_jobs=1, parallel=1)
+        large["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] = "ml.c5.xlarge"
+        with pytest.raises(ClientError) as refused:
+            client.create_hyper_parameter_tuning_job(**large, Tags=tagged)
+        assert "because no identity-based policy allows" in refused.value.response["Error"]["Message"]
+
+        with pytest.raises(ClientError) as refused:
+            client.create_hyper_parameter_tuning_job(**quadratic_request("untagged", max_jobs=1, parallel=1))
+        assert "with an explicit deny" in refused.value.response["Error"]["Message"]
+
+        arn = client.create_hyper_parameter_tuning_job(
+            **quadratic_request("guarded", max_jobs=4, parallel=1), Tags=tagged
+        )["HyperParameterTuningJobArn"]
+        with pytest.raises(ClientError) as refused:
+            client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="guarded")
+        assert refused.value.response["Error"]["Message"].endswith(
+            f"sagemaker:StopHyperParameterTuningJob on resource: {arn} with an explicit deny in an "
+            "identity-based policy"
+        )
+        # the resource's tags are read at each call: untagged, it may be stopped
+        client.delete_tags(ResourceArn=arn, TagKeys=["env"])
+        client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="guarded")
+        assert wait_for(client, "guarded")["HyperParameterTuningJobStatus"] in ("Stopped", "Completed")
+        assert dict(backend.requests.denied) == {
+            "sagemaker:CreateHyperParameterTuningJob": 2,
+            "sagemaker:StopHyperParameterTuningJob": 1,
+        }

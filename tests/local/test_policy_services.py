@@ -200,7 +200,7 @@ def test_a_condition_on_an_action_the_backend_never_checks_is_kept() -> None:
             ]
         }
     )
-    assert policy.allows("s3:GetObject", (f"{BUCKET_B}/k",))
-    assert not policy.allows("s3:GetObject", (f"{BUCKET_A}/k",))
-    assert not policy.allows("s3:GetObject", (BUCKET_B,))  # the bucket is not an object in it
+    assert policy.allows("s3:GetObject", f"{BUCKET_B}/k")
+    assert not policy.allows("s3:GetObject", f"{BUCKET_A}/k")
+    assert not policy.allows("s3:GetObject", BUCKET_B)  # the bucket is not an object in it
     assert not policy.allows("s3:GetObject")  # "*": a statement scoped to ARNs does not match it
