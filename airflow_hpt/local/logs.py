@@ -36,6 +36,7 @@ from werkzeug.datastructures import Headers
 from airflow_hpt.local import store as kinds
 from airflow_hpt.local.hosting import ServedInstance, served_instances
 from airflow_hpt.local.policy import Authorizer
+from airflow_hpt.local.resources import logs_needs
 from airflow_hpt.local.runner import HOST, LOG_FILE, LOG_TIMES_FILE, job_folder
 from airflow_hpt.local.store import Store
 
@@ -256,16 +257,16 @@ class LogsHandler:
         try:
             if method != "POST" or not target.startswith(TARGET_PREFIX) or operation is None:
                 raise LogsError("UnknownOperationException", f"Unknown operation target {target!r}")
-            # on "*": the local policy check does not scope Logs calls to log groups (docs/iam.md)
-            refusal = self.authorizer.refusal(f"logs:{target.removeprefix(TARGET_PREFIX)}")
-            if refusal is not None:
-                raise LogsError("AccessDeniedException", refusal)
             try:
                 request = json.loads(body or b"{}")
             except ValueError as error:
                 raise LogsError("SerializationException", f"Malformed request body: {error}") from None
             if not isinstance(request, dict):
                 raise LogsError("SerializationException", "the request body must be a JSON object")
+            for action, resources in logs_needs(target.removeprefix(TARGET_PREFIX), request, self.region):
+                refusal = self.authorizer.refusal(action, resources)
+                if refusal is not None:
+                    raise LogsError("AccessDeniedException", refusal)
             return 200, {"Content-Type": CONTENT_TYPE}, json.dumps(operation(request)).encode()
         except LogsError as error:
             return _error(error)

@@ -20,6 +20,8 @@ multipart upload calls (create, part, complete) -> ``s3:PutObject``, AbortMultip
 on ``arn:aws:s3:::<bucket>/<key>``; CopyObject -> ``s3:GetObject`` on the source and
 ``s3:PutObject`` on the target.
 
+CloudWatch Logs: :func:`logs_needs`.
+
 Condition keys (:func:`sagemaker_context`, :func:`s3_context`, :func:`resource_tag_context`): what a
 request carries for a policy's ``Condition``, under IAM's names, each only where the request has it
 (AWS's service authorization reference lists them per action; the tests check against it).
@@ -213,6 +215,28 @@ def _add(context: dict[str, list[str]], key: str, value: Any) -> None:
 def endpoint_arn(region: str, name: str) -> str:
     """What ``sagemaker:InvokeEndpoint`` is authorized on."""
     return kinds.arn_for(region, kinds.ENDPOINTS, name)
+
+
+def logs_needs(operation: str, request: Mapping[str, Any], region: str) -> list[Need]:
+    """The action and resource of a CloudWatch Logs call. A log group's calls are authorized on its ARN
+    with the trailing ``:*`` (CloudWatch Logs' documentation: that form is the one IAM policies name,
+    for every action but tagging), so ``log-group:<name>:*`` and ``log-group:/aws/sagemaker/*`` grant
+    them; ``GetLogEvents`` is on the stream, ``log-group:<name>:log-stream:<stream>``."""
+    action = f"logs:{operation}"
+    identifier = request.get("logGroupIdentifier") or request.get("logGroupName")
+    if operation == "DescribeLogGroups" or not isinstance(identifier, str) or not identifier:
+        return [(action, (ANY,))]
+    # an identifier may be the group's ARN (without the trailing :*) or its name
+    name = (
+        identifier.partition(":log-group:")[2].removesuffix(":*")
+        if identifier.startswith("arn:")
+        else identifier
+    )
+    group = f"arn:aws:logs:{region}:{kinds.ACCOUNT_ID}:log-group:{name}"
+    stream = request.get("logStreamName")
+    if operation == "GetLogEvents" and isinstance(stream, str) and stream:
+        return [(action, (f"{group}:log-stream:{stream}",))]
+    return [(action, (f"{group}:*",))]
 
 
 def bucket_arn(bucket: str) -> str:

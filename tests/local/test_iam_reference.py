@@ -22,6 +22,7 @@ from airflow_hpt.local.resources import (
     REQUEST_TAG,
     RESOURCE_TAGS,
     endpoint_arn,
+    logs_needs,
     resource_tag_context,
     s3_context,
     s3_needs,
@@ -84,7 +85,7 @@ def reference(service: str, action: str) -> tuple[dict[str, Any], ...]:
 
 def arn_format(text: str) -> re.Pattern[str]:
     # arn:${Partition}:sagemaker:${Region}:${Account}:training-job/${TrainingJobName}
-    return re.compile(re.sub(r"\\\$\\\{[^}]*\\\}", "[^:/]+", re.escape(text)))
+    return re.compile(re.sub(r"\\\$\\\{[^}]*\\\}", "[^:]+", re.escape(text)))
 
 
 def assert_authorized_as_aws_names(service: str, action: str, resources: tuple[str, ...]) -> None:
@@ -191,6 +192,23 @@ def test_each_s3_request_needs_the_action_and_resource_aws_names(
     for action, resources in needs:
         assert_authorized_as_aws_names("s3", action, resources)
         assert {as_reference_key(k) for k in s3_context(method, bucket, key, args)} <= condition_keys(action)
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_body"),
+    [
+        ("DescribeLogGroups", {"logGroupNamePrefix": "/aws/sagemaker/"}),
+        ("DescribeLogStreams", {"logGroupName": "/aws/sagemaker/TrainingJobs"}),
+        ("FilterLogEvents", {"logGroupIdentifier": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/g"}),
+        ("GetLogEvents", {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamName": "t/algo-1-1"}),
+    ],
+)
+def test_each_logs_call_is_authorized_on_the_resource_aws_names(
+    operation: str, request_body: dict[str, Any]
+) -> None:
+    for action, resources in logs_needs(operation, request_body, REGION):
+        # less the trailing ":*" CloudWatch Logs' documentation tells IAM policies to give a group
+        assert_authorized_as_aws_names("logs", action, tuple(r.removesuffix(":*") for r in resources))
 
 
 def _requests() -> list[tuple[str, dict[str, Any]]]:

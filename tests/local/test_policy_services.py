@@ -186,6 +186,39 @@ def test_logs_are_checked_and_caller_identity_needs_no_permission(start: Any) ->
     assert "sts:GetCallerIdentity" in lines and "logs:DescribeLogGroups" in lines
 
 
+def test_logs_are_scoped_to_log_groups_and_streams(start: Any) -> None:
+    training = "/aws/sagemaker/TrainingJobs"
+    backend = start(
+        # the form CloudWatch Logs' documentation gives IAM policies: the group's ARN with ":*"
+        _allow(
+            ["logs:DescribeLogStreams", "logs:FilterLogEvents"], f"arn:aws:logs:*:*:log-group:{training}:*"
+        ),
+        _allow(["logs:GetLogEvents"], f"arn:aws:logs:*:*:log-group:{training}:log-stream:tune-*"),
+    )
+    logs = backend_client(backend, "logs")
+    assert logs.describe_log_streams(logGroupName=training)["logStreams"] == []
+    assert (
+        logs.filter_log_events(
+            logGroupIdentifier=f"arn:aws:logs:us-east-1:123456789012:log-group:{training}"
+        )["events"]
+        == []
+    )
+    with pytest.raises(ClientError) as denied:
+        logs.describe_log_streams(logGroupName="/aws/sagemaker/Endpoints/champion")
+    assert (
+        "logs:DescribeLogStreams on resource: "
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/champion:* "
+    ) in denied.value.response["Error"]["Message"]
+    # allowed: the call reaches the service, which has no such stream
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        logs.get_log_events(logGroupName=training, logStreamName="tune-001-abc/algo-1-1")
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        logs.get_log_events(logGroupName=training, logStreamName="other/algo-1-1")
+    # a listing of groups names none: only "Resource": "*" would allow it
+    with pytest.raises(ClientError, match="logs:DescribeLogGroups because"):
+        logs.describe_log_groups()
+
+
 def test_a_condition_on_an_action_the_backend_never_checks_is_kept() -> None:
     policy = Policy(
         {
