@@ -38,22 +38,33 @@ _THROTTLING_CODES = frozenset(
 
 
 class TruncatedResponse(Exception):
-    """A success answer without a member the API always returns: the connection ended mid-body.
+    """An empty success answer where the API always returns members: the connection ended mid-body.
 
-    botocore reads a 200 whose body was cut short (the server died after its headers) as an empty
-    answer, so the output shape's required members are the only sign.
+    botocore reads a 200 whose body was cut short (the server died after its headers, or mid-JSON)
+    as an empty answer, so the output shape's required members are the only sign.
     """
 
 
+class IncompleteAnswer(Exception):
+    """A success answer that came whole but leaves out a member SageMaker always returns: the
+    endpoint does not speak SageMaker's API in full (an emulator), which no wait mends."""
+
+
 def complete(client: Any, operation: str, response: dict[str, Any]) -> dict[str, Any]:
-    """``response`` without ResponseMetadata; raises :class:`TruncatedResponse` when it lacks a
-    member the operation's output shape requires (botocore's service model)."""
+    """``response`` without ResponseMetadata, once it has every member the operation's output shape
+    requires (botocore's service model). Without them: :class:`TruncatedResponse` if nothing came
+    (botocore parses a body cut short to nothing), :class:`IncompleteAnswer` if something did."""
     response.pop("ResponseMetadata", None)
     api_name = client.meta.method_to_api_mapping[operation]
     output = client.meta.service_model.operation_model(api_name).output_shape
     missing = [member for member in (output.required_members if output else ()) if member not in response]
-    if missing:
+    if missing and not response:
         raise TruncatedResponse(f"{api_name} answered without {', '.join(missing)} (a cut-short answer)")
+    if missing:
+        raise IncompleteAnswer(
+            f"{api_name} answered without {', '.join(missing)}, which SageMaker always returns: the "
+            f"endpoint ({client.meta.endpoint_url}) does not implement this operation in full"
+        )
     return response
 
 
