@@ -16,7 +16,8 @@ ListObjects(V2) and HeadBucket -> ``s3:ListBucket``, GetBucketLocation -> ``s3:G
 CreateBucket / DeleteBucket -> ``s3:CreateBucket`` / ``s3:DeleteBucket``, all on
 ``arn:aws:s3:::<bucket>``; GetObject and HeadObject -> ``s3:GetObject``, PutObject and the
 multipart upload calls (create, part, complete) -> ``s3:PutObject``, AbortMultipartUpload ->
-``s3:AbortMultipartUpload``, DeleteObject and each key of DeleteObjects -> ``s3:DeleteObject``, all
+``s3:AbortMultipartUpload``, DeleteObject and each key of DeleteObjects (on its own, as S3 answers per
+key) -> ``s3:DeleteObject``, all
 on ``arn:aws:s3:::<bucket>/<key>``; CopyObject -> ``s3:GetObject`` on the source and
 ``s3:PutObject`` on the target.
 
@@ -253,13 +254,12 @@ def s3_needs(
     key: str,
     args: Mapping[str, str],
     copy_source: tuple[str, str] | None = None,
-    deleted_keys: tuple[str, ...] = (),
 ) -> list[Need]:
     """The IAM actions and resources an S3 REST request needs (see the module's table).
 
-    ``copy_source``: the (bucket, key) of ``x-amz-copy-source``; ``deleted_keys``: the keys of a
-    DeleteObjects document. A request the front does not serve needs nothing here: it is refused
-    as NotImplemented either way.
+    ``copy_source``: the (bucket, key) of ``x-amz-copy-source``. A request the front does not serve
+    needs nothing here: it is refused as NotImplemented either way. Nor does DeleteObjects as a
+    whole: each of its keys needs ``s3:DeleteObject`` (:func:`object_arn`), and S3 answers per key.
     """
     if not bucket:
         return [("s3:ListAllMyBuckets", (ANY,))] if method == "GET" else []
@@ -267,12 +267,7 @@ def s3_needs(
         if method == "GET" and "location" in args:
             return [("s3:GetBucketLocation", (bucket_arn(bucket),))]
         if method == "POST" and "delete" in args:
-            return [
-                (
-                    "s3:DeleteObject",
-                    tuple(object_arn(bucket, k) for k in deleted_keys) or (bucket_arn(bucket),),
-                )
-            ]
+            return []
         action = {
             "GET": "s3:ListBucket",
             "HEAD": "s3:ListBucket",

@@ -29,7 +29,7 @@ from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.auth import S3_SERVICE, AuthError, SigV4Verifier
 from airflow_hpt.local.policy import Authorizer
-from airflow_hpt.local.resources import s3_context, s3_needs
+from airflow_hpt.local.resources import object_arn, s3_context, s3_needs
 from airflow_hpt.local.s3body import decode_body
 from airflow_hpt.local.s3store import (
     DEFAULT_CONTENT_TYPE,
@@ -185,12 +185,8 @@ class S3Front:
         copy_source = None
         if key and "x-amz-copy-source" in request.headers and "uploadId" not in args:
             copy_source = _copy_source(request)
-        deleted: tuple[str, ...] = ()
-        if bucket and not key and request.method == "POST" and "delete" in args:
-            document = _parse_xml(decode_body(request))
-            deleted = tuple(entry.findtext("Key") or "" for entry in document.findall("Object"))
         context = s3_context(request.method, bucket, key, args)
-        for action, resources in s3_needs(request.method, bucket, key, args, copy_source, deleted):
+        for action, resources in s3_needs(request.method, bucket, key, args, copy_source):
             refusal = self.authorizer.refusal(action, resources, context)
             if refusal is not None:
                 raise S3Error("AccessDenied", refusal, 403)
@@ -314,6 +310,9 @@ class S3Front:
         for entry in document.findall("Object"):
             key = entry.findtext("Key") or ""
             try:
+                # each key on its own: S3 deletes the allowed ones and reports the others
+                if self.authorizer.refusal("s3:DeleteObject", (object_arn(bucket, key),)) is not None:
+                    raise S3Error("AccessDenied", "Access Denied", 403)
                 self.store.delete(bucket, key)
             except S3Error as error:
                 failed = _child(root, "Error")

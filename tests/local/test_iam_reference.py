@@ -165,29 +165,28 @@ def test_invoke_endpoint_is_authorized_on_the_endpoint() -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "bucket", "key", "args", "copy_source", "deleted"),
+    ("method", "bucket", "key", "args", "copy_source"),
     [
-        ("GET", "", "", {}, None, ()),
-        ("GET", "b", "", {"list-type": "2", "prefix": "p/"}, None, ()),
-        ("HEAD", "b", "", {}, None, ()),
-        ("GET", "b", "", {"location": ""}, None, ()),
-        ("PUT", "b", "", {}, None, ()),
-        ("DELETE", "b", "", {}, None, ()),
-        ("POST", "b", "", {"delete": ""}, None, ("k1", "k2")),
-        ("GET", "b", "k", {}, None, ()),
-        ("HEAD", "b", "k", {}, None, ()),
-        ("PUT", "b", "k", {}, None, ()),
-        ("PUT", "b", "k", {}, ("a", "src"), ()),
-        ("POST", "b", "k", {"uploads": ""}, None, ()),
-        ("PUT", "b", "k", {"uploadId": "u", "partNumber": "1"}, None, ()),
-        ("DELETE", "b", "k", {"uploadId": "u"}, None, ()),
-        ("DELETE", "b", "k", {}, None, ()),
+        ("GET", "", "", {}, None),
+        ("GET", "b", "", {"list-type": "2", "prefix": "p/"}, None),
+        ("HEAD", "b", "", {}, None),
+        ("GET", "b", "", {"location": ""}, None),
+        ("PUT", "b", "", {}, None),
+        ("DELETE", "b", "", {}, None),
+        ("GET", "b", "k", {}, None),
+        ("HEAD", "b", "k", {}, None),
+        ("PUT", "b", "k", {}, None),
+        ("PUT", "b", "k", {}, ("a", "src")),
+        ("POST", "b", "k", {"uploads": ""}, None),
+        ("PUT", "b", "k", {"uploadId": "u", "partNumber": "1"}, None),
+        ("DELETE", "b", "k", {"uploadId": "u"}, None),
+        ("DELETE", "b", "k", {}, None),
     ],
 )
 def test_each_s3_request_needs_the_action_and_resource_aws_names(
-    method: str, bucket: str, key: str, args: dict[str, str], copy_source: Any, deleted: tuple[str, ...]
+    method: str, bucket: str, key: str, args: dict[str, str], copy_source: Any
 ) -> None:
-    needs = s3_needs(method, bucket, key, args, copy_source, deleted)
+    needs = s3_needs(method, bucket, key, args, copy_source)
     assert needs
     for action, resources in needs:
         assert_authorized_as_aws_names("s3", action, resources)

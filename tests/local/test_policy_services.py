@@ -113,12 +113,20 @@ def test_an_explicit_deny_on_a_prefix_wins(start: Any) -> None:
     s3.put_object(Bucket="bucket-a", Key="tmp/x", Body=b"x")
     s3.delete_object(Bucket="bucket-a", Key="tmp/x")
     with pytest.raises(ClientError) as denied:
-        s3.delete_objects(
-            Bucket="bucket-a", Delete={"Objects": [{"Key": "tmp/y"}, {"Key": "models/m.tar.gz"}]}
-        )
+        s3.delete_object(Bucket="bucket-a", Key="models/m.tar.gz")
     assert _code(denied) == ("AccessDenied", 403)
     assert "with an explicit deny in an identity-based policy" in denied.value.response["Error"]["Message"]
+    # DeleteObjects answers per key, as S3 does: the allowed key is deleted, the denied one reported
+    s3.put_object(Bucket="bucket-a", Key="tmp/y", Body=b"y")
+    answer = s3.delete_objects(
+        Bucket="bucket-a", Delete={"Objects": [{"Key": "tmp/y"}, {"Key": "models/m.tar.gz"}]}
+    )
+    assert [deleted["Key"] for deleted in answer["Deleted"]] == ["tmp/y"]
+    assert [(error["Key"], error["Code"]) for error in answer["Errors"]] == [
+        ("models/m.tar.gz", "AccessDenied")
+    ]
     assert s3.get_object(Bucket="bucket-a", Key="models/m.tar.gz")["Body"].read() == b"m"
+    assert s3.list_objects_v2(Bucket="bucket-a", Prefix="tmp/")["KeyCount"] == 0
 
 
 def test_invoke_endpoint_needs_its_own_action(start: Any) -> None:
