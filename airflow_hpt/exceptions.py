@@ -18,12 +18,16 @@ class Problem:
 
 
 class InvalidTuningRequest(ValueError):
-    """The request breaks one or more rules; every problem is listed, each with its JSON path."""
+    """The request breaks one or more rules; every problem is listed, each with its JSON path.
 
-    def __init__(self, problems: list[Problem]) -> None:
+    ``operation`` names the API operation when the request is not a CreateHyperParameterTuningJob.
+    """
+
+    def __init__(self, problems: list[Problem], operation: str = "tuning") -> None:
         self.problems = list(problems)
+        self.operation = operation
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
-        super().__init__(f"Invalid tuning request ({len(self.problems)} problem(s)):\n{lines}")
+        super().__init__(f"Invalid {operation} request ({len(self.problems)} problem(s)):\n{lines}")
 
     def redacted(self, redact: Callable[[str], object]) -> InvalidTuningRequest:
         """This error with every problem passed through ``redact`` (e.g. Airflow's secrets masker).
@@ -34,7 +38,7 @@ class InvalidTuningRequest(ValueError):
         problems = [
             Problem(str(redact(problem.path)), str(redact(problem.rule))) for problem in self.problems
         ]
-        return self if problems == self.problems else InvalidTuningRequest(problems)
+        return self if problems == self.problems else InvalidTuningRequest(problems, self.operation)
 
 
 class TemplateError(ValueError):

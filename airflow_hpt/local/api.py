@@ -108,7 +108,7 @@ class SageMakerApi:
         if operation not in _VALIDATED_BY_HANDLER:
             problems = operation_problems(body, operation)
             if problems:
-                raise _validation(str(InvalidTuningRequest(problems)))
+                raise _validation(str(InvalidTuningRequest(problems, operation)))
         try:
             return handler(body)
         except DeploymentRejected as error:

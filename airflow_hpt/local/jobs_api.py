@@ -139,7 +139,7 @@ def _admit(body: Body, operation: str, unsupported: list[Problem]) -> None:
     """One ValidationException naming every member the service model or this backend refuses."""
     problems = [*operation_problems(body, operation), *unsupported]
     if problems:
-        raise validation(str(InvalidTuningRequest(problems)))
+        raise validation(str(InvalidTuningRequest(problems, operation)))
 
 
 def check_locations(

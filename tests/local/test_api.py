@@ -29,7 +29,7 @@ from tests.local.conftest import (
     training_jobs,
     wait_for,
 )
-from tests.waiting import PATIENCE_SECONDS
+from tests.waiting import PATIENCE_SECONDS, wait_until
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -437,7 +437,11 @@ def test_endpoint_is_creating_or_updating_until_its_delay_passed(home: Path) -> 
         client.create_endpoint_config(EndpointConfigName="c", ProductionVariants=variants)
         client.create_endpoint(EndpointName="settled", EndpointConfigName="c")
         # the model data is missing: it settles Failed, which may be updated like InService
-        assert client.describe_endpoint(EndpointName="settled")["EndpointStatus"] == "Failed"
+        settled = wait_until(
+            "the endpoint to settle",
+            lambda: client.describe_endpoint(EndpointName="settled")["EndpointStatus"] != "Creating",
+        )
+        assert settled and client.describe_endpoint(EndpointName="settled")["EndpointStatus"] == "Failed"
     with LocalSageMaker(home, endpoint_delay_seconds=3600) as slow:
         client = make_client(slow.endpoint_url)
         client.create_endpoint(EndpointName="new", EndpointConfigName="c")
