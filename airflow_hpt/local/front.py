@@ -30,7 +30,12 @@ from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.errors import ApiError
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.policy import Authorizer
-from airflow_hpt.local.resources import resource_tag_context, sagemaker_context, sagemaker_needs
+from airflow_hpt.local.resources import (
+    action_context,
+    resource_tag_context,
+    sagemaker_context,
+    sagemaker_needs,
+)
 
 if TYPE_CHECKING:
     # the API module imports the runtime front, which imports this one
@@ -86,7 +91,9 @@ class Front:
             return _error(ApiError("SerializationException", f"Malformed request body: {exc}"), request_id)
         context = sagemaker_context(operation, body, self.region)
         for action, resources in sagemaker_needs(operation, body, self.region):
-            refusal = self.authorizer.refusal(action, resources, context, self._resource_context)
+            refusal = self.authorizer.refusal(
+                action, resources, action_context(action, context), self._resource_context
+            )
             if refusal is not None:
                 return _error(ApiError("AccessDeniedException", refusal), request_id)
         fault = self.faults.draw(operation) if self.faults is not None else None

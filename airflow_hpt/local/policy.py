@@ -3,8 +3,9 @@
 ``LocalSageMaker(policy=...)`` / ``--policy FILE`` refuse, in each service's own error shape and in
 AWS's words, any call the policy does not allow: the SageMaker API (``sagemaker:<Operation>``), the
 runtime (``sagemaker:InvokeEndpoint``), S3 (``s3:<Action>``, IAM's names: :mod:`resources`), CloudWatch
-Logs (``logs:``) and metrics (``cloudwatch:``). STS ``GetCallerIdentity`` needs no permission on AWS
-and none here. So a DAG can be run under the policy a platform team will grant.
+Logs (``logs:``) and metrics (``cloudwatch:``), and ``iam:PassRole`` of the execution roles a Create
+hands to SageMaker. STS ``GetCallerIdentity`` needs no permission on AWS and none here. So a DAG can
+be run under the policy a platform team will grant.
 
 What is evaluated, as IAM evaluates an identity policy: ``Allow`` and ``Deny`` statements;
 ``Action`` and ``Resource`` as a string or a list, with ``*`` and ``?`` wildcards (actions
@@ -15,8 +16,8 @@ holds (:mod:`conditions`, on the keys :mod:`resources` gives each request); an e
 Refused when the policy is read, with the JSON path: ``NotAction``, ``NotResource``, a missing
 ``Resource``, and on a statement that could match an action the backend checks, a condition it
 cannot decide as AWS would (a key no request carries, such as ``aws:SourceIp``; a date or IP
-operator). A condition on ``iam:PassRole`` alone is kept: the backend never checks that action, so
-the statement never applies.
+operator). A condition on actions of other services (``ec2:``...) is kept: the backend never checks
+them, so the statement never applies.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from airflow_hpt.local.resources import context_key_type
 
 SERVICE_PREFIX = "sagemaker:"
 # the service prefixes of the actions the backend checks (a Condition on others is never evaluated)
-CHECKED_SERVICES = ("sagemaker", "s3", "logs", "cloudwatch")
+CHECKED_SERVICES = ("sagemaker", "s3", "logs", "cloudwatch", "iam")
 # a call that names no resource (List, GetMetricStatistics...): only "Resource": "*" matches it
 ANY_RESOURCE = "*"
 

@@ -8,7 +8,9 @@ SageMaker: ``sagemaker:<Operation>`` on the resource the operation names, as
 ARNs): ``DescribeTrainingJob`` on ``training-job/<name>``, ``CreateEndpoint`` and ``UpdateEndpoint``
 on the endpoint and on the endpoint configuration they use, ``ListTrainingJobsForHyperParameterTuningJob``
 on the tuning job, the tag operations on ``ResourceArn``.
-Tags given on create are authorized as ``sagemaker:AddTags`` on the new resource, as SageMaker does.
+Tags given on create are authorized as ``sagemaker:AddTags`` on the new resource, as SageMaker does,
+and the execution roles a Create hands over (``RoleArn``, ``ExecutionRoleArn``) as ``iam:PassRole``
+on each role with ``iam:PassedToService`` = ``sagemaker.amazonaws.com``.
 Calls naming no resource (List, Search) are on ``*``.
 
 S3 (the REST operation -> IAM action): ListBuckets -> ``s3:ListAllMyBuckets`` on ``*``;
@@ -52,9 +54,16 @@ _VERBS = ("Create", "Describe", "Delete", "Stop", "Update")
 # Lists that name the resource they list from: authorized on it (not on "*"), as AWS does
 _LISTS_OF_ONE_RESOURCE = {"ListTrainingJobsForHyperParameterTuningJob": "HyperParameterTuningJob"}
 
+# A Create that names an execution role hands it to SageMaker: iam:PassRole on the role, with
+# iam:PassedToService, as AWS checks before creating anything
+PASS_ROLE = "iam:PassRole"
+PASSED_TO_SERVICE = "iam:passedtoservice"
+SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
+
 # the condition keys requests carry (lowercased, as IAM compares them) and their value types
 CONTEXT_KEYS: dict[str, str] = {
     "aws:requestedregion": STRING,  # every request, of every service (policy.Authorizer)
+    PASSED_TO_SERVICE: STRING,
     "aws:tagkeys": ARRAY_OF_STRING,
     "sagemaker:instancetypes": ARRAY_OF_STRING,
     "sagemaker:volumekmskey": ARN,
@@ -95,7 +104,29 @@ def sagemaker_needs(operation: str, body: Mapping[str, Any], region: str) -> lis
     needs: list[Need] = [(action, tuple(resources))]
     if verb == "Create" and body.get("Tags"):
         needs.append(("sagemaker:AddTags", (resources[0],)))
+    roles = _passed_roles(body) if verb == "Create" else ()
+    if roles:
+        needs.append((PASS_ROLE, roles))
     return needs
+
+
+def action_context(
+    action: str, request_context: Mapping[str, tuple[str, ...]]
+) -> Mapping[str, tuple[str, ...]]:
+    """The condition keys an action of a SageMaker call is decided on: the request's, except for
+    ``iam:PassRole``, whose keys are IAM's own (the service the role is handed to)."""
+    return {PASSED_TO_SERVICE: (SAGEMAKER_PRINCIPAL,)} if action == PASS_ROLE else request_context
+
+
+def _passed_roles(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The roles a Create hands to SageMaker: a training job's (each tuning definition's), a model's."""
+    roles: list[str] = []
+    for part in _definitions(body):
+        for member in ("RoleArn", "ExecutionRoleArn"):
+            role = part.get(member)
+            if isinstance(role, str) and role and role not in roles:
+                roles.append(role)
+    return tuple(roles)
 
 
 def context_key_type(key: str) -> str | None:

@@ -13,7 +13,7 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from policy_sentry.querying.actions import get_action_data
-from policy_sentry.querying.conditions import get_condition_key_details
+from policy_sentry.querying.conditions import get_condition_key_details, get_condition_keys_for_service
 
 from airflow_hpt.local import store as kinds
 from airflow_hpt.local.conditions import ARN, ARRAY_OF_STRING, BOOL, NUMERIC, STRING
@@ -30,6 +30,7 @@ from airflow_hpt.local.resources import (
     sagemaker_needs,
 )
 from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.request.model import operation_input_shape
 from tests.local.conftest import backend_client, quadratic_request
 
 REGION = "eu-west-1"
@@ -139,7 +140,9 @@ def test_the_list_of_operations_is_what_the_backend_serves(backend: LocalSageMak
 
 @pytest.mark.parametrize("operation", SAGEMAKER_OPERATIONS)
 def test_each_sagemaker_call_is_authorized_on_the_resource_aws_names(operation: str) -> None:
-    body = {
+    role = "arn:aws:iam::123456789012:role/service/SageMakerRole"
+    members = operation_input_shape(operation).members
+    body: dict[str, Any] = {
         "HyperParameterTuningJobName": "Tune-1",
         "TrainingJobName": "Train-1",
         "TransformJobName": "Score-1",
@@ -148,16 +151,22 @@ def test_each_sagemaker_call_is_authorized_on_the_resource_aws_names(operation: 
         "EndpointName": "Endpoint-1",
         "ResourceArn": kinds.arn_for(REGION, kinds.TRAINING_JOBS, "Train-1"),
         "Tags": [{"Key": "team", "Value": "ml"}],
+        **{member: role for member in ("RoleArn", "ExecutionRoleArn") if member in members},
+        **({"TrainingJobDefinition": {"RoleArn": role}} if "TrainingJobDefinition" in members else {}),
     }
     needs = sagemaker_needs(operation, body, REGION)
     assert needs[0][0] == f"sagemaker:{operation}"
     for action, resources in needs:
-        assert_authorized_as_aws_names("sagemaker", action, resources)
-    # on create, tags need sagemaker:AddTags, which AWS lists as the action's dependent action
+        service, _, _ = action.partition(":")
+        assert_authorized_as_aws_names(service, action, resources)
+    # on create, tags need sagemaker:AddTags and a role iam:PassRole: what AWS lists as the action's
+    # dependent actions
     if operation.startswith("Create"):
-        assert [action for action, _ in needs[1:]] == ["sagemaker:AddTags"]
         dependent = {a for row in reference("sagemaker", operation) for a in row["dependent_actions"] or ()}
+        assert {action for action, _ in needs[1:]} == dependent & {"sagemaker:AddTags", "iam:PassRole"}
         assert "sagemaker:AddTags" in dependent
+    else:
+        assert len(needs) == 1
 
 
 def test_invoke_endpoint_is_authorized_on_the_endpoint() -> None:
@@ -278,14 +287,8 @@ def test_resource_tags_are_keys_of_the_actions_on_existing_resources() -> None:
 
 @pytest.mark.parametrize("key", sorted(k for k in CONTEXT_KEYS if k != "aws:requestedregion"))
 def test_each_condition_key_has_the_value_type_aws_gives_it(key: str) -> None:
-    service = "s3" if key.startswith("s3:") else "sagemaker"
-    names = {
-        k.lower(): k
-        for row in reference(service, "ListBucket" if service == "s3" else "CreateTrainingJob")
-        for k in row["condition_keys"]
-    }
-    names |= {
-        k.lower(): k for row in reference("sagemaker", "CreateTransformJob") for k in row["condition_keys"]
-    }
+    prefix = key.partition(":")[0]
+    service = prefix if prefix in ("s3", "iam") else "sagemaker"  # aws:TagKeys as SageMaker lists it
+    names = {name.lower(): name for name in get_condition_keys_for_service(service)}
     details = get_condition_key_details(service, names[key])
     assert _REFERENCE_TYPES[details["condition_value_type"]] == CONTEXT_KEYS[key]

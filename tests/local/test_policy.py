@@ -235,6 +235,12 @@ GUARDRAILS = {
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:ResourceTag/env": "prod"}},
         },
+        {
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": "arn:aws:iam::*:role/SageMakerRole",
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        },
     ]
 }
 

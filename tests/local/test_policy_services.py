@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from airflow_hpt.local.policy import Policy
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import backend_client, make_client, s3_client
+from tests.local.conftest import backend_client, make_client, quadratic_request, s3_client, wait_for
 
 BUCKET_A = "arn:aws:s3:::bucket-a"
 BUCKET_B = "arn:aws:s3:::bucket-b"
@@ -234,9 +234,9 @@ def test_a_condition_on_an_action_the_backend_never_checks_is_kept() -> None:
                 _allow(["s3:GetObject"], f"{BUCKET_B}/*"),
                 {
                     "Effect": "Allow",
-                    "Action": "iam:PassRole",
-                    "Resource": "arn:aws:iam::*:role/SageMakerRole",
-                    "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                    "Action": "ec2:RunInstances",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"ec2:InstanceType": "t3.micro"}},
                 },
             ]
         }
@@ -245,3 +245,44 @@ def test_a_condition_on_an_action_the_backend_never_checks_is_kept() -> None:
     assert not policy.allows("s3:GetObject", f"{BUCKET_A}/k")
     assert not policy.allows("s3:GetObject", BUCKET_B)  # the bucket is not an object in it
     assert not policy.allows("s3:GetObject")  # "*": a statement scoped to ARNs does not match it
+
+
+def _pass_role(role: str, service: str) -> dict[str, Any]:
+    return {
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": f"arn:aws:iam::*:role/{role}",
+        "Condition": {"StringEquals": {"iam:PassedToService": service}},
+    }
+
+
+@pytest.mark.parametrize(
+    "pass_role",
+    [
+        None,
+        _pass_role("OtherRole", "sagemaker.amazonaws.com"),
+        _pass_role("SageMakerRole", "ec2.amazonaws.com"),
+    ],
+    ids=["no PassRole", "another role", "to another service"],
+)
+def test_a_create_needs_pass_role_on_its_execution_role(start: Any, pass_role: dict[str, Any] | None) -> None:
+    backend = start(_allow(["sagemaker:*"], "*"), *([pass_role] if pass_role else []))
+    client = make_client(backend.endpoint_url)
+    with pytest.raises(ClientError) as denied:
+        client.create_hyper_parameter_tuning_job(**quadratic_request("passes-role", max_jobs=1, parallel=1))
+    assert _code(denied) == ("AccessDeniedException", 400)
+    assert denied.value.response["Error"]["Message"] == (
+        "User: arn:aws:iam::123456789012:user/testing is not authorized to perform: iam:PassRole on "
+        "resource: arn:aws:iam::123456789012:role/SageMakerRole because no identity-based policy allows "
+        "the iam:PassRole action"
+    )
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="passes-role")
+
+
+def test_a_create_with_its_role_passed_to_sagemaker_is_allowed(start: Any) -> None:
+    backend = start(_allow(["sagemaker:*"], "*"), _pass_role("SageMakerRole", "sagemaker.amazonaws.com"))
+    client = make_client(backend.endpoint_url)
+    client.create_hyper_parameter_tuning_job(**quadratic_request("passes-role", max_jobs=1, parallel=1))
+    assert "iam:PassRole" in backend.requests.actions
+    wait_for(client, "passes-role")
