@@ -20,6 +20,7 @@ from airflow_hpt.exceptions import TuningJobFailed
 from airflow_hpt.hooks.tuning import TuningJobHook
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL
 from airflow_hpt.result import XCOM_KEYS
 from airflow_hpt.triggers.tuning import TuningJobTrigger
 from tests.integration.test_trigger import first_event, make_trigger, start
@@ -49,24 +50,28 @@ def _context(run_id: str = "manual__race") -> tuple[Any, dict[str, Any]]:
     return {"run_id": run_id, "ti": ti, "outlet_events": {}}, pushed
 
 
-def _operator(name: str, **options: Any) -> CreateTuningJobOperator:
+def _operator(name: str, hold: Path | None = None, **options: Any) -> CreateTuningJobOperator:
+    """``hold``: its training jobs stay running until that file exists (quadratic.py --hold)."""
     return CreateTuningJobOperator(
         task_id="tune",
-        request=quadratic_request(name, max_jobs=2, static={"sleep": options.pop("sleep", "0")}),
+        request=quadratic_request(name, max_jobs=2, static={"hold": str(hold)} if hold else None),
         deferrable=True,
         check_interval=0.3,
         **options,
     )
 
 
-def test_resumed_without_event_finishes_as_the_event_would_have(client: Any) -> None:
-    operator = _operator("race-ended")
+def test_resumed_without_event_finishes_as_the_event_would_have(client: Any, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    operator = _operator("race-ended", hold=release)
+    before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(_context()[0])
     assert deferred.value.kwargs == {"tuning_job_name": "race-ended", "deadline": None}
     trigger = deferred.value.trigger
     assert isinstance(trigger, TuningJobTrigger) and trigger.not_before is not None
-    assert trigger.not_before >= time.time() + 5, "holds the default 10 s after the deferral"
+    assert trigger.not_before >= before + DEFAULT_MIN_DEFERRAL, "holds the default 10 s after the deferral"
+    release.touch()
     wait_for(client, "race-ended")
 
     with_event, pushed_with_event = _context()
@@ -88,14 +93,15 @@ def test_resumed_without_event_finishes_as_the_event_would_have(client: Any) -> 
     assert _operator("race-ended").execute_complete(_context()[0], tuning_job_name="race-ended") == expected
 
 
-def test_resumed_without_event_defers_again_while_the_job_runs(client: Any) -> None:
-    operator = _operator("race-running", sleep="5", max_wait=3600)
+def test_resumed_without_event_defers_again_while_the_job_runs(client: Any, tmp_path: Path) -> None:
+    hold = tmp_path / "never"
+    operator = _operator("race-running", hold=hold, max_wait=3600)
     with pytest.raises(TaskDeferred) as first:
         operator.execute(_context()[0])
     deadline = first.value.kwargs["deadline"]
     assert deadline is not None
     with pytest.raises(TaskDeferred) as again:
-        _operator("race-running", sleep="5", max_wait=3600).execute_complete(
+        _operator("race-running", hold=hold, max_wait=3600).execute_complete(
             _context()[0], **first.value.kwargs
         )
     assert again.value.trigger.tuning_job_name == "race-running"
@@ -105,25 +111,28 @@ def test_resumed_without_event_defers_again_while_the_job_runs(client: Any) -> N
     wait_for(client, "race-running")
 
 
-def test_resumed_without_event_after_max_wait_stops_the_job(client: Any) -> None:
-    operator = _operator("race-late", sleep="5")
+def test_resumed_without_event_after_max_wait_stops_the_job(client: Any, tmp_path: Path) -> None:
+    hold = tmp_path / "never"
+    operator = _operator("race-late", hold=hold)
     with pytest.raises(TaskDeferred):
         operator.execute(_context()[0])
     with pytest.raises(TimeoutError, match="stopped it"):
-        _operator("race-late", sleep="5").execute_complete(
+        _operator("race-late", hold=hold).execute_complete(
             _context()[0], tuning_job_name="race-late", deadline=time.time() - 1
         )
     assert wait_for(client, "race-late")["HyperParameterTuningJobStatus"] == "Stopped"
 
 
-def test_a_job_that_already_ended_is_not_deferred_on(client: Any) -> None:
-    first_try = _operator("race-reattach")
+def test_a_job_that_already_ended_is_not_deferred_on(client: Any, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    first_try = _operator("race-reattach", hold=release)
     with pytest.raises(TaskDeferred):
         first_try.execute(_context()[0])
+    release.touch()
     wait_for(client, "race-reattach")
     # the retry after the first try's process died: reattaches, sees the job ended, finishes
     context, pushed = _context()
-    result = _operator("race-reattach").execute(context)
+    result = _operator("race-reattach", hold=release).execute(context)
     assert result["status"] == "Completed" and result["tuning_job_name"] == "race-reattach"
     assert pushed["best_training_job_arn"] == result["best_training_job_arn"]
 
@@ -137,12 +146,15 @@ def test_a_failed_job_fails_a_resumed_task_without_event(client: Any) -> None:
         _operator("race-failed").execute_complete(_context()[0], tuning_job_name="race-failed")
 
 
-def test_sensor_resumed_without_event_reads_the_job(client: Any) -> None:
-    start(client, "race-sensed", sleep=3)
+def test_sensor_resumed_without_event_reads_the_job(client: Any, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    start(client, "race-sensed", hold=release)
     sensor = TuningJobSensor(task_id="wait", tuning_job_name="race-sensed", deferrable=True, poke_interval=1)
+    before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute_complete(_context()[0])
-    assert deferred.value.trigger.not_before >= time.time() + 5
+    assert deferred.value.trigger.not_before >= before + DEFAULT_MIN_DEFERRAL
+    release.touch()
     wait_for(client, "race-sensed")
     context, pushed = _context()
     result = sensor.execute_complete(context, event={})
@@ -195,9 +207,9 @@ def test_sync_call_with_retry_for_zero_makes_one_attempt(
 
 
 def test_sync_wait_ends_at_max_wait_even_while_faults_last(
-    backend: LocalSageMaker, client: Any, faults: CountingFaults
+    backend: LocalSageMaker, client: Any, faults: CountingFaults, tmp_path: Path
 ) -> None:
-    start(client, "race-faulty", sleep=30)
+    start(client, "race-faulty", hold=tmp_path / "never")
     faults.rates = {"DescribeHyperParameterTuningJob": 1.0}
     hook = TuningJobHook(aws_conn_id="aws_default", config={"retries": {"total_max_attempts": 1}})
     polls: list[Any] = []

@@ -35,11 +35,18 @@ def _start(client: Any, name: str, **options: Any) -> None:
     client.create_hyper_parameter_tuning_job(**quadratic_request(name, max_jobs=2, **options))
 
 
-def test_poke_waits_then_returns_the_result_and_pushes_the_keys(client: Any) -> None:
-    _start(client, "sensed", static={"sleep": "2"})
+def _held(release: Path) -> dict[str, str]:
+    """Training jobs that stay running until ``release`` exists (quadratic.py --hold)."""
+    return {"hold": str(release)}
+
+
+def test_poke_waits_then_returns_the_result_and_pushes_the_keys(client: Any, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    _start(client, "sensed", static=_held(release))
     sensor = TuningJobSensor(task_id="wait", tuning_job_name="sensed")
     context, pushed = _context()
     assert sensor.poke(context).is_done is False
+    release.touch()
     wait_for(client, "sensed")
     done = sensor.poke(context)
     assert done.is_done is True
@@ -58,8 +65,8 @@ def test_failed_job_fails_the_sensor_naming_the_status(client: Any) -> None:
         TuningJobSensor(task_id="wait", tuning_job_name="sensed-failed").poke(_context()[0])
 
 
-def test_stopped_job_fails_unless_accepted(client: Any) -> None:
-    _start(client, "sensed-stopped", static={"sleep": "2"})
+def test_stopped_job_fails_unless_accepted(client: Any, tmp_path: Path) -> None:
+    _start(client, "sensed-stopped", static=_held(tmp_path / "never"))
     client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="sensed-stopped")
     wait_for(client, "sensed-stopped")
     with pytest.raises(TuningJobFailed, match="sensed-stopped was Stopped"):
@@ -68,8 +75,8 @@ def test_stopped_job_fails_unless_accepted(client: Any) -> None:
     assert accepting.poke(_context()[0]).xcom_value["status"] == "Stopped"
 
 
-def test_deferrable_sensor_defers_to_the_trigger_without_stop_on_kill(client: Any) -> None:
-    _start(client, "sensed-deferred", static={"sleep": "2"})
+def test_deferrable_sensor_defers_to_the_trigger_without_stop_on_kill(client: Any, tmp_path: Path) -> None:
+    _start(client, "sensed-deferred", static=_held(tmp_path / "never"))
     sensor = TuningJobSensor(
         task_id="wait", tuning_job_name="sensed-deferred", deferrable=True, poke_interval=7
     )
@@ -85,9 +92,9 @@ def test_deferrable_sensor_defers_to_the_trigger_without_stop_on_kill(client: An
 
 
 @pytest.mark.parametrize("stop_on_kill", [False, True])
-def test_on_kill_stops_only_when_asked(client: Any, stop_on_kill: bool) -> None:
+def test_on_kill_stops_only_when_asked(client: Any, stop_on_kill: bool, tmp_path: Path) -> None:
     name = f"sensed-kill-{str(stop_on_kill).lower()}"
-    _start(client, name, static={"sleep": "2"})
+    _start(client, name, static=_held(tmp_path / "never"))
     kwargs = {"stop_on_kill": True} if stop_on_kill else {}
     TuningJobSensor(task_id="wait", tuning_job_name=name, **kwargs).on_kill()
     status = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[

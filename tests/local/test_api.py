@@ -222,17 +222,19 @@ def test_definition_without_local_runner_is_rejected(client: Any) -> None:
     assert "sagemaker_program" in raised.value.response["Error"]["Message"]
 
 
-def test_limits_are_resource_limit_exceeded(home: Path) -> None:
+def test_limits_are_resource_limit_exceeded(home: Path, tmp_path: Path) -> None:
+    release = tmp_path / "release"
     with LocalSageMaker(home, max_concurrent_tuning_jobs=1) as backend:
         client = make_client(backend.endpoint_url)
         client.create_hyper_parameter_tuning_job(
-            **quadratic_request("One", max_jobs=1, parallel=1, static={"sleep": "1"})
+            **quadratic_request("One", max_jobs=1, parallel=1, static={"hold": str(release)})
         )
         with pytest.raises(client.exceptions.ResourceLimitExceeded) as raised:
             client.create_hyper_parameter_tuning_job(**quadratic_request("Two", max_jobs=1, parallel=1))
         assert "1 jobs" in str(raised.value)
         with pytest.raises(client.exceptions.ResourceLimitExceeded):
             client.create_hyper_parameter_tuning_job(**quadratic_request("Wide", max_jobs=20, parallel=11))
+        release.touch()
         wait_for(client, "One")
         warm = quadratic_request("TooMany", max_jobs=750)
         warm["WarmStartConfig"] = {
@@ -244,8 +246,9 @@ def test_limits_are_resource_limit_exceeded(home: Path) -> None:
         assert "750" in str(raised.value)
 
 
-def test_warm_start_parents_must_exist_and_be_terminal(client: Any, create: Any) -> None:
-    create("Running", max_jobs=1, parallel=1, static={"sleep": "0.5", "epochs": "4"})
+def test_warm_start_parents_must_exist_and_be_terminal(client: Any, create: Any, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    create("Running", max_jobs=1, parallel=1, static={"hold": str(release)})
     request = quadratic_request("Child", max_jobs=1, parallel=1)
     request["WarmStartConfig"] = {
         "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "Running"}],
@@ -260,13 +263,16 @@ def test_warm_start_parents_must_exist_and_be_terminal(client: Any, create: Any)
     ]
     with pytest.raises(client.exceptions.ResourceNotFound):
         client.create_hyper_parameter_tuning_job(**request)
+    release.touch()
     wait_for(client, "Running")
 
 
-def test_state_errors_are_validation_or_resource_in_use(client: Any, create: Any) -> None:
-    create("Busy", max_jobs=1, parallel=1, static={"sleep": "0.5", "epochs": "4"})
+def test_state_errors_are_validation_or_resource_in_use(client: Any, create: Any, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    create("Busy", max_jobs=1, parallel=1, static={"hold": str(release)})
     with pytest.raises(client.exceptions.ResourceInUse):
         client.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName="Busy")
+    release.touch()
     wait_for(client, "Busy")
     with pytest.raises(ClientError) as raised:
         client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="Busy")

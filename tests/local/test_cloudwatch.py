@@ -255,13 +255,19 @@ def test_amazon_provider_training_sensor_prints_the_jobs_log(
 
 
 def test_amazon_provider_tails_a_running_jobs_log_once_per_line(
-    backend: LocalSageMaker, client: Any, create: Any, aws_conn_env: Any, capsys: pytest.CaptureFixture[str]
+    backend: LocalSageMaker,
+    client: Any,
+    create: Any,
+    aws_conn_env: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     from airflow.providers.amazon.aws.hooks.sagemaker import LogState, SageMakerHook
 
-    # a second per epoch: the hook reads the log many times while the job writes it, even on a
-    # loaded machine
-    create("Tailed", max_jobs=1, parallel=1, static={"epochs": "8", "sleep": "1"})
+    # held after its first epoch until the hook has read a line while the job ran: the log is
+    # read while the job writes it, however slow the machine
+    release = tmp_path / "release"
+    create("Tailed", max_jobs=1, parallel=1, static={"epochs": "8", "sleep": "0.1", "hold": str(release)})
     deadline = time.monotonic() + 60
     while not training_jobs(client, "Tailed"):
         assert time.monotonic() < deadline, "no training job started"
@@ -283,6 +289,8 @@ def test_amazon_provider_tails_a_running_jobs_log_once_per_line(
         output += capsys.readouterr().out
         if description["TrainingJobStatus"] == "InProgress":
             losses_seen_while_running.append(output.count("loss="))
+            if output.count("loss="):
+                release.touch()
         time.sleep(0.2)
     lines = log_lines(backend.home, name)
     # every line once, in order (the hook logs status changes in between)

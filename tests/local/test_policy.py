@@ -261,7 +261,9 @@ def test_conditions_on_the_request_and_on_the_resource_tags_decide(tmp_path: Pat
         assert "with an explicit deny" in refused.value.response["Error"]["Message"]
 
         arn = client.create_hyper_parameter_tuning_job(
-            **quadratic_request("guarded", max_jobs=4, parallel=1), Tags=tagged
+            # held: it is still running when it is stopped, however slow the machine
+            **quadratic_request("guarded", max_jobs=4, parallel=1, static={"hold": str(tmp_path / "never")}),
+            Tags=tagged,
         )["HyperParameterTuningJobArn"]
         with pytest.raises(ClientError) as refused:
             client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="guarded")
@@ -272,7 +274,7 @@ def test_conditions_on_the_request_and_on_the_resource_tags_decide(tmp_path: Pat
         # the resource's tags are read at each call: untagged, it may be stopped
         client.delete_tags(ResourceArn=arn, TagKeys=["env"])
         client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="guarded")
-        assert wait_for(client, "guarded")["HyperParameterTuningJobStatus"] in ("Stopped", "Completed")
+        assert wait_for(client, "guarded")["HyperParameterTuningJobStatus"] == "Stopped"
         assert dict(backend.requests.denied) == {
             "sagemaker:CreateHyperParameterTuningJob": 2,
             "sagemaker:StopHyperParameterTuningJob": 1,
