@@ -20,7 +20,10 @@ Metrics, one line per epoch, for MetricDefinitions (and so for early stopping an
   epoch=<n> validation:accuracy=<v> train:loss=<v>
   {"Name": "validation:accuracy", "Regex": "validation:accuracy=([0-9.]+)"}
 
-Model: ``$SM_MODEL_DIR/model.joblib``, a fitted scikit-learn Pipeline (scaler + classifier).
+Model: ``$SM_MODEL_DIR/model.joblib``, a fitted scikit-learn Pipeline (scaler + classifier), saved
+after every epoch before its metric line: a job stopped early (SIGTERM from early stopping, a Stop
+call or MaxRuntimeInSeconds) keeps the model of the last epoch it reported, which SageMaker uploads.
+A tuning job's best training job may be one stopped early, so its model must exist.
 """
 
 from __future__ import annotations
@@ -90,6 +93,13 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndar
     return train[0], train[1], validation[0], validation[1]
 
 
+def save_model(pipeline: object, model_dir: str) -> None:
+    """Written whole or not at all: a stop arriving mid-write leaves the previous epoch's model."""
+    path = os.path.join(model_dir, "model.joblib")
+    joblib.dump(pipeline, path + ".partial")
+    os.replace(path + ".partial", path)
+
+
 def main() -> None:
     args = parse_args()
     x_train, y_train, x_val, y_val = load_data(args)
@@ -105,17 +115,16 @@ def main() -> None:
         random_state=args.seed,
     )
     shuffle = np.random.default_rng(args.seed)
+    os.makedirs(args.model_dir, exist_ok=True)
     for epoch in range(args.epochs):
         order = shuffle.permutation(len(y_train))
         model.partial_fit(x_train[order], y_train[order], classes=classes)
+        save_model(make_pipeline(scaler, model), args.model_dir)
         accuracy = model.score(x_val, y_val)
         line = f"epoch={epoch} validation:accuracy={accuracy:.4f}"
         if hasattr(model, "predict_proba"):
             line += f" train:loss={log_loss(y_train, model.predict_proba(x_train), labels=classes):.4f}"
         print(line, flush=True)
-
-    os.makedirs(args.model_dir, exist_ok=True)
-    joblib.dump(make_pipeline(scaler, model), os.path.join(args.model_dir, "model.joblib"))
 
 
 if __name__ == "__main__":

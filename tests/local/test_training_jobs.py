@@ -155,3 +155,25 @@ def test_job_in_progress_at_a_restart_runs_again_to_its_end(home: Path, tmp_path
         job = wait_training(client, "restarted")
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
         assert job["ModelArtifacts"]["S3ModelArtifacts"].endswith("/restarted/output/model.tar.gz")
+
+
+def test_the_example_script_stopped_mid_training_keeps_the_model_it_reported(
+    backend: LocalSageMaker, client: Any
+) -> None:
+    """A tuning job's best training job may be one stopped early (the demo deploys it): the example
+    script saves its model before each metric line, so a stop leaves a model to deploy."""
+    request = training_request("stopped-sklearn")
+    request["HyperParameters"] = {
+        "sagemaker_program": "train_sklearn.py",
+        "sagemaker_submit_directory": (Path(__file__).resolve().parents[2] / "dags" / "training").as_uri(),
+        # far more epochs than it will live: the stop lands while it trains
+        "epochs": "1000000",
+    }
+    client.create_training_job(**request)
+    wait_until("the first metric line", lambda: "validation:accuracy=" in log_of(backend, "stopped-sklearn"))
+    client.stop_training_job(TrainingJobName="stopped-sklearn")
+    job = wait_training(client, "stopped-sklearn")
+    assert job["TrainingJobStatus"] == "Stopped", job.get("FailureReason")
+    assert backend.s3 is not None
+    with tarfile.open(backend.s3.path_for(job["ModelArtifacts"]["S3ModelArtifacts"])) as archive:
+        assert "model.joblib" in archive.getnames()
