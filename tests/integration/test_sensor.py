@@ -15,7 +15,7 @@ from airflow_hpt.exceptions import TuningJobFailed
 from airflow_hpt.local.server import LocalSageMaker
 from airflow_hpt.result import XCOM_KEYS
 from airflow_hpt.triggers.tuning import TuningJobTrigger
-from tests.local.conftest import make_client, quadratic_request, wait_for
+from tests.local.conftest import held, make_client, quadratic_request, wait_for
 
 
 @pytest.fixture
@@ -35,14 +35,9 @@ def _start(client: Any, name: str, **options: Any) -> None:
     client.create_hyper_parameter_tuning_job(**quadratic_request(name, max_jobs=2, **options))
 
 
-def _held(release: Path) -> dict[str, str]:
-    """Training jobs that stay running until ``release`` exists (quadratic.py --hold)."""
-    return {"hold": str(release)}
-
-
 def test_poke_waits_then_returns_the_result_and_pushes_the_keys(client: Any, tmp_path: Path) -> None:
     release = tmp_path / "release"
-    _start(client, "sensed", static=_held(release))
+    _start(client, "sensed", static=held(release))
     sensor = TuningJobSensor(task_id="wait", tuning_job_name="sensed")
     context, pushed = _context()
     assert sensor.poke(context).is_done is False
@@ -66,7 +61,7 @@ def test_failed_job_fails_the_sensor_naming_the_status(client: Any) -> None:
 
 
 def test_stopped_job_fails_unless_accepted(client: Any, tmp_path: Path) -> None:
-    _start(client, "sensed-stopped", static=_held(tmp_path / "never"))
+    _start(client, "sensed-stopped", static=held(tmp_path / "never"))
     client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="sensed-stopped")
     wait_for(client, "sensed-stopped")
     with pytest.raises(TuningJobFailed, match="sensed-stopped was Stopped"):
@@ -76,7 +71,7 @@ def test_stopped_job_fails_unless_accepted(client: Any, tmp_path: Path) -> None:
 
 
 def test_deferrable_sensor_defers_to_the_trigger_without_stop_on_kill(client: Any, tmp_path: Path) -> None:
-    _start(client, "sensed-deferred", static=_held(tmp_path / "never"))
+    _start(client, "sensed-deferred", static=held(tmp_path / "never"))
     sensor = TuningJobSensor(
         task_id="wait", tuning_job_name="sensed-deferred", deferrable=True, poke_interval=7
     )
@@ -94,7 +89,7 @@ def test_deferrable_sensor_defers_to_the_trigger_without_stop_on_kill(client: An
 @pytest.mark.parametrize("stop_on_kill", [False, True])
 def test_on_kill_stops_only_when_asked(client: Any, stop_on_kill: bool, tmp_path: Path) -> None:
     name = f"sensed-kill-{str(stop_on_kill).lower()}"
-    _start(client, name, static=_held(tmp_path / "never"))
+    _start(client, name, static=held(tmp_path / "never"))
     kwargs = {"stop_on_kill": True} if stop_on_kill else {}
     TuningJobSensor(task_id="wait", tuning_job_name=name, **kwargs).on_kill()
     status = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[

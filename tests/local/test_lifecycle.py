@@ -20,14 +20,8 @@ import pytest
 
 from airflow_hpt.local.runner import Runner, TrainingSpec
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import make_client, quadratic_request, training_jobs, wait_for
+from tests.local.conftest import held, make_client, quadratic_request, training_jobs, wait_for
 from tests.waiting import wait_until
-
-
-def held(release: Path) -> dict[str, str]:
-    """Static hyperparameters that keep each training job running after its first epoch (model
-    saved) until ``release`` exists: whatever the machine's speed, it is still running when looked at."""
-    return {"hold": str(release), "epochs": "3"}
 
 
 def objective_values(client: Any, name: str) -> list[float]:
