@@ -8,7 +8,9 @@ comes back with ``x-Amzn-Invoked-Production-Variant``. Errors are the runtime's:
 - ``AccessDeniedException`` (400): the policy does not allow ``sagemaker:InvokeEndpoint`` on the
   endpoint's ARN (:mod:`policy`);
 - ``ValidationError`` (400): unknown endpoint, or one that is not InService (or Updating, which
-  still serves the previous configuration, as on SageMaker);
+  still serves the previous configuration, as on SageMaker); a ``TargetModel`` (there are no
+  multi-model endpoints); a ``TargetVariant`` that is not the endpoint's first variant, the one
+  served;
 - ``ModelError`` (424): the model answered with an error status, or gave no answer. As SageMaker's,
   it carries ``OriginalStatusCode``, ``OriginalMessage`` (the model server's body: the toolkit puts
   the script's traceback there) and ``LogStreamArn``; its ``Message`` summarizes the traceback
@@ -42,6 +44,8 @@ SERVING_STATUSES = ("InService", "Updating")
 # the request headers a model server sees (SageMaker strips the others)
 FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
+TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 MODEL_ERROR_STATUS = 424
 # a traceback line naming a frame: File "<path>", line <n>, in <function>
 FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
@@ -117,6 +121,13 @@ class RuntimeFront:
                 f"Endpoint {name} of account {kinds.ACCOUNT_ID} is not in service: its status is "
                 f"{endpoint['EndpointStatus']}.",
             )
+        if TARGET_MODEL in request.headers:
+            raise InvocationRefused(
+                "ValidationError",
+                f"Endpoint {name} is not a multi-model endpoint and does not support target model header.",
+            )
+        if TARGET_VARIANT in request.headers:
+            _check_target_variant(name, endpoint, request.headers[TARGET_VARIANT])
         config_name = endpoint["EndpointConfigName"]
         headers = {key: request.headers[key] for key in FORWARDED_HEADERS if key in request.headers}
         try:
@@ -164,6 +175,25 @@ def summarize(message: str) -> str:
     where = (user_frames or frames)[-1]
     file_name = where["path"].rsplit("/", 1)[-1]
     return f"{exception} ({file_name}, line {where['line']}, in {where['function']})"
+
+
+def _check_target_variant(name: str, endpoint: dict[str, Any], target: str) -> None:
+    """Refuse a ``TargetVariant`` the endpoint does not have, and one it has but this backend does
+    not serve (it serves the first variant only): answering from another variant's model would
+    pass a test that the same call on SageMaker fails or answers differently."""
+    variants = [variant["VariantName"] for variant in endpoint.get("ProductionVariants", [])]
+    if target not in variants:
+        raise InvocationRefused(
+            "ValidationError",
+            f"TargetVariant {target} is not a production variant of endpoint {name} "
+            f"(its variants: {', '.join(variants) or 'none'}).",
+        )
+    if target != variants[0]:
+        raise InvocationRefused(
+            "ValidationError",
+            f"TargetVariant {target}: the local backend serves only the first production variant of "
+            f"an endpoint ({variants[0]} of {name}).",
+        )
 
 
 def _success(answer: Answer, variant: str) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import socket
 import tarfile
@@ -214,6 +215,38 @@ def test_custom_attributes_pass_through_both_ways(backend: LocalSageMaker, clien
     answer = runtime.invoke_endpoint(EndpointName="constant", Body="1,2\n3,4\n5,6", ContentType="text/csv")
     assert predictions(answer) == {"predictions": ["seven"] * 3}
     assert "CustomAttributes" not in answer
+
+
+def test_target_variant_is_served_only_for_the_served_variant(backend: LocalSageMaker, client: Any) -> None:
+    """A two-variant endpoint serves its first variant; a TargetVariant naming it is answered, one
+    naming the other variant or none of them is refused rather than answered by the wrong model,
+    and a TargetModel is refused as on an endpoint that is not multi-model."""
+    role = "arn:aws:iam::123456789012:role/Role"
+    for name, answer in (("champion", "seven"), ("challenger", "eight")):
+        container = {"Image": "local/sklearn:latest", "ModelDataUrl": constant_model(backend, answer, name)}
+        client.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=role)
+    variants = [
+        {"VariantName": name, "ModelName": name, "InitialInstanceCount": 1, "InitialVariantWeight": 0.5}
+        for name in ("champion", "challenger")
+    ]
+    client.create_endpoint_config(EndpointConfigName="ab", ProductionVariants=variants)
+    client.create_endpoint(EndpointName="ab", EndpointConfigName="ab")
+    assert wait_endpoint(client, "ab")["EndpointStatus"] == "InService"
+    runtime = runtime_client(backend)
+    request = {"EndpointName": "ab", "Body": "[[1, 2]]", "ContentType": "application/json"}
+
+    answer = runtime.invoke_endpoint(TargetVariant="champion", **request)
+    assert predictions(answer) == {"predictions": ["seven"]}
+    assert answer["InvokedProductionVariant"] == "champion"
+    refusals = {
+        "challenger": "serves only the first production variant of an endpoint (champion of ab)",
+        "nobody": "TargetVariant nobody is not a production variant of endpoint ab",
+    }
+    for target, message in refusals.items():
+        with pytest.raises(runtime.exceptions.ValidationError, match=re.escape(message)):
+            runtime.invoke_endpoint(TargetVariant=target, **request)
+    with pytest.raises(runtime.exceptions.ValidationError, match="is not a multi-model endpoint"):
+        runtime.invoke_endpoint(TargetModel="model.tar.gz", **request)
 
 
 def test_failing_model_fn_is_a_model_error_with_the_traceback_summary(
