@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -17,11 +16,10 @@ from sklearn.datasets import load_digits
 from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
-from tests.local.conftest import SCRIPTS, make_client, s3_client
+from tests.local.conftest import SCRIPTS, TRAINING_DIR, make_client, s3_client
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 BUCKET = "digits"
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
 HELD_OUT = 40
 
 

@@ -19,6 +19,8 @@ from airflow_hpt.local.server import LocalSageMaker
 from tests.waiting import PATIENCE_SECONDS, wait_until
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
+# the example DAGs' training scripts (train_sklearn.py)
+TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
 REGION = "us-east-1"
 TERMINAL = ("Completed", "Failed", "Stopped")
 

@@ -25,9 +25,8 @@ from sklearn.datasets import load_digits
 
 from airflow_hpt.local.runtime import summarize
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import REGION, SCRIPTS, backend_client, wait_for
+from tests.local.conftest import REGION, SCRIPTS, TRAINING_DIR, backend_client, wait_for
 
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
 DEADLINE_SECONDS = 120.0
 
 
@@ -71,16 +70,22 @@ def constant_model(backend: LocalSageMaker, answer: Any, name: str) -> str:
     return write_model(backend, f"s3://models/{name}/model.tar.gz", files)
 
 
-def deploy_config(
+def create_model(
     client: Any, name: str, model_data_url: str, environment: dict[str, str] | None = None
 ) -> None:
-    """Create a model and an endpoint configuration, both named ``name``."""
     container: dict[str, Any] = {"Image": "local/sklearn:latest", "ModelDataUrl": model_data_url}
     if environment:
         container["Environment"] = environment
     client.create_model(
         ModelName=name, PrimaryContainer=container, ExecutionRoleArn="arn:aws:iam::123456789012:role/Role"
     )
+
+
+def deploy_config(
+    client: Any, name: str, model_data_url: str, environment: dict[str, str] | None = None
+) -> None:
+    """Create a model and an endpoint configuration, both named ``name``."""
+    create_model(client, name, model_data_url, environment)
     variant = {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1}
     client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
 
@@ -221,10 +226,8 @@ def test_target_variant_is_served_only_for_the_served_variant(backend: LocalSage
     """A two-variant endpoint serves its first variant; a TargetVariant naming it is answered, one
     naming the other variant or none of them is refused rather than answered by the wrong model,
     and a TargetModel is refused as on an endpoint that is not multi-model."""
-    role = "arn:aws:iam::123456789012:role/Role"
     for name, answer in (("champion", "seven"), ("challenger", "eight")):
-        container = {"Image": "local/sklearn:latest", "ModelDataUrl": constant_model(backend, answer, name)}
-        client.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=role)
+        create_model(client, name, constant_model(backend, answer, name))
     variants = [
         {"VariantName": name, "ModelName": name, "InitialInstanceCount": 1, "InitialVariantWeight": 0.5}
         for name in ("champion", "challenger")

@@ -20,7 +20,7 @@ import pytest
 
 from airflow_hpt.local.runner import Runner, TrainingSpec
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import held, make_client, quadratic_request, training_jobs, wait_for
+from tests.local.conftest import TRAINING_DIR, held, make_client, quadratic_request, training_jobs, wait_for
 from tests.waiting import wait_until
 
 
@@ -580,7 +580,7 @@ def test_sklearn_script_with_a_data_channel_maximize_and_deploy(
     definition["StaticHyperParameters"] = {
         "epochs": "3",
         "sagemaker_program": "train_sklearn.py",
-        "sagemaker_submit_directory": (Path(__file__).resolve().parents[2] / "dags" / "training").as_uri(),
+        "sagemaker_submit_directory": TRAINING_DIR.as_uri(),
     }
     definition["AlgorithmSpecification"]["MetricDefinitions"] = [
         {"Name": "validation:accuracy", "Regex": "validation:accuracy=([0-9.]+)"}

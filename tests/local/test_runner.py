@@ -22,9 +22,9 @@ from airflow_hpt.local.runner import (
     _bytecode_environment,
 )
 from airflow_hpt.local.s3 import LocalS3
+from tests.local.conftest import SCRIPTS, TRAINING_DIR
 from tests.waiting import PATIENCE_SECONDS, wait_until
 
-SCRIPTS = Path(__file__).parent / "scripts"
 LOSS = [{"Name": "loss", "Regex": r"loss=([0-9.eE+-]+)"}]
 
 
@@ -348,7 +348,6 @@ def test_rerun_of_a_job_name_starts_from_a_clean_folder(runner: Runner) -> None:
     assert not (first.log_path.parent / "model" / "stale.bin").exists()
 
 
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
 ACCURACY = [{"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}]
 
 

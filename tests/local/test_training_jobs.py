@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import REGION, SCRIPTS, TERMINAL, make_client, quadratic_container
+from tests.local.conftest import REGION, SCRIPTS, TERMINAL, TRAINING_DIR, make_client, quadratic_container
 from tests.waiting import wait_until
 
 
@@ -165,7 +165,7 @@ def test_the_example_script_stopped_mid_training_keeps_the_model_it_reported(
     request = training_request("stopped-sklearn")
     request["HyperParameters"] = {
         "sagemaker_program": "train_sklearn.py",
-        "sagemaker_submit_directory": (Path(__file__).resolve().parents[2] / "dags" / "training").as_uri(),
+        "sagemaker_submit_directory": TRAINING_DIR.as_uri(),
         # far more epochs than it will live: the stop lands while it trains
         "epochs": "1000000",
     }

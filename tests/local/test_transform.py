@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -15,10 +14,9 @@ from botocore.exceptions import ClientError
 from sklearn.datasets import load_digits
 
 from airflow_hpt.local.server import LocalSageMaker
-from tests.local.conftest import SCRIPTS, TERMINAL, s3_client
+from tests.local.conftest import SCRIPTS, TERMINAL, TRAINING_DIR, s3_client
 from tests.waiting import wait_until
 
-TRAINING_DIR = Path(__file__).resolve().parents[2] / "dags" / "training"
 # the container's default input handling (MultiRecord), and an input_fn that takes single records
 SERVE_SKLEARN = {"SAGEMAKER_PROGRAM": "serve_sklearn.py", "SAGEMAKER_SUBMIT_DIRECTORY": SCRIPTS.as_uri()}
 SERVE_RECORDS = {**SERVE_SKLEARN, "SAGEMAKER_PROGRAM": "serve_sklearn_records.py"}
