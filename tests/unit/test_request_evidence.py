@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from airflow_hpt.request import check_request, refusals
 from airflow_hpt.request.evidence import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,3 +49,19 @@ def test_every_registered_rule_is_used_by_the_validator() -> None:
     )
     unused = [rule_id for rule_id in RULES if rule_id != "service-model" and f'"{rule_id}"' not in code]
     assert unused == []
+
+
+def test_check_request_gives_every_problem_its_registered_severity() -> None:
+    request = json.loads((ROOT / "tests" / "unit" / "corpus" / "base_request.json").read_text())
+    config = request["HyperParameterTuningJobConfig"]
+    config["Strategy"] = "Sideways"  # the service model: a refusal
+    del config["ResourceLimits"]["MaxNumberOfTrainingJobs"]  # no evidence SageMaker refuses: a warning
+    _normalized, problems = check_request(request)
+    assert [(p.rule_id, p.severity) for p in problems] == [
+        ("service-model", "refusal"),
+        ("max-jobs-given", "warning"),
+    ]
+    assert [p.rule_id for p in refusals(problems, "strict")] == ["service-model"]
+    assert refusals(problems, "warn") == []
+    with pytest.raises(ValueError, match="validation must be one of strict, warn"):
+        refusals(problems, "lenient")  # type: ignore[arg-type]
