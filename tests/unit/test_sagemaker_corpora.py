@@ -77,6 +77,7 @@ def test_the_accepted_corpus_covers_what_issue_19_lists() -> None:
         and "MetricDefinitions" not in r["TrainingJobDefinition"]["AlgorithmSpecification"]
     ]
     assert images_without_metrics
+    assert any(r["HyperParameterTuningJobConfig"]["Strategy"] == "Hyperband" for r in requests)
 
 
 @pytest.mark.parametrize("path", ACCEPTED, ids=[p.stem for p in ACCEPTED])
