@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from airflow_hpt.exceptions import Problem, Severity
 
 _API = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_"
-_NO_EVIDENCE = "no public source shows SageMaker refusing it"
+_NO_EVIDENCE = "no source found that shows SageMaker refusing it"
 _ACCEPTED = (
     "accepted by SageMaker in hashicorp/terraform-provider-aws acceptance tests "
     "(internal/service/sagemaker/hyper_parameter_tuning_job_test.go, tests/corpus/accepted/terraform-*)"
