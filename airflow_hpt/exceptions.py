@@ -9,6 +9,10 @@ from typing import Literal
 # A refusal is backed by evidence that SageMaker refuses too; a warning is a rule without such
 # evidence: logged and printed, never failing (docs/request.md, "Evidence").
 Severity = Literal["refusal", "warning"]
+# strict: refusals fail the request, warnings are logged; warn: everything is logged, nothing fails.
+# Here, not in airflow_hpt.request, so the operator's module stays light to import at DAG parse time.
+Validation = Literal["strict", "warn"]
+VALIDATION_MODES: tuple[Validation, ...] = ("strict", "warn")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
+from airflow_hpt.exceptions import VALIDATION_MODES, Validation
 from airflow_hpt.links.tuning import TuningJobLink
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.operators._guardrails import GuardrailsMixin
-from airflow_hpt.request.validate import VALIDATION_MODES, Validation
 from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from airflow_hpt.exceptions import InvalidTuningRequest, Problem
+from airflow_hpt.exceptions import VALIDATION_MODES, InvalidTuningRequest, Problem, Validation
 from airflow_hpt.request.coerce import coerce_request, normalize_legacy
 from airflow_hpt.request.model import (
     compiled,
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 
 # Tags with this key prefix are added by the operator itself; they must not change the fingerprint.
 INTERNAL_TAG_PREFIX = "airflow-hpt:"
-# strict: refusals fail the request, warnings are logged; warn: everything is logged, nothing fails.
-Validation = Literal["strict", "warn"]
-VALIDATION_MODES: tuple[Validation, ...] = ("strict", "warn")
 # Longer enums (instance types: hundreds of values) are summarised with a close match instead.
 _ENUM_LISTING_LIMIT = 12
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -114,3 +116,11 @@ def test_strict_mode_refuses_what_warn_mode_lets_through(
 def test_an_unknown_validation_mode_is_refused_at_parse_time() -> None:
     with pytest.raises(ValueError, match="validation must be one of strict, warn"):
         CreateTuningJobOperator(task_id="tune", request=BASE, validation="lenient")  # type: ignore[arg-type]
+
+
+def test_the_validation_parameter_keeps_the_operator_light_to_import() -> None:
+    """DAG files import the operator at parse time: the request package (Jinja, YAML, the model's
+    helpers) loads only when a task runs."""
+    code = "import sys, airflow_hpt.operators.tuning; print('airflow_hpt.request' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == "False"
