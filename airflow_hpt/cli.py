@@ -44,22 +44,24 @@ def _cli_context(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from airflow_hpt.exceptions import InvalidTuningRequest, TemplateError
-    from airflow_hpt.request import load_request_template, render_request, validate_request
+    from airflow_hpt.exceptions import TemplateError
+    from airflow_hpt.request import check_request, load_request_template, refusals, render_request
 
     path = Path(args.file)
     search_path = [str(path.parent), *args.search_path]
     try:
         template = load_request_template(str(path.resolve()), search_path)
         rendered = render_request(template, _cli_context(dict(args.param)))
-        request = validate_request(rendered, require_name=not args.allow_missing_name)
-    except InvalidTuningRequest as error:
-        print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        request, problems = check_request(rendered, require_name=not args.allow_missing_name)
     except TemplateError as error:
         print(f"{path}: {error}", file=sys.stderr)
+        return 1
+    refused = refusals(problems, args.validation)
+    for problem in problems:
+        label = "refused" if problem in refused else "warning"
+        print(f"{path}: {label}: {problem}", file=sys.stderr)
+    if refused:
+        print(f"{path}: {len(refused)} refusal(s)", file=sys.stderr)
         return 1
     if args.show:
         print(json.dumps(request, indent=2, sort_keys=True))
@@ -139,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-missing-name",
         action="store_true",
         help="accept a request without HyperParameterTuningJobName (the operator derives one)",
+    )
+    validate.add_argument(
+        "--validation",
+        choices=("strict", "warn"),
+        default="strict",
+        help="strict (default): exit 1 on refusals, print warnings; warn: print every problem as a "
+        "warning and exit 0 (for the day a rule refuses what SageMaker accepts)",
     )
     validate.add_argument("--show", action="store_true", help="print the rendered, normalized request")
     validate.add_argument(

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
+
+# A refusal is backed by evidence that SageMaker refuses too; a warning is a rule without such
+# evidence: logged and printed, never failing (docs/request.md, "Evidence").
+Severity = Literal["refusal", "warning"]
+# strict: refusals fail the request, warnings are logged; warn: everything is logged, nothing fails.
+# Here, not in airflow_hpt.request, so the operator's module stays light to import at DAG parse time.
+Validation = Literal["strict", "warn"]
+VALIDATION_MODES: tuple[Validation, ...] = ("strict", "warn")
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One broken rule: where in the request (a dotted JSON path) and what rule."""
+    """One broken rule: where in the request (a dotted JSON path), what rule, how sure.
+
+    ``rule_id`` names the rule in ``airflow_hpt.request.evidence.RULES``, which holds its severity
+    and its source.
+    """
 
     path: str
     rule: str
+    severity: Severity = "refusal"
+    rule_id: str = "service-model"
 
     def __str__(self) -> str:
         return f"{self.path or '<request>'}: {self.rule}"
@@ -36,7 +51,8 @@ class InvalidTuningRequest(ValueError):
         block so that it does not chain to this one, which still holds the secret.
         """
         problems = [
-            Problem(str(redact(problem.path)), str(redact(problem.rule))) for problem in self.problems
+            replace(problem, path=str(redact(problem.path)), rule=str(redact(problem.rule)))
+            for problem in self.problems
         ]
         return self if problems == self.problems else InvalidTuningRequest(problems, self.operation)
 

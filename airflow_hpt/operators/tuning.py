@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
+from airflow_hpt.exceptions import VALIDATION_MODES, Validation
 from airflow_hpt.links.tuning import TuningJobLink
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.operators._guardrails import GuardrailsMixin
@@ -108,6 +109,9 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
     :param capacity_wait: while SageMaker refuses the Create for a full quota (ResourceLimitExceeded),
         try again with jittered backoff for this long (seconds or timedelta); a deferrable task waits
         in the triggerer. None (the default) fails at the first refusal.
+    :param validation: ``"strict"`` (the default) fails before Create on the rules with evidence that
+        SageMaker refuses and logs the other problems as warnings; ``"warn"`` logs every problem and
+        refuses nothing, for the day a rule refuses what SageMaker accepts (docs/request.md).
 
     Asset outlets receive an event whose extra holds the best training job and its model artifacts.
     """
@@ -145,9 +149,13 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         instance_prices: Mapping[str, float] | None = None,
         max_cost: float | None = None,
         capacity_wait: timedelta | float | None = None,
+        validation: Validation = "strict",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if validation not in VALIDATION_MODES:
+            raise ValueError(f"validation must be one of {', '.join(VALIDATION_MODES)}, got {validation!r}")
+        self.validation = validation
         self.request = RequestTemplate(request) if isinstance(request, str | Mapping) else request
         self.tuning_job_name = tuning_job_name
         self.aws_conn_id = aws_conn_id
@@ -171,11 +179,8 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
 
         Raises InvalidTuningRequest, listing every problem, before anything is created.
         """
-        from airflow.sdk.log import redact
-
-        from airflow_hpt.exceptions import InvalidTuningRequest
         from airflow_hpt.naming import derive_job_name, ownership_tags, with_tags
-        from airflow_hpt.request import fingerprint, validate_request
+        from airflow_hpt.request import fingerprint
 
         written = self.request.source if isinstance(self.request, RequestTemplate) else self.request
         # A dict is usable as written when execute() is called without Airflow's rendering (tests);
@@ -201,15 +206,7 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
                 ) from error
         # Some rules hold only on AWS itself (the code must come from S3), not on an endpoint_url.
         target_is_aws = self.hook.targets_aws()
-        # Problems quote values ("got '...'"); a value may be a secret the masker knows (a connection
-        # password rendered into a leaf): masked in the exception itself, not only in the task log.
-        invalid: InvalidTuningRequest | None = None
-        try:
-            request = validate_request(written, require_name=False, target_is_aws=target_is_aws)
-        except InvalidTuningRequest as error:
-            invalid = error.redacted(redact)
-        if invalid is not None:
-            raise invalid  # outside the except block: a redacted copy does not chain to the original
+        request = self._checked(written, require_name=False, target_is_aws=target_is_aws, log=True)
         if self.warm_start is not None and "WarmStartConfig" in request:
             raise ValueError(
                 "The request has its own WarmStartConfig and the task a warm_start policy: keep one of them"
@@ -228,7 +225,38 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         tags = ownership_tags(
             self.dag_id, self.task_id, run_id, map_index, request_fingerprint, self._lineage
         )
-        return validate_request(with_tags(request, tags), target_is_aws=target_is_aws), request_fingerprint
+        return self._checked(with_tags(request, tags), target_is_aws=target_is_aws), request_fingerprint
+
+    def _checked(
+        self,
+        request: Mapping[str, Any],
+        *,
+        require_name: bool = True,
+        target_is_aws: bool = False,
+        log: bool = False,
+    ) -> dict[str, Any]:
+        """The normalized request; raises InvalidTuningRequest, listing the problems ``validation``
+        refuses, before anything is created. ``log`` logs the other problems as warnings first.
+
+        Problems quote values ("got '...'"); a value may be a secret the masker knows (a connection
+        password rendered into a leaf): masked in the exception itself, not only in the task log.
+        """
+        from airflow.sdk.log import redact
+
+        from airflow_hpt.exceptions import InvalidTuningRequest
+        from airflow_hpt.request import check_request, refusals
+
+        normalized, problems = check_request(request, require_name=require_name, target_is_aws=target_is_aws)
+        refused = refusals(problems, self.validation)
+        for problem in problems if log else []:
+            if problem not in refused:
+                kind = (
+                    "refusal let through (validation='warn')" if problem.severity == "refusal" else "warning"
+                )
+                self.log.warning("Request %s: %s", kind, redact(str(problem)))
+        if refused:
+            raise InvalidTuningRequest(refused).redacted(redact)
+        return normalized
 
     @property
     def _lineage(self) -> str:
@@ -238,7 +266,6 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
     def _add_warm_start(self, request: dict[str, Any]) -> dict[str, Any]:
         """Find the parents the policy asks for in SageMaker, check them, and put them in the request."""
         from airflow_hpt.naming import readable_prefix
-        from airflow_hpt.request import validate_request
         from airflow_hpt.result import objective_of
         from airflow_hpt.warmstart import Candidate, check_compatible, select_parents, warm_start_config
 
@@ -277,7 +304,7 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         request = {**request, "WarmStartConfig": warm_start_config(policy, selection.parents)}
         by_name = {describe["HyperParameterTuningJobName"]: describe for describe in describes}
         check_compatible(request, [by_name[parent] for parent in selection.parents])
-        return validate_request(request)
+        return self._checked(request)
 
     def execute(self, context: Context) -> dict[str, Any]:
         return self.start(context)

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow_hpt.exceptions import Problem
 from airflow_hpt.request.defaults import DEFAULT_MAX_RUNTIME_SECONDS
+from airflow_hpt.request.evidence import problem
 from airflow_hpt.request.model import CONFIG, is_number, items, mapping
 
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
@@ -23,8 +24,10 @@ def definition_problems(
     if "AlgorithmSpecification" in definition and ("TrainingImage" in algorithm) == (
         "AlgorithmName" in algorithm
     ):
-        yield Problem(
-            f"{path}.AlgorithmSpecification", "must have exactly one of TrainingImage or AlgorithmName"
+        yield problem(
+            "image-or-algorithm-name",
+            f"{path}.AlgorithmSpecification",
+            "must have exactly one of TrainingImage or AlgorithmName",
         )
     if "TrainingImage" in algorithm:
         yield from _objective_metric_problems(path, definition, algorithm, config)
@@ -32,7 +35,11 @@ def definition_problems(
     seen: set[Any] = set()
     for i, name in channels:
         if isinstance(name, str) and name in seen:
-            yield Problem(f"{path}.InputDataConfig[{i}].ChannelName", f"duplicates channel name {name!r}")
+            yield problem(
+                "channel-name-unique",
+                f"{path}.InputDataConfig[{i}].ChannelName",
+                f"duplicates channel name {name!r}",
+            )
         seen.add(name)
     yield from _resource_problems(path, definition)
     yield from _stopping_problems(path, definition)
@@ -58,7 +65,8 @@ def _objective_metric_problems(
         return
     names = [m.get("Name") for _i, m in items(algorithm.get("MetricDefinitions"))]
     if names and metric not in names:
-        yield Problem(
+        yield problem(
+            "objective-in-metric-definitions",
             f"{objective_path}.MetricName",
             f"must be one of the MetricDefinitions names of {path}.AlgorithmSpecification: "
             + ", ".join(str(n) for n in names),
@@ -70,21 +78,32 @@ def _resource_problems(path: str, definition: Mapping[str, Any]) -> Iterator[Pro
     a single instance configuration, not both."""
     fixed, flexible = "ResourceConfig" in definition, _TUNING_RESOURCES in definition
     if fixed and flexible:
-        yield Problem(f"{path}.{_TUNING_RESOURCES}", "cannot be given together with ResourceConfig: use one")
+        yield problem(
+            "one-resource-config",
+            f"{path}.{_TUNING_RESOURCES}",
+            "cannot be given together with ResourceConfig: use one",
+        )
     elif not fixed and not flexible:
-        yield Problem(f"{path}.ResourceConfig", f"is required (or {_TUNING_RESOURCES})")
+        yield problem(
+            "one-resource-config", f"{path}.ResourceConfig", f"is required (or {_TUNING_RESOURCES})"
+        )
     resources = definition.get(_TUNING_RESOURCES)
     if not isinstance(resources, Mapping):
         return
     if "InstanceConfigs" in resources:
         for member in _SINGLE_INSTANCE_MEMBERS:
             if member in resources:
-                yield Problem(
+                yield problem(
+                    "instance-configs-alone",
                     f"{path}.{_TUNING_RESOURCES}.{member}",
                     "cannot be given together with InstanceConfigs (each instance configuration has its own)",
                 )
     elif "InstanceType" not in resources:
-        yield Problem(f"{path}.{_TUNING_RESOURCES}.InstanceType", "is required (or InstanceConfigs)")
+        yield problem(
+            "instance-configs-alone",
+            f"{path}.{_TUNING_RESOURCES}.InstanceType",
+            "is required (or InstanceConfigs)",
+        )
 
 
 def _stopping_problems(path: str, definition: Mapping[str, Any]) -> Iterator[Problem]:
@@ -96,16 +115,28 @@ def _stopping_problems(path: str, definition: Mapping[str, Any]) -> Iterator[Pro
     wait = stopping.get("MaxWaitTimeInSeconds")
     if wait is None:
         if definition.get("EnableManagedSpotTraining") is True:
-            yield Problem(
+            yield problem(
+                "spot-needs-max-wait",
                 wait_path,
                 "is required with EnableManagedSpotTraining (the time to wait for Spot capacity "
                 "plus the time to run)",
             )
         return
+    if definition.get("EnableManagedSpotTraining") is not True:
+        yield problem(
+            "max-wait-needs-spot",
+            wait_path,
+            "is only supported when EnableManagedSpotTraining is true (SageMaker answers "
+            "'Invalid MaxWaitTimeInSeconds')",
+        )
     runtime = stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS)
     if is_number(wait) and is_number(runtime) and wait < runtime:
         default = "" if "MaxRuntimeInSeconds" in stopping else ", its default"
-        yield Problem(wait_path, f"must be at least MaxRuntimeInSeconds ({runtime}{default}) (got {wait})")
+        yield problem(
+            "max-wait-covers-runtime",
+            wait_path,
+            f"must be at least MaxRuntimeInSeconds ({runtime}{default}) (got {wait})",
+        )
 
 
 def _submit_directory_problems(path: str, definition: Mapping[str, Any]) -> Iterator[Problem]:
@@ -115,7 +146,8 @@ def _submit_directory_problems(path: str, definition: Mapping[str, Any]) -> Iter
         return
     location = hyperparameter_text(value)
     if not location.startswith("s3://"):
-        yield Problem(
+        yield problem(
+            "submit-directory-on-s3",
             f"{path}.StaticHyperParameters.{SUBMIT_DIRECTORY}",
             f"must be an s3:// URI when the connection targets AWS (no endpoint_url): every training "
             f"job would fail fetching its code (got {location!r})",

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_hpt.exceptions import Problem
 from airflow_hpt.request.coerce import NotCoercible, to_float, to_integer
+from airflow_hpt.request.evidence import problem
 from airflow_hpt.request.model import items, mapping
 
 MAX_RANGES = 30
@@ -31,7 +32,8 @@ def range_sets(
 def range_set_problems(path: str, ranges: Mapping[str, Any], static: Mapping[str, Any]) -> Iterator[Problem]:
     total = sum(len(items(ranges.get(kind))) for kind in RANGE_KINDS)
     if total > MAX_RANGES:
-        yield Problem(
+        yield problem(
+            "range-count-limit",
             path,
             f"must have at most {MAX_RANGES} parameter ranges in total "
             f"(integer + continuous + categorical), has {total}",
@@ -57,10 +59,15 @@ def _range_name_problems(
             if not isinstance(name, str):
                 continue
             if name in seen:
-                yield Problem(name_path, f"duplicates parameter name {name!r} (also at {seen[name]})")
+                yield problem(
+                    "range-name-unique",
+                    name_path,
+                    f"duplicates parameter name {name!r} (also at {seen[name]})",
+                )
             seen.setdefault(name, name_path)
             if name in static:
-                yield Problem(
+                yield problem(
+                    "range-not-static",
                     name_path,
                     f"{name!r} is also a static hyperparameter: a parameter is either tuned or static",
                 )
@@ -76,10 +83,16 @@ def _bounds_problems(path: str, entry: Mapping[str, Any], *, integer: bool) -> I
         try:
             bounds[member] = parse(raw)
         except NotCoercible:
-            yield Problem(f"{path}.{member}", f"must be {expected} written as a string (got {raw!r})")
+            yield problem(
+                "range-bounds-numeric",
+                f"{path}.{member}",
+                f"must be {expected} written as a string (got {raw!r})",
+            )
     low, high = bounds.get("MinValue"), bounds.get("MaxValue")
     if low is not None and high is not None and not low < high:
-        yield Problem(f"{path}.MaxValue", f"must be greater than MinValue ({entry['MinValue']})")
+        yield problem(
+            "range-min-below-max", f"{path}.MaxValue", f"must be greater than MinValue ({entry['MinValue']})"
+        )
     yield from _scaling_problems(path, entry.get("ScalingType"), low, high, integer=integer)
 
 
@@ -87,16 +100,30 @@ def _scaling_problems(
     path: str, scaling: Any, low: float | None, high: float | None, *, integer: bool
 ) -> Iterator[Problem]:
     if scaling == "Logarithmic" and low is not None and low <= 0:
-        yield Problem(f"{path}.MinValue", "must be greater than 0 with Logarithmic scaling")
+        yield problem(
+            "logarithmic-positive", f"{path}.MinValue", "must be greater than 0 with Logarithmic scaling"
+        )
     if scaling != "ReverseLogarithmic":
         return
     if integer:
-        yield Problem(f"{path}.ScalingType", "ReverseLogarithmic applies only to continuous ranges")
+        yield problem(
+            "reverse-logarithmic-continuous",
+            f"{path}.ScalingType",
+            "ReverseLogarithmic applies only to continuous ranges",
+        )
         return
     if low is not None and low < 0:
-        yield Problem(f"{path}.MinValue", "must be at least 0 with ReverseLogarithmic scaling (0 <= x < 1)")
+        yield problem(
+            "reverse-logarithmic-continuous",
+            f"{path}.MinValue",
+            "must be at least 0 with ReverseLogarithmic scaling (0 <= x < 1)",
+        )
     if high is not None and high >= 1:
-        yield Problem(f"{path}.MaxValue", "must be less than 1 with ReverseLogarithmic scaling (0 <= x < 1)")
+        yield problem(
+            "reverse-logarithmic-continuous",
+            f"{path}.MaxValue",
+            "must be less than 1 with ReverseLogarithmic scaling (0 <= x < 1)",
+        )
 
 
 def _duplicate_value_problems(path: str, values: Any) -> Iterator[Problem]:
@@ -105,5 +132,7 @@ def _duplicate_value_problems(path: str, values: Any) -> Iterator[Problem]:
     seen: set[Any] = set()
     for j, value in enumerate(values):
         if isinstance(value, str) and value in seen:
-            yield Problem(f"{path}[{j}]", f"duplicates categorical value {value!r}")
+            yield problem(
+                "categorical-values-unique", f"{path}[{j}]", f"duplicates categorical value {value!r}"
+            )
         seen.add(value)

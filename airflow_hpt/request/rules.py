@@ -10,6 +10,7 @@ from typing import Any
 from airflow_hpt.exceptions import Problem
 from airflow_hpt.request.coerce import NotCoercible, to_integer
 from airflow_hpt.request.definitions import definition_problems
+from airflow_hpt.request.evidence import problem
 from airflow_hpt.request.model import CONFIG, is_number, items, mapping, training_job_definitions
 from airflow_hpt.request.ranges import RANGE_KINDS, range_set_problems, range_sets
 
@@ -27,7 +28,7 @@ def cross_field_problems(request: Mapping[str, Any], *, target_is_aws: bool = Fa
     problems = [
         *_definition_choice(request),
         *_strategy_problems(config, definitions),
-        *_resource_limit_problems(config),
+        *_resource_limit_problems(config, definitions),
         *_tuning_essentials(request, definitions),
         *_warm_start_problems(request),
         *_tag_problems(request.get("Tags")),
@@ -43,12 +44,16 @@ def cross_field_problems(request: Mapping[str, Any], *, target_is_aws: bool = Fa
 def _definition_choice(request: Mapping[str, Any]) -> Iterator[Problem]:
     single, multiple = "TrainingJobDefinition" in request, "TrainingJobDefinitions" in request
     if single and multiple:
-        yield Problem(
-            "TrainingJobDefinitions", "cannot be given together with TrainingJobDefinition: use one"
+        yield problem(
+            "one-definition-kind",
+            "TrainingJobDefinitions",
+            "cannot be given together with TrainingJobDefinition: use one",
         )
     elif not single and not multiple:
-        yield Problem(
-            "TrainingJobDefinition", "is required (or TrainingJobDefinitions for several algorithms)"
+        yield problem(
+            "one-definition-kind",
+            "TrainingJobDefinition",
+            "is required (or TrainingJobDefinitions for several algorithms)",
         )
 
 
@@ -58,7 +63,9 @@ def _definition_name_problems(definitions: list[tuple[str, Mapping[str, Any]]]) 
         name = definition.get("DefinitionName")
         if isinstance(name, str):
             if name in seen:
-                yield Problem(f"{path}.DefinitionName", f"duplicates definition name {name!r}")
+                yield problem(
+                    "definition-name-unique", f"{path}.DefinitionName", f"duplicates definition name {name!r}"
+                )
             seen.add(name)
 
 
@@ -69,8 +76,10 @@ def _strategy_problems(config: Mapping[str, Any], definitions: Definitions) -> I
     strategy = config.get("Strategy")
     hyperband = mapping(mapping(config.get("StrategyConfig")).get("HyperbandStrategyConfig"))
     if "StrategyConfig" in config and isinstance(strategy, str) and strategy != "Hyperband":
-        yield Problem(
-            f"{CONFIG}.StrategyConfig", f"applies only to the Hyperband strategy (Strategy is {strategy})"
+        yield problem(
+            "strategy-config-hyperband-only",
+            f"{CONFIG}.StrategyConfig",
+            f"applies only to the Hyperband strategy (Strategy is {strategy}); SageMaker accepts it",
         )
     if strategy == "Hyperband":
         yield from _hyperband_problems(config, hyperband, definitions)
@@ -83,13 +92,23 @@ def _hyperband_problems(
 ) -> Iterator[Problem]:
     early_stopping = config.get("TrainingJobEarlyStoppingType")
     if early_stopping is not None and early_stopping != "Off":
-        yield Problem(f"{CONFIG}.TrainingJobEarlyStoppingType", "must be Off with the Hyperband strategy")
+        yield problem(
+            "hyperband-early-stopping-off",
+            f"{CONFIG}.TrainingJobEarlyStoppingType",
+            "must be Off with the Hyperband strategy",
+        )
     path = f"{CONFIG}.StrategyConfig.HyperbandStrategyConfig"
     low, high = hyperband.get("MinResource"), hyperband.get("MaxResource")
     if is_number(high) and high > _HYPERBAND_MAX_RESOURCE:
-        yield Problem(f"{path}.MaxResource", f"must be at most {_HYPERBAND_MAX_RESOURCE} (got {high})")
+        yield problem(
+            "hyperband-max-resource-limit",
+            f"{path}.MaxResource",
+            f"must be at most {_HYPERBAND_MAX_RESOURCE} (got {high})",
+        )
     if is_number(low) and is_number(high) and low > high:
-        yield Problem(f"{path}.MinResource", f"must be at most MaxResource ({high})")
+        yield problem(
+            "hyperband-min-below-max", f"{path}.MinResource", f"must be at most MaxResource ({high})"
+        )
     if "StrategyConfig" in config and not isinstance(config["StrategyConfig"], Mapping):
         return  # wrongly typed: already reported
     if "MaxResource" not in hyperband:
@@ -102,7 +121,8 @@ def _inferred_max_resource_problems(max_resource_path: str, definitions: Definit
         static = mapping(definition.get("StaticHyperParameters"))
         key = next((key for key in _EPOCH_HYPERPARAMETERS if key in static), None)
         if key is None:
-            yield Problem(
+            yield problem(
+                "hyperband-max-resource-inferable",
                 max_resource_path,
                 f"is required: Hyperband cannot infer it, {path}.StaticHyperParameters has none of "
                 + ", ".join(_EPOCH_HYPERPARAMETERS),
@@ -113,7 +133,8 @@ def _inferred_max_resource_problems(max_resource_path: str, definitions: Definit
         except NotCoercible:
             epochs = 0
         if not 1 <= epochs <= _HYPERBAND_MAX_RESOURCE:
-            yield Problem(
+            yield problem(
+                "hyperband-max-resource-inferable",
                 f"{path}.StaticHyperParameters.{key}",
                 f"must be a whole number from 1 to {_HYPERBAND_MAX_RESOURCE}: Hyperband infers "
                 f"MaxResource from it (got {static[key]!r})",
@@ -121,35 +142,60 @@ def _inferred_max_resource_problems(max_resource_path: str, definitions: Definit
 
 
 def _grid_problems(config: Mapping[str, Any], definitions: Definitions) -> Iterator[Problem]:
-    combinations = 0
     for path, ranges, _static in range_sets(config, definitions):
         for kind in ("IntegerParameterRanges", "ContinuousParameterRanges"):
             if items(ranges.get(kind)):
-                yield Problem(f"{path}.{kind}", "the Grid strategy takes categorical ranges only")
+                yield problem(
+                    "grid-categorical-only",
+                    f"{path}.{kind}",
+                    "the Grid strategy takes categorical ranges only",
+                )
+    combinations = _categorical_combinations(config, definitions)
+    limit = mapping(config.get("ResourceLimits")).get("MaxNumberOfTrainingJobs")
+    if is_number(limit) and combinations and limit < combinations:
+        yield problem(
+            "grid-max-jobs-combinations",
+            f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
+            f"is below the number of Grid combinations ({combinations}); leave it out to run them all "
+            f"(got {limit})",
+        )
+
+
+def _categorical_combinations(config: Mapping[str, Any], definitions: Definitions) -> int:
+    """The number of distinct value combinations, summed over the range sets; 0 when any range
+    set searches more than categorical values (its count is not finite or not SageMaker's to tell)."""
+    combinations = 0
+    for _path, ranges, _static in range_sets(config, definitions):
+        if any(items(ranges.get(kind)) for kind in (*RANGE_KINDS[:2], "AutoParameters")):
+            return 0
         counts = [
             _distinct_count(entry.get("Values"))
             for _i, entry in items(ranges.get("CategoricalParameterRanges"))
         ]
         combinations += math.prod(counts) if counts else 0
-    limit = mapping(config.get("ResourceLimits")).get("MaxNumberOfTrainingJobs")
-    if is_number(limit) and combinations and limit != combinations:
-        yield Problem(
-            f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
-            f"must equal the number of Grid combinations ({combinations}) or be omitted (got {limit})",
-        )
+    return combinations
 
 
 def _distinct_count(values: Any) -> int:
     return len({v for v in values if isinstance(v, str)}) if isinstance(values, list | tuple) else 0
 
 
-def _resource_limit_problems(config: Mapping[str, Any]) -> Iterator[Problem]:
+def _resource_limit_problems(config: Mapping[str, Any], definitions: Definitions) -> Iterator[Problem]:
     limits = mapping(config.get("ResourceLimits"))
     parallel, total = limits.get("MaxParallelTrainingJobs"), limits.get("MaxNumberOfTrainingJobs")
     if is_number(parallel) and is_number(total) and parallel > total:
-        yield Problem(
+        yield problem(
+            "parallel-within-max-jobs",
             f"{CONFIG}.ResourceLimits.MaxParallelTrainingJobs",
             f"must be at most MaxNumberOfTrainingJobs ({total})",
+        )
+    combinations = _categorical_combinations(config, definitions)
+    if is_number(total) and combinations and total > combinations:
+        yield problem(
+            "enough-combinations",
+            f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
+            f"must be at most the number of combinations of the categorical ranges ({combinations}) "
+            f"(got {total})",
         )
 
 
@@ -164,10 +210,16 @@ def _tuning_essentials(request: Mapping[str, Any], definitions: Definitions) -> 
     # with both kinds of definition given, which ones need an objective and ranges is unclear
     if not ("TrainingJobDefinition" in request and "TrainingJobDefinitions" in request):
         yield from _objective_presence_problems(config, definitions)
-        yield from _range_presence_problems(config, definitions)
+        # Autotune chooses the ranges itself (API reference, CreateHyperParameterTuningJob.Autotune)
+        if not autotune:
+            yield from _range_presence_problems(config, definitions)
     for path, ranges, _static in range_sets(config, definitions):
         if "AutoParameters" in ranges and not autotune:
-            yield Problem(f"{path}.AutoParameters", "needs Autotune (Mode Enabled) in the request")
+            yield problem(
+                "auto-parameters-with-autotune",
+                f"{path}.AutoParameters",
+                "is meant for Autotune (Mode Enabled), which the request does not enable; SageMaker accepts it",
+            )
     limits = config.get("ResourceLimits")
     strategy = config.get("Strategy")
     # Grid derives the budget from its combinations; Autotune chooses ResourceLimits itself
@@ -178,9 +230,11 @@ def _tuning_essentials(request: Mapping[str, Any], definitions: Definitions) -> 
         and strategy != "Grid"
         and not autotune
     ):
-        yield Problem(
+        yield problem(
+            "max-jobs-given",
             f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
-            f"is required with the {strategy} strategy (only Grid derives it from its combinations)",
+            f"is not given with the {strategy} strategy: SageMaker accepts this and chooses the limit, "
+            "so the number of training jobs (and the cost) is not bounded by the request",
         )
 
 
@@ -193,12 +247,14 @@ def _objective_presence_problems(config: Mapping[str, Any], definitions: Definit
         if "TuningObjective" in definition:
             continue
         if path == "TrainingJobDefinition":
-            yield Problem(
+            yield problem(
+                "objective-given",
                 f"{CONFIG}.HyperParameterTuningJobObjective",
                 "is required: the tuning job ranks its training jobs by this metric",
             )
         else:
-            yield Problem(
+            yield problem(
+                "objective-given",
                 f"{path}.TuningObjective",
                 f"is required (or {CONFIG}.HyperParameterTuningJobObjective): the tuning job ranks "
                 "its training jobs by this metric",
@@ -219,15 +275,18 @@ def _range_presence_problems(config: Mapping[str, Any], definitions: Definitions
                 if path == "TrainingJobDefinition"
                 else f"{path}.HyperParameterRanges"
             )
-            yield Problem(
-                where, "is required: a tuning job needs at least one hyperparameter range to search"
+            yield problem(
+                "ranges-given",
+                where,
+                "is required: a tuning job needs at least one hyperparameter range to search",
             )
             continue
         if not isinstance(ranges, Mapping) or ranges_path in reported:
             continue  # wrongly typed (already reported), or reported for another definition
         reported.add(ranges_path)
         if not any(items(ranges.get(kind)) for kind in (*RANGE_KINDS, "AutoParameters")):
-            yield Problem(
+            yield problem(
+                "ranges-given",
                 ranges_path,
                 "must hold at least one range (IntegerParameterRanges, ContinuousParameterRanges, "
                 "CategoricalParameterRanges or AutoParameters)",
@@ -245,14 +304,16 @@ def _warm_start_problems(request: Mapping[str, Any]) -> Iterator[Problem]:
         path = f"WarmStartConfig.ParentHyperParameterTuningJobs[{i}].HyperParameterTuningJobName"
         name = parent.get("HyperParameterTuningJobName")
         if name is None:
-            yield Problem(path, "is required")
+            yield problem("warm-start-parent-named", path, "is required")
         if not isinstance(name, str):
             continue
         # tuning job names are case-insensitive
         if name.lower() in seen:
-            yield Problem(path, f"duplicates parent {name!r} (names are case-insensitive)")
+            yield problem(
+                "warm-start-parent-unique", path, f"duplicates parent {name!r} (names are case-insensitive)"
+            )
         if isinstance(own_name, str) and name.lower() == own_name.lower():
-            yield Problem(path, "cannot be the new tuning job itself")
+            yield problem("warm-start-parent-unique", path, "cannot be the new tuning job itself")
         seen.add(name.lower())
 
 
@@ -263,7 +324,9 @@ def _tag_problems(tags: Any) -> Iterator[Problem]:
         if not isinstance(key, str):
             continue
         if key in seen:
-            yield Problem(f"Tags[{i}].Key", f"duplicates tag key {key!r}")
+            yield problem("tag-key-unique", f"Tags[{i}].Key", f"duplicates tag key {key!r}")
         if key.lower().startswith("aws:"):
-            yield Problem(f"Tags[{i}].Key", "must not start with 'aws:' (reserved for AWS)")
+            yield problem(
+                "tag-key-not-aws", f"Tags[{i}].Key", "must not start with 'aws:' (reserved for AWS)"
+            )
         seen.add(key)

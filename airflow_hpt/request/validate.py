@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
-from airflow_hpt.exceptions import InvalidTuningRequest, Problem
+from airflow_hpt.exceptions import VALIDATION_MODES, InvalidTuningRequest, Problem, Validation
 from airflow_hpt.request.coerce import coerce_request, normalize_legacy
 from airflow_hpt.request.model import (
     compiled,
@@ -30,10 +30,10 @@ INTERNAL_TAG_PREFIX = "airflow-hpt:"
 _ENUM_LISTING_LIMIT = 12
 
 
-def validate_request(
+def check_request(
     request: Mapping[str, Any], *, require_name: bool = True, target_is_aws: bool = False
-) -> dict[str, Any]:
-    """Coerce, normalize and validate; return the normalized request or raise with ALL problems.
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Coerce and normalize; return the normalized request and ALL problems, refusals and warnings.
 
     ``require_name=False`` lets the operator validate before it derives the job name.
     ``target_is_aws`` adds the rules that hold only when the request goes to AWS itself (not to an
@@ -44,6 +44,26 @@ def validate_request(
     skip_required = set() if require_name else {"HyperParameterTuningJobName"}
     problems.extend(_check(normalized, input_shape(), "", skip_required))
     problems.extend(cross_field_problems(normalized, target_is_aws=target_is_aws))
+    return normalized, problems
+
+
+def refusals(problems: list[Problem], validation: Validation) -> list[Problem]:
+    """The problems that fail the request: the refusals in ``strict`` mode, none in ``warn`` mode."""
+    if validation not in VALIDATION_MODES:
+        raise ValueError(f"validation must be one of {', '.join(VALIDATION_MODES)}, got {validation!r}")
+    return [p for p in problems if p.severity == "refusal"] if validation == "strict" else []
+
+
+def validate_request(
+    request: Mapping[str, Any], *, require_name: bool = True, target_is_aws: bool = False
+) -> dict[str, Any]:
+    """Coerce, normalize and validate; return the normalized request or raise with ALL problems,
+    warnings included.
+
+    For callers that need a request every rule accepts (the local backend runs it). The operator and
+    the CLI use :func:`check_request` and :func:`refusals`, which fail on refusals only.
+    """
+    normalized, problems = check_request(request, require_name=require_name, target_is_aws=target_is_aws)
     if problems:
         raise InvalidTuningRequest(problems)
     return normalized

@@ -148,15 +148,11 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "invalid_request": (
         "InvalidTuningRequest",
         [
-            "Invalid tuning request (4 problem(s)):",
+            "Invalid tuning request (2 problem(s)):",
             "  - HyperParameterTuningJobConfig.Strategy: must be one of: Bayesian, Random, Hyperband, Grid "
             "(got 'Sideways')",
             "  - TrainingJobDefinition.ResourceConfig.InstanceTyp: is not a known member of ResourceConfig "
             "(did you mean InstanceType?)",
-            "  - HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs: must be at most "
-            "MaxNumberOfTrainingJobs (6)",
-            "  - HyperParameterTuningJobConfig.ParameterRanges.ContinuousParameterRanges[0].MinValue: "
-            "must be greater than 0 with Logarithmic scaling",
         ],
     ),
     "unknown_connection": (
@@ -218,6 +214,21 @@ def test_bad_input_fails_with_one_clear_error_and_creates_nothing(
     # it stopped before any SageMaker call: no retries of a doomed call, no job
     assert not [event for event in events if "SageMaker" in event or "tuning job" in event.lower()]
     assert bad_input_run.jobs_after == bad_input_run.jobs_before
+
+
+def test_rules_without_evidence_are_warnings_in_the_task_log(bad_input_run: BadRun) -> None:
+    """The same bad request also breaks two rules no source shows SageMaker refusing: they are
+    warnings in the task log, not part of the refusal (docs/request.md, "Evidence")."""
+    error = task_error(bad_input_run.dag_run, "invalid_request")
+    events = [str(line.get("event")) for line in task_log(bad_input_run.dag_run, "invalid_request")]
+    for warning in (
+        "Request warning: HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs: must be at "
+        "most MaxNumberOfTrainingJobs (6)",
+        "Request warning: HyperParameterTuningJobConfig.ParameterRanges.ContinuousParameterRanges[0].MinValue: "
+        "must be greater than 0 with Logarithmic scaling",
+    ):
+        assert warning in events, events
+        assert warning.removeprefix("Request warning: ") not in error.message
 
 
 def test_param_failing_its_schema_is_refused_before_the_run(

@@ -96,7 +96,7 @@ REFUSED: dict[str, tuple[Change, str, str]] = {
     "no-max-training-jobs": (
         lambda r: config(r)["ResourceLimits"].pop("MaxNumberOfTrainingJobs"),
         f"{CFG}.ResourceLimits.MaxNumberOfTrainingJobs",
-        "is required with the Random strategy",
+        "is not given with the Random strategy",
     ),
     "hyperband-no-max-resource-no-epochs": (
         hyperband_without_max_resource,
@@ -138,7 +138,7 @@ REFUSED: dict[str, tuple[Change, str, str]] = {
     "auto-parameters-without-autotune": (
         lambda r: config(r)["ParameterRanges"].update(AutoParameters=[{"Name": "z", "ValueHint": "1"}]),
         f"{CFG}.ParameterRanges.AutoParameters",
-        "needs Autotune",
+        "is meant for Autotune",
     ),
     # what SageMaker runs but this backend cannot
     "file-system-channel": (

@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +36,59 @@ def test_validate_lists_every_problem_and_fails(tmp_path: Path, capsys: pytest.C
     assert main(["validate", str(_template(tmp_path)), "--param", "max_jobs=0"]) == 1
     err = capsys.readouterr().err
     assert "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs" in err
+
+
+def _file(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    request = json.loads((CORPUS / "base_request.json").read_text())
+    edit(request)
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request))
+    return path
+
+
+def _hyperband_with_early_stopping(request: dict[str, Any]) -> None:
+    """Refused (API reference: must be OFF with Hyperband), plus a warning (no MaxNumberOfTrainingJobs)."""
+    config = request["HyperParameterTuningJobConfig"]
+    config.update(Strategy="Hyperband", TrainingJobEarlyStoppingType="Auto")
+    config["StrategyConfig"] = {"HyperbandStrategyConfig": {"MaxResource": 10}}
+    del config["ResourceLimits"]["MaxNumberOfTrainingJobs"]
+
+
+def test_strict_validation_fails_on_refusals_and_prints_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(_file(tmp_path, _hyperband_with_early_stopping))]) == 1
+    err = capsys.readouterr().err
+    assert "refused: HyperParameterTuningJobConfig.TrainingJobEarlyStoppingType: must be Off" in err
+    assert (
+        "warning: HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs: is not given" in err
+    )
+    assert "1 refusal(s)" in err
+
+
+def test_warn_validation_prints_every_problem_as_a_warning_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(tmp_path, _hyperband_with_early_stopping)
+    assert main(["validate", "--validation", "warn", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "warning: HyperParameterTuningJobConfig.TrainingJobEarlyStoppingType: must be Off" in captured.err
+    assert "warning: HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs" in captured.err
+    assert "refused" not in captured.err
+    assert captured.out.strip().endswith(": OK")
+
+
+def test_warnings_alone_do_not_fail_strict_validation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_budget(request: dict[str, Any]) -> None:
+        del request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
+
+    assert main(["validate", str(_file(tmp_path, no_budget))]) == 0
+    assert (
+        "warning: HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs"
+        in capsys.readouterr().err
+    )
 
 
 def test_validate_names_an_undefined_variable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_hpt.exceptions import InvalidTuningRequest
-from airflow_hpt.request import load_request_template, render_request, validate_request
+from airflow_hpt.request import load_request_template, refusals, render_request, validate_request
 
 BASE: dict[str, Any] = json.loads((Path(__file__).parent / "corpus" / "base_request.json").read_text())
 
@@ -433,15 +433,32 @@ BAD: dict[str, tuple[Mutation, Expected]] = {
         [
             (f"{RANGES}.IntegerParameterRanges", "the Grid strategy takes categorical ranges only"),
             (f"{RANGES}.ContinuousParameterRanges", "the Grid strategy takes categorical ranges only"),
-            (f"{LIMITS}.MaxNumberOfTrainingJobs", "must equal the number of Grid combinations (2)"),
         ],
     ),
-    "grid-wrong-job-count": (
+    "grid-fewer-jobs-than-combinations": (
         both(to_grid, put(f"{LIMITS}.MaxNumberOfTrainingJobs", 5)),
         [
             (
                 f"{LIMITS}.MaxNumberOfTrainingJobs",
-                "must equal the number of Grid combinations (6) or be omitted (got 5)",
+                "is below the number of Grid combinations (6); leave it out to run them all (got 5)",
+            )
+        ],
+    ),
+    "grid-more-jobs-than-combinations": (
+        both(to_grid, put(f"{LIMITS}.MaxNumberOfTrainingJobs", 10)),
+        [
+            (
+                f"{LIMITS}.MaxNumberOfTrainingJobs",
+                "must be at most the number of combinations of the categorical ranges (6) (got 10)",
+            )
+        ],
+    ),
+    "categorical-only-more-jobs-than-combinations": (
+        both(to_grid, put(f"{CFG}.Strategy", "Bayesian"), put(f"{LIMITS}.MaxNumberOfTrainingJobs", 10)),
+        [
+            (
+                f"{LIMITS}.MaxNumberOfTrainingJobs",
+                "must be at most the number of combinations of the categorical ranges (6) (got 10)",
             )
         ],
     ),
@@ -785,11 +802,16 @@ BAD: dict[str, tuple[Mutation, Expected]] = {
     ),
     "max-jobs-missing-bayesian": (
         drop(f"{LIMITS}.MaxNumberOfTrainingJobs"),
-        [(f"{LIMITS}.MaxNumberOfTrainingJobs", "is required with the Bayesian strategy")],
+        [(f"{LIMITS}.MaxNumberOfTrainingJobs", "is not given with the Bayesian strategy: SageMaker accepts")],
     ),
     "max-jobs-missing-hyperband": (
         both(to_hyperband, drop(f"{LIMITS}.MaxNumberOfTrainingJobs")),
-        [(f"{LIMITS}.MaxNumberOfTrainingJobs", "is required with the Hyperband strategy")],
+        [
+            (
+                f"{LIMITS}.MaxNumberOfTrainingJobs",
+                "is not given with the Hyperband strategy: SageMaker accepts",
+            )
+        ],
     ),
     "hyperband-no-max-resource-no-epochs": (
         both(to_hyperband, drop(f"{HYPERBAND}.MaxResource")),
@@ -859,13 +881,70 @@ BAD: dict[str, tuple[Mutation, Expected]] = {
     ),
     "auto-parameters-without-autotune": (
         put(f"{RANGES}.AutoParameters", [{"Name": "alpha", "ValueHint": "0.1"}]),
-        [(f"{RANGES}.AutoParameters", "needs Autotune (Mode Enabled)")],
+        [(f"{RANGES}.AutoParameters", "is meant for Autotune (Mode Enabled)")],
+    ),
+    "autotune-without-objective": (
+        both(put("Autotune", {"Mode": "Enabled"}), drop(OBJECTIVE), drop(f"{CFG}.ParameterRanges")),
+        [(OBJECTIVE, "is required: the tuning job ranks its training jobs by this metric")],
+    ),
+    "max-wait-without-spot": (
+        put(WAIT, 7200),
+        [(WAIT, "is only supported when EnableManagedSpotTraining is true")],
     ),
 }
 
+# Cases that break only rules without evidence that SageMaker refuses them (warnings): strict mode
+# lets them through. Every other case holds at least one refusal.
+WARNINGS_ONLY = {
+    "grid-with-numeric-ranges",
+    "grid-fewer-jobs-than-combinations",
+    "max-jobs-missing-bayesian",
+    "max-jobs-missing-hyperband",
+    "auto-parameters-without-autotune",
+    "autotune-without-objective",
+    "strategy-config-without-hyperband",
+    "parallel-above-total",
+    "integer-min-fractional",
+    "integer-min-above-max",
+    "integer-singleton",
+    "integer-log-from-zero",
+    "integer-reverse-log",
+    "continuous-min-not-number",
+    "continuous-max-infinite",
+    "continuous-log-negative",
+    "reverse-log-max-one",
+    "reverse-log-min-negative",
+    "categorical-duplicate",
+    "range-name-duplicated-across-types",
+    "range-name-also-static",
+    "hyperband-min-above-max",
+    "definition-missing",
+    "definition-and-definitions",
+    "definitions-duplicate-name",
+    "definitions-range-set-checked-per-definition",
+    "channel-duplicate",
+    "warm-start-duplicate-parent-case",
+    "warm-start-from-itself",
+    "warm-start-parent-without-name",
+    "tags-duplicate-key",
+    "tag-key-aws-prefix",
+    "multi-ranges",
+    "objective-missing",
+    "multi-definitions-without-objective",
+    "ranges-missing",
+    "ranges-empty",
+    "multi-definitions-one-without-ranges",
+    "resource-configs-both",
+    "resource-configs-neither",
+    "instance-configs-with-instance-type",
+    "instance-configs-with-count-and-volume",
+    "tuning-resources-without-instance-type",
+    "spot-without-max-wait",
+}
 
-@pytest.mark.parametrize(("mutation", "expected"), list(BAD.values()), ids=list(BAD))
-def test_bad_request_reports_exactly_its_problems(mutation: Mutation, expected: Expected) -> None:
+
+@pytest.mark.parametrize(("case", "mutation", "expected"), [(k, *v) for k, v in BAD.items()], ids=list(BAD))
+def test_bad_request_reports_exactly_its_problems(case: str, mutation: Mutation, expected: Expected) -> None:
     request = copy.deepcopy(BASE)
     mutation(request)
     with pytest.raises(InvalidTuningRequest) as info:
@@ -880,6 +959,9 @@ def test_bad_request_reports_exactly_its_problems(mutation: Mutation, expected: 
             problems.remove(match)
     assert not unmatched, f"missing {unmatched}; got {info.value.problems}"
     assert not problems, f"unexpected extra problems: {problems}"
+    strict_refusals = refusals(info.value.problems, "strict")
+    assert bool(strict_refusals) == (case not in WARNINGS_ONLY), info.value.problems
+    assert refusals(info.value.problems, "warn") == []
 
 
 @pytest.mark.parametrize(

@@ -335,7 +335,7 @@ def test_a_native_environment_passed_directly_still_renders_exact_strings(value:
 
 def test_the_example_in_the_docs_runs(capsys: pytest.CaptureFixture[str]) -> None:
     doc = (Path(__file__).parents[2] / "docs" / "request.md").read_text()
-    example = re.search(r"```python\n(.*?)```", doc, re.S)
+    example = re.search(r"## Example\n.*?```python\n(.*?)```", doc, re.S)
     assert example is not None
     exec(compile(example.group(1), "docs/request.md", "exec"), {})
     out = capsys.readouterr().out
