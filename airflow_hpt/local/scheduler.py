@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from airflow_hpt.local import store as kinds
 from airflow_hpt.local.runner import TrainingOutcome, TrainingProcess
 from airflow_hpt.local.store import Record
-from airflow_hpt.local.strategies import TuningStrategy
+from airflow_hpt.local.strategies import MAX_TRAINING_JOBS, TuningStrategy
 from airflow_hpt.local.tuning_records import (
     TERMINAL_STATUSES,
     better,
+    converged,
     definitions_of,
     failed_without_outcome,
     interrupted,
@@ -89,6 +90,7 @@ class TuningRun:
         self.overall: Record | None = None
         self.best_value: float | None = None
         self.not_improving = 0
+        self.converged = False
         self.runtime_banked = 0.0
         self.resumed_at = time.monotonic()
 
@@ -124,6 +126,10 @@ class TuningRun:
         self.not_improving_limit = (criteria.get("BestObjectiveNotImproving") or {}).get(
             "MaxNumberOfTrainingJobsNotImproving"
         )
+        self.complete_on_convergence = (criteria.get("ConvergenceDetected") or {}).get(
+            "CompleteOnConvergence"
+        ) == "Enabled"
+        self.convergence_recorded = "ConvergenceDetectedTime" in job["TuningJobCompletionDetails"]
         self.runtime_banked = float(job["_runtime_seconds"])
         self.records = {
             record["TrainingJobName"]: record for record in self.engine.training_jobs_of(self.name)
@@ -136,9 +142,17 @@ class TuningRun:
                 strategy_config["HyperParameterTuningJobObjective"] = definition["TuningObjective"]
             strategy = TuningStrategy.from_config(strategy_config, definition.get("HyperParameterRanges"))
             self.arms.append(_Arm(definition, strategy))
-        grid_total = sum(arm.strategy.max_training_jobs for arm in self.arms)
-        self.budget = int(limits.get("MaxNumberOfTrainingJobs") or grid_total)
         parents = self._parents_trials(job)
+        limit = limits.get("MaxNumberOfTrainingJobs")
+        # omitted: the grid, or as many as SageMaker's quota leaves beside the warm-start parents' jobs
+        # (strategies.MAX_TRAINING_JOBS); the completion criteria and MaxRuntimeInSeconds end it sooner
+        self.budget = (
+            int(limit)
+            if limit is not None
+            else min(
+                sum(arm.strategy.max_training_jobs for arm in self.arms), MAX_TRAINING_JOBS - len(parents)
+            )
+        )
         # a resumed job re-seeds its fresh strategy with its own finished trials too
         seeds_from = parents + [record for record in self.records.values() if not record.get("_retryable")]
         for arm in self.arms:
@@ -351,8 +365,13 @@ class TuningRun:
         ):
             return "TuningJobCompletionCriteria: TargetObjectiveMetricValue reached"
         if self.not_improving_limit is not None and self.not_improving >= self.not_improving_limit:
-            self.store.update(kinds.TUNING_JOBS, self.name, mark_convergence)
             return "TuningJobCompletionCriteria: BestObjectiveNotImproving"
+        if self.converged and not self.convergence_recorded:
+            # detected whether or not it ends the job: Describe reports when (runtime information)
+            self.store.update(kinds.TUNING_JOBS, self.name, mark_convergence)
+            self.convergence_recorded = True
+        if self.converged and self.complete_on_convergence:
+            return "TuningJobCompletionCriteria: ConvergenceDetected"
         if self.max_runtime is not None and self._runtime() >= self.max_runtime:
             return "ResourceLimits: MaxRuntimeInSeconds reached"
         finished = [
@@ -406,10 +425,13 @@ class TuningRun:
         self.best = None
         self.best_value = None
         self.not_improving = 0
+        values: list[float] = []
         for record in sorted(self.records.values(), key=lambda record: record["CreationTime"]):
             if record["TrainingJobStatus"] not in TERMINAL_STATUSES or record.get("_retryable"):
                 continue
             value = record.get("_objective_value")
+            if value is not None:
+                values.append(value)
             if value is not None and better(value, self.best_value, self.objective_type):
                 # SageMaker's BestObjectiveNotImproving counts jobs that improve the best by < 1 %
                 previous: float | None = self.best_value
@@ -418,6 +440,7 @@ class TuningRun:
                 self.not_improving = 0 if enough else self.not_improving + 1
             else:
                 self.not_improving += 1
+        self.converged = converged(values, self.objective_type)
         self.overall = self.best
         overall_value = self.best_value
         for record in self.prior_candidates:

@@ -54,6 +54,11 @@ MEDIAN_MIN_TRIALS = 3
 TPE_MIN_STARTUP = 3
 TPE_MAX_STARTUP = 10
 LOG_AUTO_SPAN = 1000.0
+# SageMaker's default quota of training jobs per tuning job (design notes; the parents' ones of a warm
+# start count too). The API reference marks ResourceLimits.MaxNumberOfTrainingJobs "Required: No" and
+# documents no default: a job that omits it launches training jobs until a TuningJobCompletionCriteria,
+# ResourceLimits.MaxRuntimeInSeconds or a Stop ends it, and never more than this quota allows.
+MAX_TRAINING_JOBS = 750
 
 
 @dataclass(frozen=True)
@@ -192,9 +197,7 @@ class TuningStrategy:
         grid = strategy == "Grid"
         if grid and any(not isinstance(a.distribution, CategoricalDistribution) for a in axes):
             raise ValueError("Grid strategy takes categorical ranges only")
-        budget = int(limit) if limit is not None else _grid_size(axes) if grid else None
-        if budget is None:
-            raise ValueError("ResourceLimits.MaxNumberOfTrainingJobs is required unless the strategy is Grid")
+        budget = int(limit) if limit is not None else _grid_size(axes) if grid else MAX_TRAINING_JOBS
         sampler = _sampler(strategy, axes, seed, budget)
         pruner = _pruner(tuning_job_config, strategy)
         return cls(axes, sampler, pruner, direction, budget, grid=grid)

@@ -17,6 +17,38 @@ from airflow_hpt.request.ranges import range_sets
 
 _NOT_SUPPORTED = "the local backend does not support"
 
+# Rules of the shared validator that SageMaker itself does not enforce: Creates without these members
+# were accepted by SageMaker in suites that ran against AWS (terraform-provider-aws acceptance tests
+# of aws_sagemaker_hyper_parameter_tuning_job, issue 19). The backend accepts what SageMaker
+# accepts, so it drops these problems: (end of the member's path, fragment of the rule).
+_ACCEPTED_BY_SAGEMAKER = (
+    ("ResourceLimits.MaxNumberOfTrainingJobs", "is required with the"),
+    (".AutoParameters", "needs Autotune"),
+    ("HyperParameterTuningJobConfig.StrategyConfig", "applies only to the Hyperband strategy"),
+)
+# With Autotune, SageMaker chooses the ranges (and the objective may be omitted): what is then
+# refused is Autotune itself, which this backend cannot run
+_CHOSEN_BY_AUTOTUNE = (
+    "HyperParameterTuningJobObjective",
+    "TuningObjective",
+    "ParameterRanges",
+    "HyperParameterRanges",
+)
+
+
+def refused_by_sagemaker(problems: list[Problem], request: Mapping[str, Any]) -> list[Problem]:
+    """The validator's ``problems`` less those SageMaker accepts (see ``_ACCEPTED_BY_SAGEMAKER``)."""
+    autotune = "Autotune" in request
+
+    def accepted(problem: Problem) -> bool:
+        if any(problem.path.endswith(end) and rule in problem.rule for end, rule in _ACCEPTED_BY_SAGEMAKER):
+            return True
+        return (
+            autotune and problem.rule.startswith("is required") and problem.path.endswith(_CHOSEN_BY_AUTOTUNE)
+        )
+
+    return [problem for problem in problems if not accepted(problem)]
+
 
 def unsupported_problems(request: Mapping[str, Any]) -> list[Problem]:
     """Every member of a (possibly invalid) request that this backend cannot run."""

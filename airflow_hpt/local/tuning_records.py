@@ -122,6 +122,23 @@ def failed_without_outcome(reason: str, *, interrupted: bool) -> Callable[[Recor
 interrupted = failed_without_outcome(INTERRUPTED, interrupted=True)
 
 
+# The local convergence rule (ConvergenceDetected): SageMaker defines convergence as "a lack of
+# significant improvement (1% or less) against an objective metric" and keeps its exact criteria to
+# itself. Here: once at least CONVERGENCE_MIN_JOBS training jobs have an objective value, the best of
+# them improves on the best of the first half of them (in launch order) by 1 % or less.
+CONVERGENCE_MIN_JOBS = 10
+SIGNIFICANT_IMPROVEMENT = 0.01
+
+
+def converged(values: Sequence[float], objective_type: str) -> bool:
+    """Whether the objective values, in launch order, meet the local convergence rule."""
+    if len(values) < CONVERGENCE_MIN_JOBS:
+        return False
+    pick = max if objective_type == "Maximize" else min
+    earlier, best = pick(values[: (len(values) + 1) // 2]), pick(values)
+    return abs(best - earlier) <= SIGNIFICANT_IMPROVEMENT * abs(earlier)
+
+
 def mark_convergence(job: Record) -> None:
     job["TuningJobCompletionDetails"].setdefault("ConvergenceDetectedTime", time.time())
 
