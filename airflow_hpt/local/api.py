@@ -95,6 +95,9 @@ class SageMakerApi:
             "DescribeEndpoint": deployments.describe_endpoint,
             "UpdateEndpoint": deployments.update_endpoint,
             "DeleteEndpoint": deployments.delete_endpoint,
+            "ListModels": deployments.list_models,
+            "ListEndpointConfigs": deployments.list_endpoint_configs,
+            "ListEndpoints": deployments.list_endpoints,
             **jobs.operations(),
         }
 

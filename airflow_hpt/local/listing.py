@@ -27,16 +27,19 @@ def list_answer(
     body: Body,
     *,
     name_key: str,
-    status_key: str,
+    status_key: str | None,
     default_sort: str,
     default_order: str,
     summaries_key: str,
     summary: Callable[[Record], Body],
 ) -> Body:
     """A List operation's answer: ``records`` filtered, sorted (SortBy Name, CreationTime or Status),
-    paged and summarized."""
+    paged and summarized. ``status_key`` None: the records have no status (nor the filter, nor the
+    sort order, in the operation's input)."""
     records = filtered(records, body, name_key=name_key, status_key=status_key)
-    sort_keys = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}
+    sort_keys = {"Name": name_key, "CreationTime": "CreationTime"}
+    if status_key is not None:
+        sort_keys["Status"] = status_key
     records = sorted_by(
         records, sort_keys[body.get("SortBy", default_sort)], body.get("SortOrder", default_order)
     )
@@ -49,12 +52,12 @@ def fields_of(fields: tuple[str, ...]) -> Callable[[Record], Body]:
     return lambda record: {field: record[field] for field in fields if field in record}
 
 
-def filtered(records: list[Record], body: Body, *, name_key: str, status_key: str) -> list[Record]:
+def filtered(records: list[Record], body: Body, *, name_key: str, status_key: str | None) -> list[Record]:
     """The List operations' common filters (name substring, status, time windows)."""
     needle = body.get("NameContains")
     if needle:
         records = [record for record in records if needle.lower() in record[name_key].lower()]
-    if "StatusEquals" in body:
+    if status_key is not None and "StatusEquals" in body:
         records = [record for record in records if record[status_key] == body["StatusEquals"]]
     for member, field, keep in (
         ("CreationTimeAfter", "CreationTime", lambda value, bound: value > bound),
