@@ -64,6 +64,17 @@ def unsupported_problems(request: Mapping[str, Any]) -> list[Problem]:
             problems.append(Problem(f"{path}.AutoParameters", f"{_NOT_SUPPORTED} AutoParameters (Autotune)"))
     for path, definition in definitions:
         problems.extend(_definition_problems(path, definition, "StaticHyperParameters"))
+        algorithm = mapping(definition.get("AlgorithmSpecification"))
+        if "TrainingImage" in algorithm and not items(algorithm.get("MetricDefinitions")):
+            # SageMaker reads a built-in algorithm's metrics from the algorithm itself; a script's
+            # objective is found in its log only through these regexes
+            problems.append(
+                Problem(
+                    f"{path}.AlgorithmSpecification.MetricDefinitions",
+                    f"{_NOT_SUPPORTED} the metrics a built-in algorithm publishes itself: define the "
+                    "objective metric's regex here",
+                )
+            )
     return problems
 
 
@@ -124,7 +135,7 @@ def _definition_problems(
         if not static.get(name):
             yield Problem(
                 f"{prefix}{hyperparameters_member}.{name}",
-                f"is required by the local backend, which runs script-mode training only: {what}",
+                f"{_NOT_SUPPORTED} training images: it runs script-mode training only, and needs here {what}",
             )
     for i, channel in items(definition.get("InputDataConfig")):
         yield from _channel_problems(f"{prefix}InputDataConfig[{i}]", channel)

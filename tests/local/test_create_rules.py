@@ -176,7 +176,12 @@ REFUSED: dict[str, tuple[Change, str, str]] = {
     "no-entry-script": (
         lambda r: definition(r)["StaticHyperParameters"].pop("sagemaker_program"),
         f"{TJD}.StaticHyperParameters.sagemaker_program",
-        "is required by the local backend, which runs script-mode training only",
+        f"{NOT_SUPPORTED} training images: it runs script-mode training only",
+    ),
+    "built-in-algorithm-metrics": (
+        lambda r: algorithm(r).pop("MetricDefinitions"),
+        f"{TJD}.AlgorithmSpecification.MetricDefinitions",
+        f"{NOT_SUPPORTED} the metrics a built-in algorithm publishes itself",
     ),
 }
 
