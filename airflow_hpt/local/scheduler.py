@@ -17,6 +17,7 @@ from airflow_hpt.local.store import Record
 from airflow_hpt.local.strategies import MAX_TRAINING_JOBS, TuningStrategy
 from airflow_hpt.local.tuning_records import (
     TERMINAL_STATUSES,
+    CompletionCriteria,
     better,
     converged,
     definitions_of,
@@ -121,14 +122,7 @@ class TuningRun:
         limits = config["ResourceLimits"]
         self.parallel = int(limits["MaxParallelTrainingJobs"])
         self.max_runtime = limits.get("MaxRuntimeInSeconds")
-        criteria = config.get("TuningJobCompletionCriteria") or {}
-        self.target = criteria.get("TargetObjectiveMetricValue")
-        self.not_improving_limit = (criteria.get("BestObjectiveNotImproving") or {}).get(
-            "MaxNumberOfTrainingJobsNotImproving"
-        )
-        self.complete_on_convergence = (criteria.get("ConvergenceDetected") or {}).get(
-            "CompleteOnConvergence"
-        ) == "Enabled"
+        self.criteria = CompletionCriteria.of(config)
         self.convergence_recorded = "ConvergenceDetectedTime" in job["TuningJobCompletionDetails"]
         self.runtime_banked = float(job["_runtime_seconds"])
         self.records = {
@@ -358,20 +352,13 @@ class TuningRun:
 
     def _ending_reason(self) -> str | None:
         """Why the job ends before its budget is used, or None."""
-        if (
-            self.target is not None
-            and self.best_value is not None
-            and not better(float(self.target), self.best_value, self.objective_type)
-        ):
-            return "TuningJobCompletionCriteria: TargetObjectiveMetricValue reached"
-        if self.not_improving_limit is not None and self.not_improving >= self.not_improving_limit:
-            return "TuningJobCompletionCriteria: BestObjectiveNotImproving"
         if self.converged and not self.convergence_recorded:
             # detected whether or not it ends the job: Describe reports when (runtime information)
             self.store.update(kinds.TUNING_JOBS, self.name, mark_convergence)
             self.convergence_recorded = True
-        if self.converged and self.complete_on_convergence:
-            return "TuningJobCompletionCriteria: ConvergenceDetected"
+        met = self.criteria.met(self.best_value, self.objective_type, self.not_improving, self.converged)
+        if met is not None:
+            return f"TuningJobCompletionCriteria: {met}"
         if self.max_runtime is not None and self._runtime() >= self.max_runtime:
             return "ResourceLimits: MaxRuntimeInSeconds reached"
         finished = [

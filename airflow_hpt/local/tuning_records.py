@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_hpt.local import store as kinds
@@ -137,6 +138,45 @@ def converged(values: Sequence[float], objective_type: str) -> bool:
     pick = max if objective_type == "Maximize" else min
     earlier, best = pick(values[: (len(values) + 1) // 2]), pick(values)
     return abs(best - earlier) <= SIGNIFICANT_IMPROVEMENT * abs(earlier)
+
+
+@dataclass(frozen=True)
+class CompletionCriteria:
+    """A tuning job's TuningJobCompletionCriteria: when it ends before its budget is used."""
+
+    target: float | None = None
+    max_not_improving: int | None = None
+    complete_on_convergence: bool = False
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> CompletionCriteria:
+        """From HyperParameterTuningJobConfig (wire types)."""
+        criteria = config.get("TuningJobCompletionCriteria") or {}
+        target = criteria.get("TargetObjectiveMetricValue")
+        return cls(
+            target=float(target) if target is not None else None,
+            max_not_improving=(criteria.get("BestObjectiveNotImproving") or {}).get(
+                "MaxNumberOfTrainingJobsNotImproving"
+            ),
+            complete_on_convergence=(criteria.get("ConvergenceDetected") or {}).get("CompleteOnConvergence")
+            == "Enabled",
+        )
+
+    def met(
+        self, best_value: float | None, objective_type: str, not_improving: int, has_converged: bool
+    ) -> str | None:
+        """The criterion the job's state meets, or None."""
+        if (
+            self.target is not None
+            and best_value is not None
+            and not better(self.target, best_value, objective_type)
+        ):
+            return "TargetObjectiveMetricValue reached"
+        if self.max_not_improving is not None and not_improving >= self.max_not_improving:
+            return "BestObjectiveNotImproving"
+        if self.complete_on_convergence and has_converged:
+            return "ConvergenceDetected"
+        return None
 
 
 def mark_convergence(job: Record) -> None:
