@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from airflow_hpt.local.server import LocalSageMaker
 from airflow_hpt.local.tuning_records import CONVERGENCE_MIN_JOBS, converged
 from tests.local.conftest import quadratic_request, training_jobs, wait_for
+from tests.local.test_api import assert_shape
 
 # every job gives the same loss: the best never improves after the first
 ONE_CHOICE = {"CategoricalParameterRanges": [{"Name": "kind", "Values": ["b"]}]}
@@ -125,3 +127,25 @@ def test_autotune_is_refused_alone_naming_the_member(client: Any) -> None:
     assert "(1 problem(s))" in error["Message"], error["Message"]
     assert "  - Autotune: the local backend does not support Autotune" in error["Message"]
     assert client.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"] == []
+
+
+def test_convergence_detected_time_follows_the_service_model(backend: LocalSageMaker, client: Any) -> None:
+    request = quadratic_request(
+        "ConvergedShape",
+        max_jobs=CONVERGENCE_MIN_JOBS,
+        parallel=2,
+        ranges=ONE_CHOICE,
+        TuningJobCompletionCriteria={"ConvergenceDetected": {"CompleteOnConvergence": "Enabled"}},
+    )
+    client.create_hyper_parameter_tuning_job(**request)
+    wait_for(client, "ConvergedShape")
+    described = assert_shape(
+        backend.endpoint_url,
+        "DescribeHyperParameterTuningJob",
+        {"HyperParameterTuningJobName": "ConvergedShape"},
+    )
+    details = described["TuningJobCompletionDetails"]
+    assert set(details) == {"NumberOfTrainingJobsObjectiveNotImproving", "ConvergenceDetectedTime"}
+    assert described["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] == {
+        "ConvergenceDetected": {"CompleteOnConvergence": "Enabled"}
+    }
