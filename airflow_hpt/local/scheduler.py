@@ -23,6 +23,7 @@ from airflow_hpt.local.tuning_records import (
     definitions_of,
     failed_without_outcome,
     interrupted,
+    launched_by,
     mark_convergence,
     new_training_job,
     objective_counters,
@@ -136,6 +137,8 @@ class TuningRun:
                 strategy_config["HyperParameterTuningJobObjective"] = definition["TuningObjective"]
             strategy = TuningStrategy.from_config(strategy_config, definition.get("HyperParameterRanges"))
             self.arms.append(_Arm(definition, strategy))
+        for arm in self.arms:  # a resumed job: its strategies go on with their seeded sequences
+            arm.strategy.skip(launched_by(self.records.values(), arm.definition))
         parents = self._parents_trials(job)
         limit = limits.get("MaxNumberOfTrainingJobs")
         # omitted: the grid, or as many as SageMaker's quota leaves beside the warm-start parents' jobs

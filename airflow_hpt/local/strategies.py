@@ -228,6 +228,16 @@ class TuningStrategy:
             self._study.tell(trial, state=TrialState.FAIL)
         return None
 
+    def skip(self, count: int) -> None:
+        """Draw ``count`` suggestions and drop them: the new study of a resumed job goes on with
+        its seeded sequence where its launches left it, instead of proposing its first
+        hyperparameters again. A grid keeps its own account of what ran (:meth:`add_prior_trials`)."""
+        if self._grid_left is not None:
+            return
+        with self._lock:
+            for _ in range(count):
+                self._study.tell(self._study.ask(self._distributions), state=TrialState.FAIL)
+
     def report(self, trial_number: int, step: int, value: float) -> bool:
         """Record an intermediate objective value; True when the job should be stopped early."""
         with self._lock:

@@ -7,7 +7,7 @@ Pure functions of the records (no threads, no processes), used by the tuning sch
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,11 @@ def training_job_summary(record: Mapping[str, Any], objective: Mapping[str, Any]
             "Value": record["_objective_value"],
         }
     return summary
+
+
+def launched_by(records: Iterable[Record], definition: Mapping[str, Any]) -> int:
+    """How many of a tuning job's training jobs ``definition`` launched (interrupted ones too)."""
+    return sum(1 for record in records if record.get("_definition_name") == definition.get("DefinitionName"))
 
 
 def better(value: float, than: float | None, objective_type: str) -> bool:

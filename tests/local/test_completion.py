@@ -4,6 +4,7 @@ refused alone. Real boto3 client over loopback, real training jobs."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +12,9 @@ from botocore.exceptions import ClientError
 
 from airflow_hpt.local.server import LocalSageMaker
 from airflow_hpt.local.tuning_records import CONVERGENCE_MIN_JOBS, converged
-from tests.local.conftest import quadratic_request, training_jobs, wait_for
+from tests.local.conftest import held, make_client, quadratic_request, training_jobs, wait_for
 from tests.local.test_api import assert_shape
+from tests.local.test_lifecycle import wait_running
 
 # every job gives the same loss: the best never improves after the first
 ONE_CHOICE = {"CategoricalParameterRanges": [{"Name": "kind", "Values": ["b"]}]}
@@ -149,3 +151,26 @@ def test_convergence_detected_time_follows_the_service_model(backend: LocalSageM
     assert described["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] == {
         "ConvergenceDetected": {"CompleteOnConvergence": "Enabled"}
     }
+
+
+def test_a_resumed_job_goes_on_with_its_seeded_sequence(home: Path, tmp_path: Path) -> None:
+    """Interrupted by a restart, a Random job's replacements take the next draws of its seed, as an
+    uninterrupted job launching as many would: not its first hyperparameters again."""
+    release = tmp_path / "release"
+    with LocalSageMaker(home) as first:
+        client = make_client(first.endpoint_url)
+        client.create_hyper_parameter_tuning_job(
+            **quadratic_request("Resumed", max_jobs=4, parallel=2, static=held(release))
+        )
+        wait_running(client, "Resumed", 2)
+    release.touch()
+    with LocalSageMaker(home) as second:
+        client = make_client(second.endpoint_url)
+        assert wait_for(client, "Resumed")["HyperParameterTuningJobStatus"] == "Completed"
+        resumed = tuned_in_launch_order(client, "Resumed")  # two interrupted, four replacements
+        client.create_hyper_parameter_tuning_job(
+            **quadratic_request("Uninterrupted", max_jobs=len(resumed), parallel=2)
+        )
+        assert wait_for(client, "Uninterrupted")["HyperParameterTuningJobStatus"] == "Completed"
+        assert len(resumed) == 6
+        assert resumed == tuned_in_launch_order(client, "Uninterrupted")
