@@ -143,13 +143,10 @@ class TuningRun:
         limit = limits.get("MaxNumberOfTrainingJobs")
         # omitted: the grid, or as many as SageMaker's quota leaves beside the warm-start parents' jobs
         # (strategies.MAX_TRAINING_JOBS); the completion criteria and MaxRuntimeInSeconds end it sooner
-        self.budget = (
-            int(limit)
-            if limit is not None
-            else min(
-                sum(arm.strategy.max_training_jobs for arm in self.arms), MAX_TRAINING_JOBS - len(parents)
-            )
+        unset = min(
+            sum(arm.strategy.max_training_jobs for arm in self.arms), MAX_TRAINING_JOBS - len(parents)
         )
+        self.budget = int(limit) if limit is not None else unset
         # a resumed job re-seeds its fresh strategy with its own finished trials too
         seeds_from = parents + [record for record in self.records.values() if not record.get("_retryable")]
         for arm in self.arms:
