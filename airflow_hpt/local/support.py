@@ -1,8 +1,9 @@
 """What the local backend cannot run, refused at Create with the member it concerns.
 
 SageMaker would accept these requests; this backend has no way to run them (no algorithm
-resources, no file systems, no Pipe streams, no Autotune), so it says so before creating
-anything rather than failing every training job later.
+resources, no built-in algorithms' own metrics, no file systems, no Pipe streams, no Autotune), so
+it says so before creating anything rather than failing every training job later. And what
+SageMaker accepts is not refused here on the shared validator's word (:func:`refused_by_sagemaker`).
 """
 
 from __future__ import annotations
