@@ -61,6 +61,7 @@ def _listed(
         default_order="Descending",
         summaries_key=summaries_key,
         summary=fields_of(fields),
+        created_after_inclusive=True,
     )
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_hpt.local.listing import filtered
 from airflow_hpt.local.server import LocalSageMaker
 from tests.local.test_aws_cli import aws_cli
 from tests.local.test_invoke import constant_model, create_model, deploy, deploy_config, wait_endpoint
@@ -121,3 +122,15 @@ def test_list_endpoints_by_status_and_times(backend: LocalSageMaker, client: Any
     aws = aws_cli(backend, tmp_path)
     found = aws("sagemaker", "list-endpoints", "--status-equals", "InService")["Endpoints"]
     assert [(e["EndpointName"], e["EndpointStatus"]) for e in found] == [("serving", "InService")]
+
+
+def test_creation_time_after_keeps_its_bound_for_deployments_only() -> None:
+    """The API reference: models, endpoint configurations and endpoints "with a creation time greater
+    than or equal to" CreationTimeAfter; the jobs' Lists, created "after" it."""
+    records = [{"ModelName": "on-the-second", "CreationTime": 100.0}]
+    body = {"CreationTimeAfter": 100}
+    assert (
+        filtered(records, body, name_key="ModelName", status_key=None, created_after_inclusive=True)
+        == records
+    )
+    assert filtered(records, body, name_key="ModelName", status_key=None) == []
