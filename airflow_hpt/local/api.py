@@ -29,14 +29,11 @@ from airflow_hpt.local.listing import sorted_by as _sorted
 from airflow_hpt.local.listing import with_token as _with_token
 from airflow_hpt.local.quotas import ACTIVE_STATUSES, Quotas
 from airflow_hpt.local.store import Record, Store
-from airflow_hpt.local.support import unsupported_problems
+from airflow_hpt.local.strategies import MAX_TRAINING_JOBS
+from airflow_hpt.local.support import refused_by_sagemaker, unsupported_problems
 from airflow_hpt.local.training_jobs import is_standalone
-from airflow_hpt.request import validate_request, with_sagemaker_defaults
+from airflow_hpt.request import coerce_request, normalize_legacy, validate_request, with_sagemaker_defaults
 from airflow_hpt.request.validate import operation_problems
-
-# SageMaker's default quota (design notes) of training jobs per tuning job, counting the warm-start
-# parents' ones. The settable quotas are in local/quotas.py.
-MAX_TRAINING_JOBS_WITH_PARENTS = 750
 
 _TRAINING_JOB_SUMMARY = (
     "TrainingJobName",
@@ -98,6 +95,9 @@ class SageMakerApi:
             "DescribeEndpoint": deployments.describe_endpoint,
             "UpdateEndpoint": deployments.update_endpoint,
             "DeleteEndpoint": deployments.delete_endpoint,
+            "ListModels": deployments.list_models,
+            "ListEndpointConfigs": deployments.list_endpoint_configs,
+            "ListEndpoints": deployments.list_endpoints,
             **jobs.operations(),
         }
 
@@ -174,11 +174,11 @@ class SageMakerApi:
                 )
             parents_training_jobs += len(self.engine.training_jobs_of(parent_name))
         budget = request["HyperParameterTuningJobConfig"]["ResourceLimits"].get("MaxNumberOfTrainingJobs", 0)
-        if parents_training_jobs + budget > MAX_TRAINING_JOBS_WITH_PARENTS:
+        if parents_training_jobs + budget > MAX_TRAINING_JOBS:
             raise ApiError(
                 "ResourceLimitExceeded",
                 f"The parents' {parents_training_jobs} training jobs plus MaxNumberOfTrainingJobs {budget} "
-                f"exceed the limit of {MAX_TRAINING_JOBS_WITH_PARENTS} training jobs per tuning job",
+                f"exceed the limit of {MAX_TRAINING_JOBS} training jobs per tuning job",
             )
 
     def _tuning_job(self, body: Body) -> Record:
@@ -346,7 +346,10 @@ def _admitted(body: Body) -> dict[str, Any]:
     try:
         request = validate_request(body)
     except InvalidTuningRequest as error:
-        problems = [*error.problems, *problems]
+        problems = [*refused_by_sagemaker(error.problems, body), *problems]
+        # what is left are this backend's own refusals, if any: the request as validate_request
+        # would have returned it
+        request = normalize_legacy(coerce_request(body)[0])
     if problems:
         raise _validation(str(InvalidTuningRequest(problems)))
     return with_sagemaker_defaults(request)

@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow_hpt.local import store as kinds
 from airflow_hpt.local.hosting import Hosting, ServingSpec, Staging
+from airflow_hpt.local.listing import fields_of, list_answer
 from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.store import Record, Store, public
 
@@ -36,6 +37,32 @@ SUBMIT_DIRECTORY_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
 # a path inside the serving container (the SDK repacks the code into model.tar.gz and names
 # /opt/ml/model/code): the model server resolves it under its own folder
 CONTAINER_PREFIX = "/opt/ml/"
+
+
+_MODEL_SUMMARY = ("ModelName", "ModelArn", "CreationTime")
+_CONFIG_SUMMARY = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
+_ENDPOINT_SUMMARY = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
+
+
+def _listed(
+    records: list[Record],
+    body: Body,
+    name_key: str,
+    status_key: str | None,
+    summaries_key: str,
+    fields: tuple[str, ...],
+) -> Body:
+    return list_answer(
+        records,
+        body,
+        name_key=name_key,
+        status_key=status_key,
+        default_sort="CreationTime",
+        default_order="Descending",
+        summaries_key=summaries_key,
+        summary=fields_of(fields),
+        created_after_inclusive=True,
+    )
 
 
 class DeploymentRejected(ValueError):
@@ -191,6 +218,24 @@ class Deployments:
         if self.hosting is not None:
             self.hosting.stop(body["EndpointName"])
         return {}
+
+    # --- lists -------------------------------------------------------------------------------
+    # SageMaker's defaults for all three (API reference): SortBy CreationTime, SortOrder Descending,
+    # MaxResults 10; NameContains, CreationTimeBefore/After; endpoints also LastModifiedTime and status
+
+    def list_models(self, body: Body) -> Body:
+        return _listed(self.store.all(kinds.MODELS), body, "ModelName", None, "Models", _MODEL_SUMMARY)
+
+    def list_endpoint_configs(self, body: Body) -> Body:
+        configs = self.store.all(kinds.ENDPOINT_CONFIGS)
+        return _listed(configs, body, "EndpointConfigName", None, "EndpointConfigs", _CONFIG_SUMMARY)
+
+    def list_endpoints(self, body: Body) -> Body:
+        with self.store.transaction():  # each endpoint as Describe sees it: its status settled
+            endpoints = [
+                self._settled(endpoint["EndpointName"]) for endpoint in self.store.all(kinds.ENDPOINTS)
+            ]
+        return _listed(endpoints, body, "EndpointName", "EndpointStatus", "Endpoints", _ENDPOINT_SUMMARY)
 
     def invocation_target(self, name: str) -> Record | None:
         """The endpoint named ``name``, settled (None if there is none)."""

@@ -7,9 +7,11 @@ best job, consumed runtime, completion details) current after every change.
 
 How a tuning job ends (documented in docs/local-backend.md):
 
-- Completed: the budget (MaxNumberOfTrainingJobs, or the grid) is used up, or a
-  TuningJobCompletionCriteria is met, or ResourceLimits.MaxRuntimeInSeconds is reached (running
-  training jobs are stopped then) -- provided at least one training job produced the objective.
+- Completed: the budget (MaxNumberOfTrainingJobs; omitted, the grid or SageMaker's quota of
+  ``strategies.MAX_TRAINING_JOBS``) is used up, or a TuningJobCompletionCriteria is met (target,
+  not improving, ``tuning_records.converged``), or ResourceLimits.MaxRuntimeInSeconds is reached
+  (running training jobs are stopped then) -- provided at least one training job produced the
+  objective.
 - Failed: no training job produced the objective metric. The scheduler gives up early once the
   first ``scheduler.FAIL_FAST_AFTER`` finished training jobs all ended Failed (a broken script or training
   definition) rather than burning the whole budget.

@@ -4,6 +4,7 @@ pagination tokens."""
 from __future__ import annotations
 
 import base64
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -27,16 +28,26 @@ def list_answer(
     body: Body,
     *,
     name_key: str,
-    status_key: str,
+    status_key: str | None,
     default_sort: str,
     default_order: str,
     summaries_key: str,
     summary: Callable[[Record], Body],
+    created_after_inclusive: bool = False,
 ) -> Body:
     """A List operation's answer: ``records`` filtered, sorted (SortBy Name, CreationTime or Status),
-    paged and summarized."""
-    records = filtered(records, body, name_key=name_key, status_key=status_key)
-    sort_keys = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}
+    paged and summarized. ``status_key`` None: the records have no status (nor the filter, nor the
+    sort order, in the operation's input)."""
+    records = filtered(
+        records,
+        body,
+        name_key=name_key,
+        status_key=status_key,
+        created_after_inclusive=created_after_inclusive,
+    )
+    sort_keys = {"Name": name_key, "CreationTime": "CreationTime"}
+    if status_key is not None:
+        sort_keys["Status"] = status_key
     records = sorted_by(
         records, sort_keys[body.get("SortBy", default_sort)], body.get("SortOrder", default_order)
     )
@@ -49,22 +60,36 @@ def fields_of(fields: tuple[str, ...]) -> Callable[[Record], Body]:
     return lambda record: {field: record[field] for field in fields if field in record}
 
 
-def filtered(records: list[Record], body: Body, *, name_key: str, status_key: str) -> list[Record]:
-    """The List operations' common filters (name substring, status, time windows)."""
+def filtered(
+    records: list[Record],
+    body: Body,
+    *,
+    name_key: str,
+    status_key: str | None,
+    created_after_inclusive: bool = False,
+) -> list[Record]:
+    """The List operations' common filters (name substring, status, time windows).
+
+    ``created_after_inclusive``: CreationTimeAfter keeps the bound itself ("greater than or equal
+    to", as the API reference words it for models, endpoint configurations and endpoints; "after"
+    for the jobs)."""
     needle = body.get("NameContains")
     if needle:
         records = [record for record in records if needle.lower() in record[name_key].lower()]
-    if "StatusEquals" in body:
+    if status_key is not None and "StatusEquals" in body:
         records = [record for record in records if record[status_key] == body["StatusEquals"]]
-    for member, field, keep in (
-        ("CreationTimeAfter", "CreationTime", lambda value, bound: value > bound),
-        ("CreationTimeBefore", "CreationTime", lambda value, bound: value < bound),
-        ("LastModifiedTimeAfter", "LastModifiedTime", lambda value, bound: value > bound),
-        ("LastModifiedTimeBefore", "LastModifiedTime", lambda value, bound: value < bound),
-    ):
+    windows: tuple[tuple[str, str, Callable[[float, float], bool]], ...] = (
+        ("CreationTimeAfter", "CreationTime", operator.ge if created_after_inclusive else operator.gt),
+        ("CreationTimeBefore", "CreationTime", operator.lt),
+        ("LastModifiedTimeAfter", "LastModifiedTime", operator.gt),
+        ("LastModifiedTimeBefore", "LastModifiedTime", operator.lt),
+    )
+    for member, field, keep in windows:
         if member in body:
             bound = float(body[member])
-            records = [record for record in records if keep(record.get(field, record["CreationTime"]), bound)]
+            records = [
+                record for record in records if keep(record.get(field) or record["CreationTime"], bound)
+            ]
     return records
 
 

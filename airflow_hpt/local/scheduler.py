@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 from airflow_hpt.local import store as kinds
 from airflow_hpt.local.runner import TrainingOutcome, TrainingProcess
 from airflow_hpt.local.store import Record
-from airflow_hpt.local.strategies import TuningStrategy
+from airflow_hpt.local.strategies import MAX_TRAINING_JOBS, TuningStrategy
 from airflow_hpt.local.tuning_records import (
     TERMINAL_STATUSES,
+    CompletionCriteria,
     better,
+    converged,
     definitions_of,
     failed_without_outcome,
     interrupted,
+    launched_by,
     mark_convergence,
     new_training_job,
     objective_counters,
@@ -89,6 +92,7 @@ class TuningRun:
         self.overall: Record | None = None
         self.best_value: float | None = None
         self.not_improving = 0
+        self.converged = False
         self.runtime_banked = 0.0
         self.resumed_at = time.monotonic()
 
@@ -119,11 +123,8 @@ class TuningRun:
         limits = config["ResourceLimits"]
         self.parallel = int(limits["MaxParallelTrainingJobs"])
         self.max_runtime = limits.get("MaxRuntimeInSeconds")
-        criteria = config.get("TuningJobCompletionCriteria") or {}
-        self.target = criteria.get("TargetObjectiveMetricValue")
-        self.not_improving_limit = (criteria.get("BestObjectiveNotImproving") or {}).get(
-            "MaxNumberOfTrainingJobsNotImproving"
-        )
+        self.criteria = CompletionCriteria.of(config)
+        self.convergence_recorded = "ConvergenceDetectedTime" in job["TuningJobCompletionDetails"]
         self.runtime_banked = float(job["_runtime_seconds"])
         self.records = {
             record["TrainingJobName"]: record for record in self.engine.training_jobs_of(self.name)
@@ -136,9 +137,16 @@ class TuningRun:
                 strategy_config["HyperParameterTuningJobObjective"] = definition["TuningObjective"]
             strategy = TuningStrategy.from_config(strategy_config, definition.get("HyperParameterRanges"))
             self.arms.append(_Arm(definition, strategy))
-        grid_total = sum(arm.strategy.max_training_jobs for arm in self.arms)
-        self.budget = int(limits.get("MaxNumberOfTrainingJobs") or grid_total)
+        for arm in self.arms:  # a resumed job: its strategies go on with their seeded sequences
+            arm.strategy.skip(launched_by(self.records.values(), arm.definition))
         parents = self._parents_trials(job)
+        limit = limits.get("MaxNumberOfTrainingJobs")
+        # omitted: the grid, or as many as SageMaker's quota leaves beside the warm-start parents' jobs
+        # (strategies.MAX_TRAINING_JOBS); the completion criteria and MaxRuntimeInSeconds end it sooner
+        unset = min(
+            sum(arm.strategy.max_training_jobs for arm in self.arms), MAX_TRAINING_JOBS - len(parents)
+        )
+        self.budget = int(limit) if limit is not None else unset
         # a resumed job re-seeds its fresh strategy with its own finished trials too
         seeds_from = parents + [record for record in self.records.values() if not record.get("_retryable")]
         for arm in self.arms:
@@ -344,15 +352,13 @@ class TuningRun:
 
     def _ending_reason(self) -> str | None:
         """Why the job ends before its budget is used, or None."""
-        if (
-            self.target is not None
-            and self.best_value is not None
-            and not better(float(self.target), self.best_value, self.objective_type)
-        ):
-            return "TuningJobCompletionCriteria: TargetObjectiveMetricValue reached"
-        if self.not_improving_limit is not None and self.not_improving >= self.not_improving_limit:
+        if self.converged and not self.convergence_recorded:
+            # detected whether or not it ends the job: Describe reports when (runtime information)
             self.store.update(kinds.TUNING_JOBS, self.name, mark_convergence)
-            return "TuningJobCompletionCriteria: BestObjectiveNotImproving"
+            self.convergence_recorded = True
+        met = self.criteria.met(self.best_value, self.objective_type, self.not_improving, self.converged)
+        if met is not None:
+            return f"TuningJobCompletionCriteria: {met}"
         if self.max_runtime is not None and self._runtime() >= self.max_runtime:
             return "ResourceLimits: MaxRuntimeInSeconds reached"
         finished = [
@@ -406,10 +412,13 @@ class TuningRun:
         self.best = None
         self.best_value = None
         self.not_improving = 0
+        values: list[float] = []
         for record in sorted(self.records.values(), key=lambda record: record["CreationTime"]):
             if record["TrainingJobStatus"] not in TERMINAL_STATUSES or record.get("_retryable"):
                 continue
             value = record.get("_objective_value")
+            if value is not None:
+                values.append(value)
             if value is not None and better(value, self.best_value, self.objective_type):
                 # SageMaker's BestObjectiveNotImproving counts jobs that improve the best by < 1 %
                 previous: float | None = self.best_value
@@ -418,6 +427,7 @@ class TuningRun:
                 self.not_improving = 0 if enough else self.not_improving + 1
             else:
                 self.not_improving += 1
+        self.converged = converged(values, self.objective_type)
         self.overall = self.best
         overall_value = self.best_value
         for record in self.prior_candidates:

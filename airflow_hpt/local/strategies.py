@@ -54,6 +54,11 @@ MEDIAN_MIN_TRIALS = 3
 TPE_MIN_STARTUP = 3
 TPE_MAX_STARTUP = 10
 LOG_AUTO_SPAN = 1000.0
+# SageMaker's default quota of training jobs per tuning job (design notes; the parents' ones of a warm
+# start count too). The API reference marks ResourceLimits.MaxNumberOfTrainingJobs "Required: No" and
+# documents no default: a job that omits it launches training jobs until a TuningJobCompletionCriteria,
+# ResourceLimits.MaxRuntimeInSeconds or a Stop ends it, and never more than this quota allows.
+MAX_TRAINING_JOBS = 750
 
 
 @dataclass(frozen=True)
@@ -192,9 +197,7 @@ class TuningStrategy:
         grid = strategy == "Grid"
         if grid and any(not isinstance(a.distribution, CategoricalDistribution) for a in axes):
             raise ValueError("Grid strategy takes categorical ranges only")
-        budget = int(limit) if limit is not None else _grid_size(axes) if grid else None
-        if budget is None:
-            raise ValueError("ResourceLimits.MaxNumberOfTrainingJobs is required unless the strategy is Grid")
+        budget = int(limit) if limit is not None else _grid_size(axes) if grid else MAX_TRAINING_JOBS
         sampler = _sampler(strategy, axes, seed, budget)
         pruner = _pruner(tuning_job_config, strategy)
         return cls(axes, sampler, pruner, direction, budget, grid=grid)
@@ -224,6 +227,16 @@ class TuningStrategy:
             # covered by a prior trial: told as failed only so that the grid sampler moves past it
             self._study.tell(trial, state=TrialState.FAIL)
         return None
+
+    def skip(self, count: int) -> None:
+        """Draw ``count`` suggestions and drop them: the new study of a resumed job goes on with
+        its seeded sequence where its launches left it, instead of proposing its first
+        hyperparameters again. A grid keeps its own account of what ran (:meth:`add_prior_trials`)."""
+        if self._grid_left is not None:
+            return
+        with self._lock:
+            for _ in range(count):
+                self._study.tell(self._study.ask(self._distributions), state=TrialState.FAIL)
 
     def report(self, trial_number: int, step: int, value: float) -> bool:
         """Record an intermediate objective value; True when the job should be stopped early."""

@@ -1,8 +1,9 @@
 """What the local backend cannot run, refused at Create with the member it concerns.
 
 SageMaker would accept these requests; this backend has no way to run them (no algorithm
-resources, no file systems, no Pipe streams, no Autotune), so it says so before creating
-anything rather than failing every training job later.
+resources, no built-in algorithms' own metrics, no file systems, no Pipe streams, no Autotune), so
+it says so before creating anything rather than failing every training job later. And what
+SageMaker accepts is not refused here on the shared validator's word (:func:`refused_by_sagemaker`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,38 @@ from airflow_hpt.request.model import items, mapping, training_job_definitions
 from airflow_hpt.request.ranges import range_sets
 
 _NOT_SUPPORTED = "the local backend does not support"
+
+# Rules of the shared validator that SageMaker itself does not enforce: Creates without these members
+# were accepted by SageMaker in suites that ran against AWS (terraform-provider-aws acceptance tests
+# of aws_sagemaker_hyper_parameter_tuning_job, issue 19). The backend accepts what SageMaker
+# accepts, so it drops these problems: (end of the member's path, fragment of the rule).
+_ACCEPTED_BY_SAGEMAKER = (
+    ("ResourceLimits.MaxNumberOfTrainingJobs", "is required with the"),
+    (".AutoParameters", "needs Autotune"),
+    ("HyperParameterTuningJobConfig.StrategyConfig", "applies only to the Hyperband strategy"),
+)
+# With Autotune, SageMaker chooses the ranges (and the objective may be omitted): what is then
+# refused is Autotune itself, which this backend cannot run
+_CHOSEN_BY_AUTOTUNE = (
+    "HyperParameterTuningJobObjective",
+    "TuningObjective",
+    "ParameterRanges",
+    "HyperParameterRanges",
+)
+
+
+def refused_by_sagemaker(problems: list[Problem], request: Mapping[str, Any]) -> list[Problem]:
+    """The validator's ``problems`` less those SageMaker accepts (see ``_ACCEPTED_BY_SAGEMAKER``)."""
+    autotune = "Autotune" in request
+
+    def accepted(problem: Problem) -> bool:
+        if any(problem.path.endswith(end) and rule in problem.rule for end, rule in _ACCEPTED_BY_SAGEMAKER):
+            return True
+        return (
+            autotune and problem.rule.startswith("is required") and problem.path.endswith(_CHOSEN_BY_AUTOTUNE)
+        )
+
+    return [problem for problem in problems if not accepted(problem)]
 
 
 def unsupported_problems(request: Mapping[str, Any]) -> list[Problem]:
@@ -32,6 +65,17 @@ def unsupported_problems(request: Mapping[str, Any]) -> list[Problem]:
             problems.append(Problem(f"{path}.AutoParameters", f"{_NOT_SUPPORTED} AutoParameters (Autotune)"))
     for path, definition in definitions:
         problems.extend(_definition_problems(path, definition, "StaticHyperParameters"))
+        algorithm = mapping(definition.get("AlgorithmSpecification"))
+        if "TrainingImage" in algorithm and not items(algorithm.get("MetricDefinitions")):
+            # SageMaker reads a built-in algorithm's metrics from the algorithm itself; a script's
+            # objective is found in its log only through these regexes
+            problems.append(
+                Problem(
+                    f"{path}.AlgorithmSpecification.MetricDefinitions",
+                    f"{_NOT_SUPPORTED} the metrics a built-in algorithm publishes itself: define the "
+                    "objective metric's regex here",
+                )
+            )
     return problems
 
 
@@ -92,7 +136,7 @@ def _definition_problems(
         if not static.get(name):
             yield Problem(
                 f"{prefix}{hyperparameters_member}.{name}",
-                f"is required by the local backend, which runs script-mode training only: {what}",
+                f"{_NOT_SUPPORTED} training images: it runs script-mode training only, and needs here {what}",
             )
     for i, channel in items(definition.get("InputDataConfig")):
         yield from _channel_problems(f"{prefix}InputDataConfig[{i}]", channel)

@@ -7,7 +7,8 @@ Pure functions of the records (no threads, no processes), used by the tuning sch
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_hpt.local import store as kinds
@@ -59,6 +60,11 @@ def training_job_summary(record: Mapping[str, Any], objective: Mapping[str, Any]
             "Value": record["_objective_value"],
         }
     return summary
+
+
+def launched_by(records: Iterable[Record], definition: Mapping[str, Any]) -> int:
+    """How many of a tuning job's training jobs ``definition`` launched (interrupted ones too)."""
+    return sum(1 for record in records if record.get("_definition_name") == definition.get("DefinitionName"))
 
 
 def better(value: float, than: float | None, objective_type: str) -> bool:
@@ -120,6 +126,62 @@ def failed_without_outcome(reason: str, *, interrupted: bool) -> Callable[[Recor
 
 
 interrupted = failed_without_outcome(INTERRUPTED, interrupted=True)
+
+
+# The local convergence rule (ConvergenceDetected): SageMaker defines convergence as "a lack of
+# significant improvement (1% or less) against an objective metric" and keeps its exact criteria to
+# itself. Here: once at least CONVERGENCE_MIN_JOBS training jobs have an objective value, the best of
+# them improves on the best of the first half of them (in launch order) by 1 % or less.
+CONVERGENCE_MIN_JOBS = 10
+SIGNIFICANT_IMPROVEMENT = 0.01
+
+
+def converged(values: Sequence[float], objective_type: str) -> bool:
+    """Whether the objective values, in launch order, meet the local convergence rule."""
+    if len(values) < CONVERGENCE_MIN_JOBS:
+        return False
+    pick = max if objective_type == "Maximize" else min
+    earlier, best = pick(values[: (len(values) + 1) // 2]), pick(values)
+    return abs(best - earlier) <= SIGNIFICANT_IMPROVEMENT * abs(earlier)
+
+
+@dataclass(frozen=True)
+class CompletionCriteria:
+    """A tuning job's TuningJobCompletionCriteria: when it ends before its budget is used."""
+
+    target: float | None = None
+    max_not_improving: int | None = None
+    complete_on_convergence: bool = False
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> CompletionCriteria:
+        """From HyperParameterTuningJobConfig (wire types)."""
+        criteria = config.get("TuningJobCompletionCriteria") or {}
+        target = criteria.get("TargetObjectiveMetricValue")
+        return cls(
+            target=float(target) if target is not None else None,
+            max_not_improving=(criteria.get("BestObjectiveNotImproving") or {}).get(
+                "MaxNumberOfTrainingJobsNotImproving"
+            ),
+            complete_on_convergence=(criteria.get("ConvergenceDetected") or {}).get("CompleteOnConvergence")
+            == "Enabled",
+        )
+
+    def met(
+        self, best_value: float | None, objective_type: str, not_improving: int, has_converged: bool
+    ) -> str | None:
+        """The criterion the job's state meets, or None."""
+        if (
+            self.target is not None
+            and best_value is not None
+            and not better(self.target, best_value, objective_type)
+        ):
+            return "TargetObjectiveMetricValue reached"
+        if self.max_not_improving is not None and not_improving >= self.max_not_improving:
+            return "BestObjectiveNotImproving"
+        if self.complete_on_convergence and has_converged:
+            return "ConvergenceDetected"
+        return None
 
 
 def mark_convergence(job: Record) -> None:

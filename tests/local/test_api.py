@@ -140,6 +140,12 @@ def test_responses_follow_the_service_model(backend: LocalSageMaker, client: Any
         EndpointName="e", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
     )
     assert_shape(url, "DescribeEndpoint", {"EndpointName": "e"})
+    for operation, member in (
+        ("ListModels", "Models"),
+        ("ListEndpointConfigs", "EndpointConfigs"),
+        ("ListEndpoints", "Endpoints"),
+    ):
+        assert len(assert_shape(url, operation, {})[member]) == 1
 
 
 def test_training_job_names_tags_and_arns(client: Any, create: Any) -> None:
@@ -290,7 +296,7 @@ def test_state_errors_are_validation_or_resource_in_use(client: Any, create: Any
 
 def test_unknown_operation(backend: LocalSageMaker, client: Any) -> None:
     with pytest.raises(ClientError) as raised:
-        client.list_models()
+        client.list_clusters()  # one of the many SageMaker operations the backend does not serve
     assert raised.value.response["Error"]["Code"] == "UnknownOperationException"
     status, headers, body = raw_call(backend.endpoint_url, "NoSuchThing", {})
     assert status == 400

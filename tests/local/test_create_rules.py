@@ -93,11 +93,6 @@ REFUSED: dict[str, tuple[Change, str, str]] = {
         "is required",
     ),
     "no-ranges": (lambda r: config(r).pop("ParameterRanges"), f"{CFG}.ParameterRanges", "is required"),
-    "no-max-training-jobs": (
-        lambda r: config(r)["ResourceLimits"].pop("MaxNumberOfTrainingJobs"),
-        f"{CFG}.ResourceLimits.MaxNumberOfTrainingJobs",
-        "is not given with the Random strategy",
-    ),
     "hyperband-no-max-resource-no-epochs": (
         hyperband_without_max_resource,
         f"{CFG}.StrategyConfig.HyperbandStrategyConfig.MaxResource",
@@ -135,12 +130,12 @@ REFUSED: dict[str, tuple[Change, str, str]] = {
         f"{TJD}.StoppingCondition.MaxWaitTimeInSeconds",
         "must be at least MaxRuntimeInSeconds (60)",
     ),
+    # what SageMaker runs but this backend cannot
     "auto-parameters-without-autotune": (
         lambda r: config(r)["ParameterRanges"].update(AutoParameters=[{"Name": "z", "ValueHint": "1"}]),
         f"{CFG}.ParameterRanges.AutoParameters",
-        "is meant for Autotune",
+        NOT_SUPPORTED,
     ),
-    # what SageMaker runs but this backend cannot
     "file-system-channel": (
         with_channel(
             {
@@ -181,7 +176,12 @@ REFUSED: dict[str, tuple[Change, str, str]] = {
     "no-entry-script": (
         lambda r: definition(r)["StaticHyperParameters"].pop("sagemaker_program"),
         f"{TJD}.StaticHyperParameters.sagemaker_program",
-        "is required by the local backend, which runs script-mode training only",
+        f"{NOT_SUPPORTED} training images: it runs script-mode training only",
+    ),
+    "built-in-algorithm-metrics": (
+        lambda r: algorithm(r).pop("MetricDefinitions"),
+        f"{TJD}.AlgorithmSpecification.MetricDefinitions",
+        f"{NOT_SUPPORTED} the metrics a built-in algorithm publishes itself",
     ),
 }
 
@@ -226,7 +226,7 @@ def test_every_problem_is_in_one_refusal(shared_backend: LocalSageMaker) -> None
     """SageMaker's rules and the backend's own limits are reported together."""
     request = quadratic_request("Refused")
     for change, _member, _rule in (
-        REFUSED["no-objective"],
+        REFUSED["no-resource-config"],
         REFUSED["file-system-channel"],
         REFUSED["autotune"],
     ):
@@ -235,7 +235,7 @@ def test_every_problem_is_in_one_refusal(shared_backend: LocalSageMaker) -> None
     code, _status, message = refusal(client, request)
     assert code == "ValidationException"
     assert "(3 problem(s))" in message
-    for name in ("no-objective", "file-system-channel", "autotune"):
+    for name in ("no-resource-config", "file-system-channel", "autotune"):
         assert f"  - {REFUSED[name][1]}: " in message
     assert_nothing_created(client, shared_backend)
 

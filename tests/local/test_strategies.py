@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.strategies import TuningStrategy
+from airflow_hpt.local.strategies import MAX_TRAINING_JOBS, TuningStrategy
 
 RANGES: dict[str, Any] = {
     "ContinuousParameterRanges": [
@@ -326,3 +326,21 @@ def test_concurrent_workers_get_distinct_trials() -> None:
     for thread in threads:
         thread.join()
     assert sorted(numbers) == list(range(60))
+
+
+@pytest.mark.parametrize("name", ["Bayesian", "Random", "Hyperband"])
+def test_skipping_continues_the_seeded_sequence(name: str) -> None:
+    """A resumed job's new study skips what its launches drew: the next suggestions are the ones an
+    uninterrupted study would have made, not its first again (before Bayesian models results)."""
+    uninterrupted = TuningStrategy.from_config(config(name, RandomSeed=5))
+    drawn = [
+        suggestion.hyperparameters for suggestion in (uninterrupted.ask() for _ in range(5)) if suggestion
+    ]
+    resumed = TuningStrategy.from_config(config(name, RandomSeed=5))
+    resumed.skip(3)
+    following = [resumed.ask(), resumed.ask()]
+    assert [suggestion.hyperparameters for suggestion in following if suggestion] == drawn[3:]
+
+
+def test_without_max_training_jobs_the_budget_is_sagemakers_quota() -> None:
+    assert TuningStrategy.from_config(config("Random", max_jobs=None)).max_training_jobs == MAX_TRAINING_JOBS
