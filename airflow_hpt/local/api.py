@@ -30,9 +30,9 @@ from airflow_hpt.local.listing import with_token as _with_token
 from airflow_hpt.local.quotas import ACTIVE_STATUSES, Quotas
 from airflow_hpt.local.store import Record, Store
 from airflow_hpt.local.strategies import MAX_TRAINING_JOBS
-from airflow_hpt.local.support import refused_by_sagemaker, unsupported_problems
+from airflow_hpt.local.support import not_run_here, unsupported_problems
 from airflow_hpt.local.training_jobs import is_standalone
-from airflow_hpt.request import coerce_request, normalize_legacy, validate_request, with_sagemaker_defaults
+from airflow_hpt.request import check_request, refusals, with_sagemaker_defaults
 from airflow_hpt.request.validate import operation_problems
 
 _TRAINING_JOB_SUMMARY = (
@@ -341,17 +341,13 @@ class SageMakerApi:
 
 def _admitted(body: Body) -> dict[str, Any]:
     """The request with SageMaker's defaults filled in, or one ValidationException naming every
-    member that SageMaker's Create rules (the operator's own) or this backend refuse."""
-    problems = unsupported_problems(body)
-    try:
-        request = validate_request(body)
-    except InvalidTuningRequest as error:
-        problems = [*refused_by_sagemaker(error.problems, body), *problems]
-        # what is left are this backend's own refusals, if any: the request as validate_request
-        # would have returned it
-        request = normalize_legacy(coerce_request(body)[0])
-    if problems:
-        raise _validation(str(InvalidTuningRequest(problems)))
+    member that SageMaker's Create rules (the operator's refusals) or this backend refuse."""
+    request, problems = check_request(body)
+    refused = refusals(problems, "strict")
+    warnings = [problem for problem in problems if problem not in refused]
+    refused = [*refused, *not_run_here(warnings, body), *unsupported_problems(body)]
+    if refused:
+        raise _validation(str(InvalidTuningRequest(refused)))
     return with_sagemaker_defaults(request)
 
 

@@ -2,8 +2,9 @@
 
 SageMaker would accept these requests; this backend has no way to run them (no algorithm
 resources, no built-in algorithms' own metrics, no file systems, no Pipe streams, no Autotune), so
-it says so before creating anything rather than failing every training job later. And what
-SageMaker accepts is not refused here on the shared validator's word (:func:`refused_by_sagemaker`).
+it says so before creating anything rather than failing every training job later. The shared
+validator's warnings (rules SageMaker is not shown to refuse) are refused only where this backend
+cannot run the request as written (:func:`not_run_here`).
 """
 
 from __future__ import annotations
@@ -18,37 +19,33 @@ from airflow_hpt.request.ranges import range_sets
 
 _NOT_SUPPORTED = "the local backend does not support"
 
-# Rules of the shared validator that SageMaker itself does not enforce: Creates without these members
-# were accepted by SageMaker in suites that ran against AWS (terraform-provider-aws acceptance tests
-# of aws_sagemaker_hyper_parameter_tuning_job, issue 19). The backend accepts what SageMaker
-# accepts, so it drops these problems: (end of the member's path, fragment of the rule).
-_ACCEPTED_BY_SAGEMAKER = (
-    ("ResourceLimits.MaxNumberOfTrainingJobs", "is required with the"),
-    (".AutoParameters", "needs Autotune"),
-    ("HyperParameterTuningJobConfig.StrategyConfig", "applies only to the Hyperband strategy"),
+# Warnings of the shared validator (rules SageMaker is not shown to refuse) in a request this backend
+# still runs, by rule id: SageMaker accepted such requests (tests/corpus/accepted), and so does it.
+# Under Autotune the objective and ranges may be left out, and Autotune itself is refused below.
+_RUN_DESPITE = frozenset(
+    {"max-jobs-given", "strategy-config-hyperband-only", "grid-max-jobs-combinations", "spot-needs-max-wait"}
 )
-# With Autotune, SageMaker chooses the ranges (and the objective may be omitted): what is then
-# refused is Autotune itself, which this backend cannot run
-_CHOSEN_BY_AUTOTUNE = (
-    "HyperParameterTuningJobObjective",
-    "TuningObjective",
-    "ParameterRanges",
-    "HyperParameterRanges",
-)
+_LEFT_TO_AUTOTUNE = frozenset({"objective-given", "ranges-given", "auto-parameters-with-autotune"})
 
 
-def refused_by_sagemaker(problems: list[Problem], request: Mapping[str, Any]) -> list[Problem]:
-    """The validator's ``problems`` less those SageMaker accepts (see ``_ACCEPTED_BY_SAGEMAKER``)."""
-    autotune = "Autotune" in request
+def not_run_here(warnings: list[Problem], request: Mapping[str, Any]) -> list[Problem]:
+    """The validator's warnings about a request this backend cannot run as written, as refusals.
 
-    def accepted(problem: Problem) -> bool:
-        if any(problem.path.endswith(end) and rule in problem.rule for end, rule in _ACCEPTED_BY_SAGEMAKER):
-            return True
-        return (
-            autotune and problem.rule.startswith("is required") and problem.path.endswith(_CHOSEN_BY_AUTOTUNE)
+    SageMaker may accept such a request (nobody has shown it refuses); this backend would have to
+    guess what it means (two definitions of one name, a range whose bounds are reversed...), so it
+    refuses it, saying so, rather than run something else than SageMaker would.
+    """
+    tolerated = _RUN_DESPITE | (_LEFT_TO_AUTOTUNE if "Autotune" in request else frozenset())
+    return [
+        Problem(
+            warning.path,
+            f"{_NOT_SUPPORTED} a request where this holds: {warning.rule}",
+            "refusal",
+            warning.rule_id,
         )
-
-    return [problem for problem in problems if not accepted(problem)]
+        for warning in warnings
+        if warning.rule_id not in tolerated
+    ]
 
 
 def unsupported_problems(request: Mapping[str, Any]) -> list[Problem]:

@@ -60,8 +60,8 @@ def validate_request(
     """Coerce, normalize and validate; return the normalized request or raise with ALL problems,
     warnings included.
 
-    For callers that need a request every rule accepts (the local backend runs it). The operator and
-    the CLI use :func:`check_request` and :func:`refusals`, which fail on refusals only.
+    For a check that wants no doubt at all (a template's own CI, say). The operator, the CLI and
+    the local backend use :func:`check_request` and :func:`refusals`, which fail on refusals only.
     """
     normalized, problems = check_request(request, require_name=require_name, target_is_aws=target_is_aws)
     if problems:

@@ -117,11 +117,6 @@ REFUSED: dict[str, tuple[Change, str, str]] = {
         f"{TJD}.HyperParameterTuningResourceConfig.InstanceType",
         "cannot be given together with InstanceConfigs",
     ),
-    "spot-without-max-wait": (
-        lambda r: definition(r).update(EnableManagedSpotTraining=True),
-        f"{TJD}.StoppingCondition.MaxWaitTimeInSeconds",
-        "is required with EnableManagedSpotTraining",
-    ),
     "spot-max-wait-below-runtime": (
         lambda r: definition(r).update(
             EnableManagedSpotTraining=True,
@@ -258,3 +253,11 @@ def test_hyperband_infers_max_resource_from_epochs(backend: LocalSageMaker, clie
     config(request)["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 1}}
     client.create_hyper_parameter_tuning_job(**request)
     assert wait_for(client, "Inferred")["HyperParameterTuningJobStatus"] == "Completed"
+
+
+def test_spot_without_max_wait_runs(backend: LocalSageMaker, client: Any) -> None:
+    """Nobody has shown SageMaker refusing it (a validator warning): the backend runs it."""
+    request = quadratic_request("SpotNoWait", max_jobs=1, parallel=1)
+    definition(request).update(EnableManagedSpotTraining=True)
+    client.create_hyper_parameter_tuning_job(**request)
+    assert wait_for(client, "SpotNoWait")["HyperParameterTuningJobStatus"] == "Completed"
