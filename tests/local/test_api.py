@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import math
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -303,12 +303,11 @@ def test_unknown_operation(backend: LocalSageMaker, client: Any) -> None:
 def test_list_tuning_jobs_filters_sorting_paging(client: Any, create: Any, tmp_path: Path) -> None:
     for name in ("alpha-1", "beta-1", "alpha-2"):
         create(name, max_jobs=1, parallel=1)
-    for name in ("alpha-1", "beta-1", "alpha-2"):
-        wait_for(client, name)
-    # botocore sends timestamps as whole epoch seconds: the cutoff needs a second of its own
-    time.sleep(1.1)
-    cutoff = datetime.now(UTC)
-    time.sleep(1.1)
+    ended = [wait_for(client, name)["LastModifiedTime"] for name in ("alpha-1", "beta-1", "alpha-2")]
+    # botocore sends timestamps as whole epoch seconds: the cutoff is the first whole second after
+    # every change to the first three jobs, and the fourth is created once the clock has passed it
+    cutoff = datetime.fromtimestamp(math.floor(max(ended).timestamp()) + 1, UTC)
+    wait_until("the clock to pass the cutoff", lambda: datetime.now(UTC) > cutoff)
     release = tmp_path / "release"
     create("alpha-3", max_jobs=1, parallel=1, static={"hold": str(release)})
 
