@@ -14,7 +14,7 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from airflow_hpt.local.server import LocalSageMaker
-from airflow_hpt.triggers import tuning as trigger_module
+from airflow_hpt.triggers import shared_poll
 from airflow_hpt.triggers.tuning import TuningJobTrigger, result_from_event
 from tests.local.conftest import CountingFaults, quadratic_request, wait_for
 from tests.waiting import PATIENCE_SECONDS, wait_until_async
@@ -182,7 +182,7 @@ def test_many_triggers_share_one_list_per_interval(client: Any, faults: Counting
 
     async def wait_all() -> tuple[list[TriggerEvent], int]:
         waiting = asyncio.gather(*(first_event(make_trigger(name, check_interval=0.5)) for name in names))
-        pollers = trigger_module._registry().pollers
+        pollers = shared_poll.event_loop_registry().pollers
         poller = await wait_until_async(
             "the shared poller", lambda: pollers.get(make_trigger("x")._connection)
         )
@@ -206,7 +206,7 @@ def test_a_job_list_misses_is_still_seen(client: Any, faults: CountingFaults) ->
         start(client, name, sleep=0.6, max_jobs=4)
 
     async def wait_all() -> list[TriggerEvent]:
-        registry = trigger_module._registry()
+        registry = shared_poll.event_loop_registry()
         connection = make_trigger("x")._connection
         async with registry.client(connection) as real:
             registry.clients[connection]._client = _HidingClient(real, "trig-hidden")
