@@ -17,7 +17,7 @@ from typing import Any
 import botocore.exceptions
 import botocore.session
 import pytest
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError
 
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
@@ -406,13 +406,18 @@ def test_model_endpoint_config_endpoint_lifecycle(backend: LocalSageMaker, clien
     with pytest.raises(ClientError, match="Cannot create already existing endpoint"):
         client.create_endpoint(EndpointName="ep", EndpointConfigName="good-config")
 
+    # a failed update rolls back, as on SageMaker: InService on the previous configuration, with the reason
     client.update_endpoint(EndpointName="ep", EndpointConfigName="broken-config")
-    with pytest.raises(WaiterError):  # the waiter gives up on Failed
-        client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
-    failed = client.describe_endpoint(EndpointName="ep")
-    assert failed["EndpointStatus"] == "Failed" and "none.tar.gz" in failed["FailureReason"]
+    rolled_back = wait_until(
+        "the update to settle",
+        lambda: (e := client.describe_endpoint(EndpointName="ep"))["EndpointStatus"] != "Updating" and e,
+    )
+    assert rolled_back["EndpointStatus"] == "InService"
+    assert rolled_back["EndpointConfigName"] == "good-config"
+    assert "broken-config" in rolled_back["FailureReason"] and "none.tar.gz" in rolled_back["FailureReason"]
     client.update_endpoint(EndpointName="ep", EndpointConfigName="good-config")
     client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
+    assert "FailureReason" not in client.describe_endpoint(EndpointName="ep")
 
     client.delete_endpoint(EndpointName="ep")
     client.delete_endpoint_config(EndpointConfigName="good-config")
