@@ -4,7 +4,9 @@ Per event loop and per connection (connection id, region, verify, botocore confi
 aiobotocore client and one poller task; each interval the poller lists the account's InProgress
 (and, when needed, Stopping) tuning jobs, up to 100 per call, which tells every waiting trigger its
 job's status and counters at once. Only a job that left that list (it ended, or List missed it)
-gets a DescribeHyperParameterTuningJob. A job that List keeps missing (paging races, clock skew, a
+is looked for among the jobs modified since the previous List (one more List, any status): its
+summary tells how it ended, with no Describe, however many jobs ended together. Only a job found
+there neither is described. A job that List keeps missing (paging races, clock skew, a
 role without List permission) is still seen: it is described on its own every few intervals. With
 a single job to watch the poller describes it directly, which is one call too and carries the best
 objective so far.
@@ -27,12 +29,14 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.session
 from botocore.exceptions import ClientError
 
 from airflow_hpt.hooks.tuning import TuningJobHook, async_call, error_code, is_transient
+from airflow_hpt.result import TERMINAL_STATUSES
 from airflow_hpt.retry import Backoff
 
 # ListHyperParameterTuningJobs returns at most this many summaries per call.
@@ -42,6 +46,9 @@ MISSED_LIST_POLLS = 3
 # Summaries carry no best training job: while a job runs, its best objective so far is refreshed
 # with a Describe at most this often (and only after more training jobs completed).
 BEST_REFRESH_SECONDS = 300.0
+# Jobs that left the running list are looked for among those modified since the previous listing,
+# minus this much: SageMaker's clock and ours may differ, and botocore sends whole seconds.
+RECENT_MARGIN_SECONDS = 60.0
 # Describes in flight at once per connection: bounded so that a burst of completions does not
 # trip throttling, wide enough that hundreds of jobs ending together are reported within seconds.
 MAX_CONCURRENT_DESCRIBES = 32
@@ -230,6 +237,8 @@ class Poller:
         self.list_denied = False
         self.list_pages = 1
         self.polls = 0
+        # epoch time at which the last successful listing began
+        self.listed_at: float | None = None
 
     def add(self, watch: Watch) -> None:
         state = self.jobs.get(watch.name.lower())
@@ -301,12 +310,17 @@ class Poller:
     async def _poll(self, client: Any) -> None:
         self.polls += 1
         listed = await self._list(client) if self._worth_listing() else None
+        if listed is not None:
+            vanished = {key for key, state in self.jobs.items() if key not in listed and state.last_status}
+            if vanished:
+                listed.update(await self._recently_ended(client, vanished))
         due: list[JobState] = []
         for key, state in self.jobs.items():
             summary = None if listed is None else listed.get(key)
             if summary is not None:
                 self._seen_in_list(state, summary)
-                if not self._best_is_stale(state, summary):
+                ended = summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
+                if ended or not self._best_is_stale(state, summary):
                     continue
             elif listed is not None and not self._missing_is_due(state):
                 continue
@@ -320,6 +334,38 @@ class Poller:
         # One Describe per job beats listing the account when few jobs are watched.
         return not self.list_denied and len(self.jobs) > self.list_pages
 
+    async def _recently_ended(self, client: Any, wanted: set[str]) -> dict[str, dict[str, Any]]:
+        """Summaries of the ``wanted`` jobs (lowercased names) that ended since the previous listing."""
+        if self.listed_at is None:
+            return {}
+        since = datetime.fromtimestamp(self.listed_at - RECENT_MARGIN_SECONDS, UTC)
+        found: dict[str, dict[str, Any]] = {}
+        token = None
+        while wanted - found.keys():
+            kwargs: dict[str, Any] = {
+                "LastModifiedTimeAfter": since,
+                "SortBy": "CreationTime",
+                "SortOrder": "Descending",
+                "MaxResults": LIST_PAGE_SIZE,
+            }
+            if token:
+                kwargs["NextToken"] = token
+            try:
+                page = await async_call(client, "list_hyper_parameter_tuning_jobs", **kwargs)
+            except ClientError as error:
+                if is_transient(error):
+                    raise
+                log.warning("Listing recently modified tuning jobs failed (%s): describing them", error)
+                return found
+            for summary in page.get("HyperParameterTuningJobSummaries", []):
+                key = summary["HyperParameterTuningJobName"].lower()
+                if key in wanted and summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
+                    found[key] = summary
+            token = page.get("NextToken")
+            if not token:
+                break
+        return found
+
     async def _list(self, client: Any) -> dict[str, dict[str, Any]] | None:
         """Summaries of the account's running jobs by lowercased name; None if List is not allowed."""
         statuses = [
@@ -329,6 +375,7 @@ class Poller:
         ]
         summaries: dict[str, dict[str, Any]] = {}
         pages = 0
+        started_at = time.time()
         try:
             for status in statuses:
                 token = None
@@ -357,6 +404,7 @@ class Poller:
             )
             return None
         self.list_pages = max(1, pages)
+        self.listed_at = started_at
         return summaries
 
     def _seen_in_list(self, state: JobState, summary: dict[str, Any]) -> None:

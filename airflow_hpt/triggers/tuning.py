@@ -3,6 +3,10 @@
 Many triggers in one event loop share their polling (airflow_hpt/triggers/shared_poll.py): one
 List call tells up to 100 waiting triggers their jobs' status; only a job that ended is described.
 
+The event says only that the job ended, and how: the resumed task describes the job and builds
+its result in the worker. A burst of hundreds of jobs ending together thus costs the triggerer a
+List page per hundred jobs, not two Describes each before any event goes out.
+
 Nothing here gives up on its own: transient faults (throttling, 5xx, dropped connections) are
 waited out with exponential backoff and full jitter, for as long as they last. The only deadline is
 the task's ``max_wait``, after which the trigger stops the job and reports a timeout.
@@ -19,12 +23,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_hpt.exceptions import TuningJobNotStopped
-from airflow_hpt.hooks.tuning import (
-    async_call,
-    async_result_of,
-    async_retry_transient,
-    async_stop_tuning_job,
-)
+from airflow_hpt.hooks.tuning import async_call, async_retry_transient, async_stop_tuning_job
 from airflow_hpt.result import TERMINAL_STATUSES, progress_line
 from airflow_hpt.triggers.shared_poll import Connection, Failure, Watch, event_loop_registry
 
@@ -131,9 +130,7 @@ class TuningJobTrigger(BaseTrigger):
                     return _error_event(name, update.message)
                 self.log.info("%s", progress_line(update))
                 if update["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
-                    async with registry.client(self._connection) as client:
-                        result = await async_result_of(client, update, self._log_retry)
-                    return TriggerEvent({"status": "terminal", "result": result})
+                    return _ended_event(name, update["HyperParameterTuningJobStatus"])
         finally:
             poller.remove(watch)
 
@@ -149,9 +146,7 @@ class TuningJobTrigger(BaseTrigger):
                 on_retry=self._log_retry,
             )
             if describe["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
-                return TriggerEvent(
-                    {"status": "terminal", "result": await async_result_of(client, describe, self._log_retry)}
-                )
+                return _ended_event(name, describe["HyperParameterTuningJobStatus"])
             try:
                 stopped = await async_stop_tuning_job(client, name, STOP_RETRY_SECONDS, self._log_retry)
                 outcome = "stopped it" if stopped else "it was no longer running when asked to stop"
@@ -181,14 +176,20 @@ class TuningJobTrigger(BaseTrigger):
         self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)
 
 
-def result_from_event(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The result dict of a terminal event; a timeout or error event raises, naming the job."""
+def ended_job(event: Mapping[str, Any]) -> str:
+    """The name of the job an ``ended`` event reports; a timeout or error event raises, naming the job."""
     status = event.get("status")
-    if status == "terminal":
-        return dict(event["result"])
+    if status == "ended":
+        return str(event["tuning_job_name"])
+    if status == "terminal":  # sent before 0.2 with the result built in the triggerer: read it again
+        return str(event["result"]["tuning_job_name"])
     if status == "timeout":
         raise TimeoutError(event["message"])
     raise RuntimeError(event.get("message") or f"Unexpected event from TuningJobTrigger: {dict(event)!r}")
+
+
+def _ended_event(name: str, job_status: str) -> TriggerEvent:
+    return TriggerEvent({"status": "ended", "tuning_job_name": name, "job_status": job_status})
 
 
 def _error_event(name: str, message: str) -> TriggerEvent:
