@@ -97,3 +97,7 @@ class CapacityUnavailable(RuntimeError):
     def __init__(self, message: str, sagemaker_message: str) -> None:
         super().__init__(message)
         self.sagemaker_message = sagemaker_message
+
+
+class DeploymentFailed(RuntimeError):
+    """An endpoint did not go into service with the deployed model (SageMaker's reason included)."""

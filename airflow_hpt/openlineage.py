@@ -14,8 +14,10 @@ from attrs import define
 
 from airflow_hpt.lineage import RUN_FACET_KEY, TuningLineage
 
-# The JSON schema is docs/lineage/AirflowHptTuningJobRunFacet.json; a URN names it, as no host serves it.
-SCHEMA_URL = "urn:airflow-hpt:schema:AirflowHptTuningJobRunFacet:1-0-0"
+# The JSON schema ships in the package (airflow_hpt/schemas/AirflowHptTuningJobRunFacet.json) and a URN
+# is its $id, as no host serves it; OpenLineage's _schemaURL points into it with a JSON pointer.
+SCHEMA_ID = "urn:airflow-hpt:schema:AirflowHptTuningJobRunFacet:1-0-0"
+SCHEMA_URL = f"{SCHEMA_ID}#/$defs/AirflowHptTuningJobRunFacet"
 
 
 @define

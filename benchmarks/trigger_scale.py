@@ -178,7 +178,7 @@ async def _measure(
     async def wait(name: str, trigger: BaseTrigger) -> None:
         event = await anext(trigger.run())
         event_times[name] = time.time()
-        assert event.payload.get("status") in {"terminal", "success"}, event.payload
+        assert event.payload.get("status") in {"ended", "success"}, event.payload
 
     def calls() -> list[int]:
         return list(counters[:])

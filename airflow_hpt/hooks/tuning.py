@@ -15,7 +15,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_hpt.exceptions import CapacityUnavailable, TuningJobConflict, TuningJobNotStopped
 from airflow_hpt.naming import TAG_LINEAGE, fingerprint_of, tag_value
-from airflow_hpt.result import TERMINAL_STATUSES, best_job_of, tuning_result
+from airflow_hpt.result import TERMINAL_STATUSES, tuning_result
 from airflow_hpt.retry import Backoff
 
 T = TypeVar("T")
@@ -339,25 +339,6 @@ async def async_retry_transient(
                 delay = max(0.0, min(delay, give_up_at - time.monotonic()))
             on_retry(error, delay)
             await asyncio.sleep(delay)
-
-
-async def async_result_of(
-    client: Any, describe: Mapping[str, Any], on_retry: Callable[[BaseException, float], None]
-) -> dict[str, Any]:
-    """`TuningJobHook.result_of` on an aiobotocore client: DescribeTrainingJob(best) for the artifacts."""
-    best_name = best_job_of(describe).get("TrainingJobName")
-    best_training_job = None
-    if best_name:
-        try:
-            best_training_job = await async_retry_transient(
-                lambda: async_call(client, "describe_training_job", TrainingJobName=best_name),
-                retry_for=None,
-                on_retry=on_retry,
-            )
-        except ClientError as error:
-            if error_code(error) not in {"ValidationException", "ResourceNotFound"}:
-                raise
-    return tuning_result(describe, best_training_job)
 
 
 async def async_stop_tuning_job(

@@ -4,7 +4,11 @@ Enough of SageMaker hosting for a DAG's deploy tasks to run end to end: resource
 and an endpoint goes Creating -> InService (or Updating -> InService) after a short delay. The
 transition is evaluated when the endpoint is read, so no thread is needed and a restart of the
 backend keeps it. Before an endpoint goes InService its models' ``model.tar.gz`` are opened and
-listed: a missing or corrupt artifact ends it Failed, as a real deployment would.
+listed: a missing or corrupt artifact ends it Failed, as a real deployment would. A failed update
+of an endpoint that was InService rolls back, as SageMaker's does: the endpoint returns to
+InService with its previous configuration, still serving it, and ``FailureReason`` says why
+(the API reference's DescribeEndpoint ``FailureReason``: "If the status of the endpoint is Failed,
+or the status is InService but update operation fails, this provides the reason why it failed").
 
 With a :class:`~airflow_hpt.local.hosting.Hosting`, the endpoint serves predictions: its model
 server is staged when it is created or updated, and it goes InService only once the delay has
@@ -198,6 +202,10 @@ class Deployments:
                 f"({endpoint['EndpointStatus']})."
             )
         now = time.time()
+        # a failed update returns an endpoint that was serving to the configuration it served
+        rollback_config = (
+            endpoint["EndpointConfigName"] if endpoint["EndpointStatus"] == "InService" else None
+        )
 
         def start_update(record: Record) -> None:
             record.update(
@@ -205,6 +213,7 @@ class Deployments:
                 LastModifiedTime=now,
                 _ready_at=now + self.delay_seconds,
                 _pending_config=body["EndpointConfigName"],
+                _rollback_config=rollback_config,
             )
             record.pop("FailureReason", None)
 
@@ -298,15 +307,25 @@ class Deployments:
             if staging is not None and not staging.done.is_set():
                 return endpoint  # its model server is still starting
             failure = staging.failure if staging is not None else None
-            settled = self.store.update(kinds.ENDPOINTS, name, self._deploy(config_name, failure))
-            if self.hosting is not None and settled["EndpointStatus"] == "InService":
+            rollback_config = endpoint.get("_rollback_config")
+            settled = self.store.update(
+                kinds.ENDPOINTS, name, self._deploy(config_name, failure, rollback_config)
+            )
+            if self.hosting is None:
+                return settled
+            if settled["EndpointConfigName"] != config_name:
+                self.hosting.discard_staged(name)  # rolled back: the live server serves on
+            elif settled["EndpointStatus"] == "InService":
                 self.hosting.promote(name, config_name)
-            elif self.hosting is not None:
+            else:
                 self.hosting.stop(name)
             return settled
 
-    def _deploy(self, config_name: str, serving_problem: str | None = None) -> Callable[[Record], None]:
-        """The change that puts ``config_name`` in service on an endpoint record."""
+    def _deploy(
+        self, config_name: str, serving_problem: str | None = None, rollback_config: str | None = None
+    ) -> Callable[[Record], None]:
+        """The change that puts ``config_name`` in service on an endpoint record, or, when it cannot
+        be served, fails the endpoint or rolls it back to ``rollback_config``."""
         config = self.store.get(kinds.ENDPOINT_CONFIGS, config_name)
         problem = "its endpoint configuration was deleted" if config is None else None
         variants: list[Body] = []
@@ -341,9 +360,11 @@ class Deployments:
 
         def change(record: Record) -> None:
             record["LastModifiedTime"] = now
+            record.pop("_rollback_config", None)
             if problem is not None:
                 record.update(
-                    EndpointStatus="Failed", FailureReason=f"Failed to deploy {config_name}: {problem}"
+                    EndpointStatus="InService" if rollback_config else "Failed",
+                    FailureReason=f"Failed to deploy {config_name}: {problem}",
                 )
                 return
             record.update(

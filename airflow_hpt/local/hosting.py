@@ -269,6 +269,13 @@ class Hosting:
                 target=previous.retire, args=(self.invocation_timeout,), name=f"retire-{key}", daemon=True
             ).start()
 
+    def discard_staged(self, endpoint: str) -> None:
+        """Stop the endpoint's staged server only (a failed update rolled back: the live one serves on)."""
+        with self._lock:
+            staged = _finished_server(self._staging.pop(endpoint.lower(), None))
+        if staged is not None:
+            staged.stop()
+
     def stop(self, endpoint: str) -> None:
         """Stop the endpoint's servers, live and staged (DeleteEndpoint, a failed deployment)."""
         key = endpoint.lower()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 
-from airflow_hpt.operators._common import TuningTaskMixin
+from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -34,6 +35,15 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
     :param code_location: S3 prefix for packed code; default: the model artifacts' bucket.
     :param container_log_level: ``SAGEMAKER_CONTAINER_LOG_LEVEL`` (default ``logging.INFO``).
     :param env: more of the model's container environment (the framework's variables win).
+    :param deferrable: wait for ``InService`` in the triggerer instead of a worker slot (SageMaker
+        takes 5 to 15 minutes to bring an endpoint into service).
+    :param max_wait: seconds (or a timedelta) to wait for the endpoint to serve the model; then the
+        task fails (the endpoint is left to SageMaker: nothing is deleted).
+    :param min_deferral: a deferred task resumes no sooner than this many seconds after it deferred
+        (Airflow's deferral race, docs/waiting.md).
+
+    An update that fails is rolled back by SageMaker: the task then fails with SageMaker's reason
+    and names the model that still serves.
     """
 
     template_fields: Sequence[str] = (
@@ -67,8 +77,10 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         instance_type: str = "ml.m5.large",
         initial_instance_count: int = 1,
         wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         check_interval: float = 5,
-        max_wait: float = 3600,
+        max_wait: timedelta | float = 3600,
+        min_deferral: timedelta | float = DEFAULT_MIN_DEFERRAL,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -89,8 +101,10 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         self.instance_type = instance_type
         self.initial_instance_count = initial_instance_count
         self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
         self.check_interval = check_interval
-        self.max_wait = max_wait
+        self.max_wait = seconds(max_wait)
+        self.min_deferral = seconds(min_deferral)
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify
@@ -113,6 +127,8 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         config_name = f"{model_name}-config"
         self._create_if_missing(
             "create_model",
+            "describe_model",
+            "ModelName",
             ModelName=model_name,
             PrimaryContainer=container,
             ExecutionRoleArn=self.execution_role_arn,
@@ -120,6 +136,8 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         )
         self._create_if_missing(
             "create_endpoint_config",
+            "describe_endpoint_config",
+            "EndpointConfigName",
             EndpointConfigName=config_name,
             ProductionVariants=[
                 {
@@ -130,19 +148,170 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
                 }
             ],
         )
-        action = self._create_or_update_endpoint(config_name)
-        endpoint = self.hook.call("describe_endpoint", EndpointName=self.endpoint_name)
-        if self.wait_for_completion:
-            endpoint = self._wait_in_service()
-        self.log.info("Endpoint %s %s with model %s", self.endpoint_name, action, model_name)
-        return {
-            "endpoint_name": self.endpoint_name,
-            "endpoint_arn": endpoint["EndpointArn"],
-            "endpoint_status": endpoint["EndpointStatus"],
+        deployment = {
             "model_name": model_name,
             "endpoint_config_name": config_name,
             "model_artifacts": result["model_artifacts"],
             "objective_value": result.get("objective_value"),
+        }
+        deadline = time.time() + self.max_wait
+        current = self._describe_endpoint()
+        if current is None:
+            self._create_endpoint(config_name)
+            return self._await(context, deployment, "created", deadline)
+        if current.get("EndpointConfigName") == config_name:
+            return self._await(context, deployment, "unchanged", deadline)
+        return self._update_when_settled(context, deployment, current, deadline)
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        deployment: dict[str, Any] | None = None,
+        phase: str = "deployed",
+        action: str = "created",
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Resume from the triggerer: update once an earlier change settled, or conclude the deployment.
+
+        Without the trigger's event (Airflow can resume so, docs/waiting.md) the endpoint is read.
+        """
+        from airflow_hpt.endpoints import Outcome, outcome
+
+        if event:
+            handoff = event["handoff"]
+            deployment, phase, action, deadline = (
+                handoff["deployment"],
+                handoff["phase"],
+                handoff["action"],
+                handoff["deadline"],
+            )
+        if deployment is None or deadline is None:
+            raise RuntimeError("Resumed without the deployment: the deferral's kwargs and event were lost")
+        config_name = deployment["endpoint_config_name"]
+        if event and event.get("status") == "error":
+            raise RuntimeError(event.get("message"))
+        if event and event.get("status") == "timeout":
+            raise self._timeout(event["endpoint"].get("EndpointStatus"))
+        endpoint = event["endpoint"] if event else self._describe_endpoint()
+        if endpoint is None:
+            raise RuntimeError(f"Endpoint {self.endpoint_name} no longer exists")
+        if phase == "update":
+            return self._update_when_settled(context, deployment, endpoint, deadline)
+        if outcome(endpoint, config_name) is Outcome.SETTLING:
+            self.log.warning(
+                "Resumed without the trigger's event; endpoint %s still settling", self.endpoint_name
+            )
+            return self._await(context, deployment, action, deadline)
+        return self._conclude(deployment, endpoint, action)
+
+    def _update_when_settled(
+        self, context: Context, deployment: dict[str, Any], current: dict[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        """UpdateEndpoint, once the endpoint is out of an earlier change (SageMaker refuses it before)."""
+        from airflow_hpt.endpoints import Outcome, outcome
+
+        if outcome(current, None) is Outcome.SETTLING:
+            if self.deferrable:
+                self._defer(deployment, None, "update", "updated", deadline)
+            current = self._wait_settled(None, deadline)
+        config_name = deployment["endpoint_config_name"]
+        if current.get("EndpointConfigName") == config_name and current.get("EndpointStatus") == "InService":
+            return self._conclude(deployment, current, "unchanged")
+        self.hook.call("update_endpoint", EndpointName=self.endpoint_name, EndpointConfigName=config_name)
+        return self._await(context, deployment, "updated", deadline)
+
+    def _await(
+        self, context: Context, deployment: dict[str, Any], action: str, deadline: float
+    ) -> dict[str, Any]:
+        """Wait until the endpoint serves the deployment: here, or in the triggerer when deferrable."""
+        from airflow_hpt.endpoints import Outcome, outcome, summary
+
+        config_name = deployment["endpoint_config_name"]
+        endpoint = self._describe_endpoint() or {}
+        if not self.wait_for_completion:
+            return self._result(deployment, summary(endpoint), action)
+        if outcome(endpoint, config_name) is Outcome.SETTLING:
+            if self.deferrable:
+                self._defer(deployment, config_name, "deployed", action, deadline)
+            endpoint = self._wait_settled(config_name, deadline)
+        return self._conclude(deployment, endpoint, action)
+
+    def _defer(
+        self,
+        deployment: dict[str, Any],
+        config_name: str | None,
+        phase: str,
+        action: str,
+        deadline: float,
+    ) -> NoReturn:
+        from airflow_hpt.triggers.endpoint import EndpointTrigger
+
+        handoff = {"deployment": deployment, "phase": phase, "action": action, "deadline": deadline}
+        self.defer(
+            trigger=EndpointTrigger(
+                endpoint_name=self.endpoint_name,
+                endpoint_config_name=config_name,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+                check_interval=self.check_interval,
+                deadline=deadline,
+                not_before=time.time() + self.min_deferral,
+                handoff=handoff,
+            ),
+            method_name="execute_complete",
+            kwargs=handoff,
+            # the trigger reports the deadline itself; this is only a backstop
+            timeout=timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval),
+        )
+
+    def _wait_settled(self, config_name: str | None, deadline: float) -> dict[str, Any]:
+        from airflow_hpt.endpoints import Outcome, outcome
+
+        while True:
+            endpoint = self._describe_endpoint()
+            if endpoint is None:
+                raise RuntimeError(f"Endpoint {self.endpoint_name} no longer exists")
+            if outcome(endpoint, config_name) is not Outcome.SETTLING:
+                return endpoint
+            if time.time() >= deadline:
+                raise self._timeout(endpoint["EndpointStatus"])
+            time.sleep(max(0.0, min(self.check_interval, deadline - time.time())))
+
+    def _timeout(self, status: str | None) -> TimeoutError:
+        return TimeoutError(f"Endpoint {self.endpoint_name} not InService after {self.max_wait}s ({status})")
+
+    def _conclude(self, deployment: dict[str, Any], endpoint: dict[str, Any], action: str) -> dict[str, Any]:
+        """The task's result when the endpoint serves the deployment; otherwise fail with SageMaker's reason."""
+        from airflow_hpt.endpoints import Outcome, failure_message, outcome, summary
+        from airflow_hpt.exceptions import DeploymentFailed
+
+        config_name = deployment["endpoint_config_name"]
+        state = outcome(endpoint, config_name)
+        if state is Outcome.IN_SERVICE:
+            self.log.info(
+                "Endpoint %s %s with model %s", self.endpoint_name, action, deployment["model_name"]
+            )
+            return self._result(deployment, summary(endpoint), action)
+        serving: list[str] = []
+        if state is Outcome.ROLLED_BACK:
+            config = self.hook.call(
+                "describe_endpoint_config", EndpointConfigName=endpoint["EndpointConfigName"]
+            )
+            serving = [variant["ModelName"] for variant in config.get("ProductionVariants", [])]
+        raise DeploymentFailed(failure_message(endpoint, config_name, serving))
+
+    def _result(self, deployment: dict[str, Any], endpoint: dict[str, str], action: str) -> dict[str, Any]:
+        return {
+            "endpoint_name": self.endpoint_name,
+            "endpoint_arn": endpoint.get("EndpointArn"),
+            "endpoint_status": endpoint.get("EndpointStatus"),
+            "model_name": deployment["model_name"],
+            "endpoint_config_name": deployment["endpoint_config_name"],
+            "model_artifacts": deployment["model_artifacts"],
+            "objective_value": deployment["objective_value"],
             "action": action,
         }
 
@@ -201,43 +370,49 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         )
         return f"{base_name}-{digest}"
 
-    def _create_if_missing(self, operation: str, **kwargs: Any) -> None:
+    def _describe_endpoint(self) -> dict[str, Any] | None:
+        """DescribeEndpoint, or None when there is no such endpoint."""
         from botocore.exceptions import ClientError
+
+        from airflow_hpt.hooks.tuning import error_code
+
+        try:
+            return self.hook.call("describe_endpoint", EndpointName=self.endpoint_name)
+        except ClientError as error:
+            # SageMaker answers a Describe of a missing endpoint with ValidationException
+            if error_code(error) in {"ValidationException", "ResourceNotFound"}:
+                return None
+            raise
+
+    def _create_endpoint(self, config_name: str) -> None:
+        self._create_if_missing(
+            "create_endpoint",
+            "describe_endpoint",
+            "EndpointName",
+            EndpointName=self.endpoint_name,
+            EndpointConfigName=config_name,
+        )
+
+    def _create_if_missing(self, operation: str, describe: str, name_member: str, **kwargs: Any) -> None:
+        """Create a resource; one an earlier try made is reused.
+
+        SageMaker's hosting calls answer every refusal with ValidationException (an existing name
+        included), so the code alone cannot tell "exists" from "invalid": the resource is described,
+        and only one that exists is reused.
+        """
+        from botocore.exceptions import ClientError
+
+        from airflow_hpt.hooks.tuning import error_code
 
         try:
             self.hook.call(operation, **kwargs)
         except ClientError as error:
-            if "already exist" not in str(error):
+            if error_code(error) != "ValidationException":
                 raise
-            self.log.info("%s: already there (an earlier try made it), reusing it", operation)
-
-    def _create_or_update_endpoint(self, config_name: str) -> str:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.hook.call("create_endpoint", EndpointName=self.endpoint_name, EndpointConfigName=config_name)
-            return "created"
-        except ClientError as error:
-            if "already exist" not in str(error):
-                raise
-        current = self.hook.call("describe_endpoint", EndpointName=self.endpoint_name)
-        if current.get("EndpointConfigName") == config_name:
-            return "unchanged"
-        self._wait_in_service()
-        self.hook.call("update_endpoint", EndpointName=self.endpoint_name, EndpointConfigName=config_name)
-        return "updated"
-
-    def _wait_in_service(self) -> dict[str, Any]:
-        deadline = time.monotonic() + self.max_wait
-        while True:
-            endpoint = self.hook.call("describe_endpoint", EndpointName=self.endpoint_name)
-            status = endpoint["EndpointStatus"]
-            if status == "InService":
-                return endpoint
-            if status == "Failed":
-                raise RuntimeError(f"Endpoint {self.endpoint_name} Failed: {endpoint.get('FailureReason')}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"Endpoint {self.endpoint_name} not InService after {self.max_wait}s ({status})"
-                )
-            time.sleep(self.check_interval)
+            try:
+                self.hook.call(describe, **{name_member: kwargs[name_member]})
+            except ClientError:
+                raise error from None
+            self.log.info(
+                "%s: %s already exists (an earlier try made it), reusing it", operation, kwargs[name_member]
+            )

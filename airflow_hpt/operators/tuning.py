@@ -420,18 +420,20 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         tuning_job_name: str | None = None,
         deadline: float | None = None,
     ) -> dict[str, Any]:
-        """Resume after the trigger saw the job end (or gave up at max_wait, having stopped it).
+        """Resume after the trigger saw the job end (or gave up at max_wait, having stopped it): the
+        job is described here, in the worker, and the task finishes with its result.
 
         Airflow can resume a deferred task without the trigger's event (docs/waiting.md): then the
         job itself is read, and the task finishes as the event would have made it, or defers again.
         """
-        from airflow_hpt.triggers.tuning import result_from_event
+        from airflow_hpt.triggers.tuning import ended_job
 
         if event:
-            return self.conclude(context, result_from_event(event))
-        name = tuning_job_name or self.prepare_request(context)[0]["HyperParameterTuningJobName"]
+            name = ended_job(event)
+        else:
+            name = tuning_job_name or self.prepare_request(context)[0]["HyperParameterTuningJobName"]
+            self.log.warning("Resumed without the trigger's event: reading tuning job %s itself", name)
         self._job_name = name
-        self.log.warning("Resumed without the trigger's event: reading tuning job %s itself", name)
         return self._finish_or_defer(context, name, deadline)
 
     def _emit_asset_events(self, context: Context, result: Mapping[str, Any]) -> None:

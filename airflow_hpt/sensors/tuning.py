@@ -131,19 +131,19 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, timeout_at: float | None = None
     ) -> Any:
-        """Resume after the trigger saw the job end.
+        """Resume after the trigger saw the job end: the job is described here, in the worker.
 
         Airflow can resume a deferred task without the trigger's event (docs/waiting.md): then the
         sensor looks at the job itself, and finishes or defers again for what is left of its timeout.
         """
-        from airflow_hpt.triggers.tuning import result_from_event
+        from airflow_hpt.triggers.tuning import ended_job
 
         if event:
-            self._result = self.hand_off(context, result_from_event(event))
-            return self._result
-        self.log.warning(
-            "Resumed without the trigger's event: reading tuning job %s itself", self.tuning_job_name
-        )
+            ended_job(event)  # a timeout or error raises; an ended job is read below
+        else:
+            self.log.warning(
+                "Resumed without the trigger's event: reading tuning job %s itself", self.tuning_job_name
+            )
         return self._finish_or_defer(
             context, timeout_at=time.time() + self.timeout if timeout_at is None else timeout_at
         )

@@ -1,20 +1,11 @@
 """TuningJobTrigger: wait for a SageMaker tuning job in the triggerer, without a worker slot.
 
-Many triggers in one event loop share their polling. Per event loop and per connection (connection
-id, region, verify, botocore config) there is one aiobotocore client and one poller task; each
-interval the poller lists the account's InProgress (and, when needed, Stopping) tuning jobs, up to
-100 per call, which tells every waiting trigger its job's status and counters at once. Only a job
-that left that list (it ended, or List missed it) gets a DescribeHyperParameterTuningJob. A job
-that List keeps missing (paging races, clock skew, a role without List permission) is still seen:
-it is described on its own every few intervals. With a single job to watch the poller describes
-it directly, which is one call too and carries the best objective so far.
+Many triggers in one event loop share their polling (airflow_hpt/triggers/shared_poll.py): one
+List call tells up to 100 waiting triggers their jobs' status; only a job that ended is described.
 
-Why not Airflow 3.3's ``BaseEventTrigger`` shared streams: the shared producer is opened with one
-subscriber's kwargs and never learns which jobs its subscribers wait for, so the per-job state
-(who to describe, when, with which client) had to live in a module registry anyway; a producer
-error fails every subscribed task at once; subscribers that fall behind are failed; and such
-deferrals bypass triggerer queues. The registry below gives the same sharing in every event loop
-that runs ``run()``: the triggerer's, and ``dag.test()``'s.
+The event says only that the job ended, and how: the resumed task describes the job and builds
+its result in the worker. A burst of hundreds of jobs ending together thus costs the triggerer a
+List page per hundred jobs, not two Describes each before any event goes out.
 
 Nothing here gives up on its own: transient faults (throttling, 5xx, dropped connections) are
 waited out with exponential backoff and full jitter, for as long as they last. The only deadline is
@@ -24,52 +15,20 @@ the task's ``max_wait``, after which the trigger stops the job and reports a tim
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import botocore.session
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from botocore.exceptions import ClientError
 
 from airflow_hpt.exceptions import TuningJobNotStopped
-from airflow_hpt.hooks.tuning import (
-    TuningJobHook,
-    async_call,
-    async_result_of,
-    async_retry_transient,
-    async_stop_tuning_job,
-    error_code,
-    is_transient,
-)
+from airflow_hpt.hooks.tuning import async_call, async_retry_transient, async_stop_tuning_job
 from airflow_hpt.result import TERMINAL_STATUSES, progress_line
-from airflow_hpt.retry import Backoff
+from airflow_hpt.triggers.shared_poll import Connection, Failure, Watch, event_loop_registry
 
-# ListHyperParameterTuningJobs returns at most this many summaries per call.
-LIST_PAGE_SIZE = 100
-# A job that List has not shown for this many polls in a row is described on its own.
-MISSED_LIST_POLLS = 3
-# Summaries carry no best training job: while a job runs, its best objective so far is refreshed
-# with a Describe at most this often (and only after more training jobs completed).
-BEST_REFRESH_SECONDS = 300.0
-# Describes in flight at once per connection: bounded so that a burst of completions does not
-# trip throttling, wide enough that hundreds of jobs ending together are reported within seconds.
-MAX_CONCURRENT_DESCRIBES = 32
 # Stopping a job runs while a task is being killed or has timed out: bounded.
 STOP_RETRY_SECONDS = 20.0
-# The longest wait between two tries while SageMaker throttles or fails.
-BACKOFF_CAP_SECONDS = 60.0
-
-_LISTED_STATUSES = ("InProgress", "Stopping")
-
-# The shared poller serves many tasks: its own messages go to the triggerer's log.
-log = logging.getLogger(__name__)
 
 
 class TuningJobTrigger(BaseTrigger):
@@ -133,8 +92,8 @@ class TuningJobTrigger(BaseTrigger):
         )
 
     @property
-    def _connection(self) -> _Connection:
-        return _Connection(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
+    def _connection(self) -> Connection:
+        return Connection(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self._wait_for_event()
@@ -150,9 +109,9 @@ class TuningJobTrigger(BaseTrigger):
 
     async def _wait_for_event(self) -> TriggerEvent:
         name = self.tuning_job_name
-        registry = _registry()
+        registry = event_loop_registry()
         poller = registry.poller(self._connection)
-        watch = _Watch(name, self.check_interval)
+        watch = Watch(name, self.check_interval)
         poller.add(watch)
         try:
             while True:
@@ -167,20 +126,18 @@ class TuningJobTrigger(BaseTrigger):
                 update = watch.latest
                 if update is None:
                     continue
-                if isinstance(update, _Failure):
+                if isinstance(update, Failure):
                     return _error_event(name, update.message)
                 self.log.info("%s", progress_line(update))
                 if update["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
-                    async with registry.client(self._connection) as client:
-                        result = await async_result_of(client, update, self._log_retry)
-                    return TriggerEvent({"status": "terminal", "result": result})
+                    return _ended_event(name, update["HyperParameterTuningJobStatus"])
         finally:
             poller.remove(watch)
 
     async def _at_deadline(self) -> TriggerEvent:
         """max_wait is over: a job that ended meanwhile is a result; otherwise stop it."""
         name = self.tuning_job_name
-        async with _registry().client(self._connection) as client:
+        async with event_loop_registry().client(self._connection) as client:
             describe = await async_retry_transient(
                 lambda: async_call(
                     client, "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name
@@ -189,9 +146,7 @@ class TuningJobTrigger(BaseTrigger):
                 on_retry=self._log_retry,
             )
             if describe["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
-                return TriggerEvent(
-                    {"status": "terminal", "result": await async_result_of(client, describe, self._log_retry)}
-                )
+                return _ended_event(name, describe["HyperParameterTuningJobStatus"])
             try:
                 stopped = await async_stop_tuning_job(client, name, STOP_RETRY_SECONDS, self._log_retry)
                 outcome = "stopped it" if stopped else "it was no longer running when asked to stop"
@@ -213,7 +168,7 @@ class TuningJobTrigger(BaseTrigger):
         """A user killed the deferred task: stop the job if asked to (never on triggerer restarts)."""
         if not self.stop_on_kill:
             return
-        async with _registry().client(self._connection) as client:
+        async with event_loop_registry().client(self._connection) as client:
             if await async_stop_tuning_job(client, self.tuning_job_name, STOP_RETRY_SECONDS, self._log_retry):
                 self.log.info("Asked SageMaker to stop tuning job %s (task killed)", self.tuning_job_name)
 
@@ -221,389 +176,21 @@ class TuningJobTrigger(BaseTrigger):
         self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)
 
 
-def result_from_event(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The result dict of a terminal event; a timeout or error event raises, naming the job."""
+def ended_job(event: Mapping[str, Any]) -> str:
+    """The name of the job an ``ended`` event reports; a timeout or error event raises, naming the job."""
     status = event.get("status")
-    if status == "terminal":
-        return dict(event["result"])
+    if status == "ended":
+        return str(event["tuning_job_name"])
+    if status == "terminal":  # sent before 0.2 with the result built in the triggerer: read it again
+        return str(event["result"]["tuning_job_name"])
     if status == "timeout":
         raise TimeoutError(event["message"])
     raise RuntimeError(event.get("message") or f"Unexpected event from TuningJobTrigger: {dict(event)!r}")
 
 
+def _ended_event(name: str, job_status: str) -> TriggerEvent:
+    return TriggerEvent({"status": "ended", "tuning_job_name": name, "job_status": job_status})
+
+
 def _error_event(name: str, message: str) -> TriggerEvent:
     return TriggerEvent({"status": "error", "tuning_job_name": name, "message": message})
-
-
-# --- sharing: one client and one poller per event loop and connection ---------------------------------
-
-
-@dataclass(frozen=True)
-class _Connection:
-    """What decides the account, region and client settings a job is polled with."""
-
-    aws_conn_id: str | None
-    region_name: str | None
-    verify: bool | str | None
-    botocore_config: dict[str, Any] | None
-
-    def key(self) -> tuple[str | None, str | None, str, str]:
-        return (
-            self.aws_conn_id,
-            self.region_name,
-            json.dumps(self.verify),
-            json.dumps(self.botocore_config, sort_keys=True, default=str),
-        )
-
-    def __hash__(self) -> int:
-        return hash(self.key())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Connection) and self.key() == other.key()
-
-
-@dataclass
-class _Failure:
-    """A non-transient error about one job (it does not exist, access denied): ends its triggers."""
-
-    message: str
-
-
-@dataclass(eq=False)
-class _Watch:
-    """One waiting trigger: the poller puts the latest Describe (or summary, or failure) here."""
-
-    name: str
-    interval: float
-    latest: dict[str, Any] | _Failure | None = None
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def deliver(self, update: dict[str, Any] | _Failure) -> None:
-        self.latest = update
-        self.changed.set()
-
-
-@dataclass
-class _JobState:
-    """What the poller knows about one watched job between polls, and who waits for it."""
-
-    name: str
-    watches: set[_Watch] = field(default_factory=set)
-    last_status: str | None = None
-    listed_at_poll: int | None = None
-    described_at_poll: int | None = None
-    # the best-so-far refresh clock starts when the job is first watched: a triggerer restart with
-    # hundreds of jobs must not describe them all at once
-    described_at: float = field(default_factory=time.monotonic)
-    completed_at_describe: int | None = None
-    best: dict[str, Any] | None = None
-    retry_at: float = 0.0
-    backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=BACKOFF_CAP_SECONDS))
-
-
-class _SharedClient:
-    """One aiobotocore client per connection, opened on first use and closed after the last user.
-
-    Building a session and client costs tens of milliseconds of CPU: per trigger, hundreds of
-    triggers starting together would block the event loop for seconds.
-    """
-
-    def __init__(self, connection: _Connection) -> None:
-        self.connection = connection
-        self._users = 0
-        self._client: Any = None
-        self._stack: AsyncExitStack | None = None
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> Any:
-        self._users += 1
-        try:
-            async with self._lock:
-                if self._client is None:
-                    hook = TuningJobHook(
-                        aws_conn_id=self.connection.aws_conn_id,
-                        region_name=self.connection.region_name,
-                        verify=self.connection.verify,
-                        config=self.connection.botocore_config,
-                    )
-                    creator = await hook.get_async_conn()
-                    # Building the client parses botocore's data files (megabytes of JSON for
-                    # SageMaker) inside the event loop; parsed in a thread first, they come from
-                    # the provider's shared loader cache instead of stalling every other trigger.
-                    await asyncio.to_thread(_warm_botocore_loader, hook)
-                    stack = AsyncExitStack()
-                    self._client = await stack.enter_async_context(creator)
-                    self._stack = stack
-                return self._client
-        except BaseException:
-            self._users -= 1
-            raise
-
-    async def release(self) -> None:
-        self._users -= 1
-        if self._users == 0 and self._stack is not None:
-            stack, self._stack, self._client = self._stack, None, None
-            # shielded: a cancelled trigger must not leave the HTTP session half closed
-            await asyncio.shield(stack.aclose())
-
-
-def _warm_botocore_loader(hook: TuningJobHook) -> None:
-    """Build a throwaway synchronous client on the data loader the provider's async sessions share."""
-    from airflow.providers.amazon.aws.hooks import base_aws
-
-    # a private detail of the provider: without it, warming is skipped (slower start, same result)
-    loader = getattr(base_aws, "_loader", None)
-    if loader is None:
-        return
-    botocore_session = botocore.session.get_session()
-    botocore_session.register_component("data_loader", loader)
-    botocore_session.create_client(
-        "sagemaker",
-        region_name=hook.region_name or "us-east-1",
-        endpoint_url=hook.conn_config.get_service_endpoint_url(service_name="sagemaker"),
-        aws_access_key_id="warm-up",
-        aws_secret_access_key="warm-up",
-    )
-
-
-class _Registry:
-    """The shared clients and pollers of one event loop."""
-
-    def __init__(self) -> None:
-        self.clients: dict[_Connection, _SharedClient] = {}
-        self.pollers: dict[_Connection, _Poller] = {}
-
-    @asynccontextmanager
-    async def client(self, connection: _Connection) -> AsyncIterator[Any]:
-        shared = self.clients.setdefault(connection, _SharedClient(connection))
-        client = await shared.acquire()
-        try:
-            yield client
-        finally:
-            await shared.release()
-
-    def poller(self, connection: _Connection) -> _Poller:
-        poller = self.pollers.get(connection)
-        if poller is None:
-            poller = self.pollers[connection] = _Poller(self, connection)
-        return poller
-
-
-_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Registry] = weakref.WeakKeyDictionary()
-
-
-def _registry() -> _Registry:
-    """This event loop's registry: clients and tasks cannot cross event loops."""
-    loop = asyncio.get_running_loop()
-    registry = _registries.get(loop)
-    if registry is None:
-        registry = _registries[loop] = _Registry()
-    return registry
-
-
-class _Poller:
-    """Polls the status of every watched job of one connection, once per interval."""
-
-    def __init__(self, registry: _Registry, connection: _Connection) -> None:
-        self.registry = registry
-        self.connection = connection
-        # by lowercased name: SageMaker names are unique case-insensitively, List may differ in case
-        self.jobs: dict[str, _JobState] = {}
-        self.task: asyncio.Task[None] | None = None
-        self.joined = asyncio.Event()
-        self.list_denied = False
-        self.list_pages = 1
-        self.polls = 0
-
-    def add(self, watch: _Watch) -> None:
-        state = self.jobs.get(watch.name.lower())
-        if state is None:
-            state = self.jobs[watch.name.lower()] = _JobState(watch.name)
-        state.watches.add(watch)
-        self.joined.set()
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"tuning-job-poller[{self.connection.aws_conn_id}]"
-            )
-
-    def remove(self, watch: _Watch) -> None:
-        state = self.jobs.get(watch.name.lower())
-        if state is not None:
-            state.watches.discard(watch)
-            if not state.watches:
-                del self.jobs[watch.name.lower()]
-        if not self.jobs and self.task is not None:
-            self.task.cancel()
-            self.task = None
-            if self.registry.pollers.get(self.connection) is self:
-                del self.registry.pollers[self.connection]
-
-    def _intervals(self) -> list[float]:
-        return [watch.interval for state in self.jobs.values() for watch in state.watches]
-
-    async def _run(self) -> None:
-        try:
-            async with self.registry.client(self.connection) as client:
-                await self._loop(client)
-        except Exception as error:
-            # A broken connection (unknown conn id, bad config) or a bug: the waiting tasks must
-            # fail with the reason rather than wait forever for a poll that will never come.
-            log.exception("Tuning job poller for connection %s failed", self.connection.aws_conn_id)
-            for state in list(self.jobs.values()):
-                self._deliver(state, _Failure(f"Polling tuning jobs failed: {type(error).__name__}: {error}"))
-
-    async def _loop(self, client: Any) -> None:
-        list_backoff = Backoff(base=1.0, cap=BACKOFF_CAP_SECONDS)
-        while self.jobs:
-            started = time.monotonic()
-            delay = 0.0
-            try:
-                await self._poll(client)
-                list_backoff.reset()
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                delay = list_backoff.next_delay()
-                log.warning(
-                    "Transient SageMaker error while listing tuning jobs (%s); next poll %.1fs late",
-                    error,
-                    delay,
-                )
-            await self._sleep_until(started, delay)
-
-    async def _sleep_until(self, started: float, delay: float) -> None:
-        """Until the shortest interval of the watches passed; a watch joining with a shorter one cuts it."""
-        while self.jobs:
-            self.joined.clear()
-            wake_at = started + min(self._intervals()) + delay
-            remaining = wake_at - time.monotonic()
-            if remaining <= 0:
-                return
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self.joined.wait(), remaining)
-
-    async def _poll(self, client: Any) -> None:
-        self.polls += 1
-        listed = await self._list(client) if self._worth_listing() else None
-        due: list[_JobState] = []
-        for key, state in self.jobs.items():
-            summary = None if listed is None else listed.get(key)
-            if summary is not None:
-                self._seen_in_list(state, summary)
-                if not self._best_is_stale(state, summary):
-                    continue
-            elif listed is not None and not self._missing_is_due(state):
-                continue
-            if state.retry_at <= time.monotonic():
-                due.append(state)
-        if due:
-            limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
-            await asyncio.gather(*(self._describe(client, state, limit) for state in due))
-
-    def _worth_listing(self) -> bool:
-        # One Describe per job beats listing the account when few jobs are watched.
-        return not self.list_denied and len(self.jobs) > self.list_pages
-
-    async def _list(self, client: Any) -> dict[str, dict[str, Any]] | None:
-        """Summaries of the account's running jobs by lowercased name; None if List is not allowed."""
-        statuses = [
-            status
-            for status in _LISTED_STATUSES
-            if status == "InProgress" or any(state.last_status == status for state in self.jobs.values())
-        ]
-        summaries: dict[str, dict[str, Any]] = {}
-        pages = 0
-        try:
-            for status in statuses:
-                token = None
-                while True:
-                    kwargs: dict[str, Any] = {
-                        "StatusEquals": status,
-                        "SortBy": "CreationTime",
-                        "SortOrder": "Descending",
-                        "MaxResults": LIST_PAGE_SIZE,
-                    }
-                    if token:
-                        kwargs["NextToken"] = token
-                    page = await async_call(client, "list_hyper_parameter_tuning_jobs", **kwargs)
-                    pages += 1
-                    for summary in page.get("HyperParameterTuningJobSummaries", []):
-                        summaries[summary["HyperParameterTuningJobName"].lower()] = summary
-                    token = page.get("NextToken")
-                    if not token:
-                        break
-        except ClientError as error:
-            if is_transient(error):
-                raise
-            self.list_denied = True
-            log.warning(
-                "ListHyperParameterTuningJobs failed (%s): each tuning job is described on its own", error
-            )
-            return None
-        self.list_pages = max(1, pages)
-        return summaries
-
-    def _seen_in_list(self, state: _JobState, summary: dict[str, Any]) -> None:
-        state.listed_at_poll = self.polls
-        state.last_status = summary["HyperParameterTuningJobStatus"]
-        self._deliver(
-            state,
-            {
-                **summary,
-                "HyperParameterTuningJobConfig": {"ResourceLimits": summary.get("ResourceLimits") or {}},
-                "BestTrainingJob": state.best,
-            },
-        )
-
-    def _best_is_stale(self, state: _JobState, summary: dict[str, Any]) -> bool:
-        completed = int((summary.get("TrainingJobStatusCounters") or {}).get("Completed", 0))
-        if state.completed_at_describe is None:
-            state.completed_at_describe = completed
-            return False
-        return (
-            completed > state.completed_at_describe
-            and time.monotonic() - state.described_at >= BEST_REFRESH_SECONDS
-        )
-
-    def _missing_is_due(self, state: _JobState) -> bool:
-        """Not listed: it ended (describe now) or List missed it (describe every few polls)."""
-        if state.last_status is None or state.listed_at_poll == self.polls - 1:
-            return True
-        return state.described_at_poll is None or self.polls - state.described_at_poll >= MISSED_LIST_POLLS
-
-    async def _describe(self, client: Any, state: _JobState, limit: asyncio.Semaphore) -> None:
-        name = state.name
-        async with limit:
-            try:
-                describe = await async_call(
-                    client, "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name
-                )
-            except Exception as error:
-                if is_transient(error):
-                    delay = state.backoff.next_delay()
-                    state.retry_at = time.monotonic() + delay
-                    log.warning(
-                        "Transient SageMaker error describing tuning job %s (%s); next try in %.1fs",
-                        name,
-                        error,
-                        delay,
-                    )
-                    return
-                code = error_code(error) if isinstance(error, ClientError) else type(error).__name__
-                self._deliver(state, _Failure(f"Cannot describe tuning job {name} ({code}): {error}"))
-                return
-        state.backoff.reset()
-        state.retry_at = 0.0
-        state.described_at_poll = self.polls
-        state.described_at = time.monotonic()
-        state.last_status = describe["HyperParameterTuningJobStatus"]
-        state.completed_at_describe = int(
-            (describe.get("TrainingJobStatusCounters") or {}).get("Completed", 0)
-        )
-        state.best = describe.get("OverallBestTrainingJob") or describe.get("BestTrainingJob")
-        self._deliver(state, describe)
-
-    @staticmethod
-    def _deliver(state: _JobState, update: dict[str, Any] | _Failure) -> None:
-        for watch in state.watches:
-            watch.deliver(update)

@@ -76,14 +76,14 @@ def test_resumed_without_event_finishes_as_the_event_would_have(client: Any, tmp
 
     with_event, pushed_with_event = _context()
     expected = operator.execute_complete(
-        with_event,
-        event={
-            "status": "terminal",
-            "result": operator.hook.result_of(
-                client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="race-ended")
-            ),
-        },
+        with_event, event={"status": "ended", "tuning_job_name": "race-ended", "job_status": "Completed"}
     )
+    assert expected == operator.hook.result_of(
+        client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="race-ended")
+    )
+    # an event of a trigger from before 0.2, which carried the result: the job is read again
+    old_style = {"status": "terminal", "result": {"tuning_job_name": "race-ended"}}
+    assert _operator("race-ended").execute_complete(_context()[0], event=old_style) == expected
     # a fresh operator, as in the resumed try's process; neither the event nor next_kwargs came
     resumed, pushed = _context()
     result = _operator("race-ended").execute_complete(resumed)
@@ -192,8 +192,7 @@ def test_trigger_holds_its_event_until_not_before(client: Any) -> None:
     assert trigger.serialize()[1]["not_before"] == not_before, "survives a triggerer restart"
     event = asyncio.run(first_event(trigger))
     assert time.time() >= not_before, "no event before not_before"
-    assert event.payload["status"] == "terminal"
-    assert event.payload["result"]["tuning_job_name"] == "race-hold"
+    assert event.payload == {"status": "ended", "tuning_job_name": "race-hold", "job_status": "Completed"}
 
 
 def test_sync_call_with_retry_for_zero_makes_one_attempt(

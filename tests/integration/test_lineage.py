@@ -18,6 +18,7 @@ from airflow_hpt.local.s3 import LocalS3
 from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import OPENLINEAGE_EVENTS, load_dag_module
 from tests.integration.airflow_state import task_states, xcom
+from tests.lineage_schema import facet_errors
 from tests.local.conftest import SCRIPTS
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.slow]
@@ -84,7 +85,7 @@ def test_tuning_tasks_emit_datasets_and_the_tuning_run_facet(events_file: Path) 
         assert facet["objectiveType"] == "Minimize"
         assert facet["bestObjectiveValue"] == result["objective_value"]
         assert facet["bestTrainingJobName"] == result["best_training_job_name"]
-        assert facet["_schemaURL"].startswith("urn:airflow-hpt:schema:")
+        assert facet_errors(facet) == []
 
     # a create that does not wait: the inputs and the job, no model yet
     created = xcom(dag_run, "create")
@@ -94,3 +95,12 @@ def test_tuning_tasks_emit_datasets_and_the_tuning_run_facet(events_file: Path) 
     facet = complete["run"]["facets"][RUN_FACET_KEY]
     assert facet["tuningJobArn"] == created["tuning_job_arn"]
     assert "bestObjectiveValue" not in facet
+
+    # every facet of every event of the run (START ones included) passes the schema it names
+    for task_id in ("tune", "create", "wait"):
+        for event in _events(events_file, f"hpt_lineage.{task_id}"):
+            if RUN_FACET_KEY in event["run"].get("facets", {}):
+                assert facet_errors(event["run"]["facets"][RUN_FACET_KEY]) == [], (
+                    task_id,
+                    event["eventType"],
+                )

@@ -14,8 +14,8 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from airflow_hpt.local.server import LocalSageMaker
-from airflow_hpt.triggers import tuning as trigger_module
-from airflow_hpt.triggers.tuning import TuningJobTrigger, result_from_event
+from airflow_hpt.triggers import shared_poll
+from airflow_hpt.triggers.tuning import TuningJobTrigger, ended_job
 from tests.local.conftest import CountingFaults, quadratic_request, wait_for
 from tests.waiting import PATIENCE_SECONDS, wait_until_async
 
@@ -76,16 +76,11 @@ def test_serialize_round_trips() -> None:
     assert classpath == "airflow_hpt.triggers.tuning.TuningJobTrigger"
 
 
-def test_terminal_event_carries_the_result(client: Any) -> None:
+def test_ended_event_names_the_job_and_how_it_ended(client: Any) -> None:
     start(client, "trig-done")
     event = asyncio.run(first_event(make_trigger("trig-done")))
-    result = result_from_event(event.payload)
-    described = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="trig-done")
-    best = described["BestTrainingJob"]["TrainingJobName"]
-    assert result["status"] == "Completed"
-    assert result["best_training_job_name"] == best
-    artifacts = client.describe_training_job(TrainingJobName=best)["ModelArtifacts"]["S3ModelArtifacts"]
-    assert result["model_artifacts"] == artifacts
+    assert event.payload == {"status": "ended", "tuning_job_name": "trig-done", "job_status": "Completed"}
+    assert ended_job(event.payload) == "trig-done"
 
 
 async def polled(faults: CountingFaults, times: int = 2) -> None:
@@ -122,7 +117,7 @@ def test_thrown_away_mid_wait_and_rebuilt_from_serialized_form(
     release.touch()
     classpath, kwargs = trigger.serialize()
     event = asyncio.run(first_event(import_string(classpath)(**kwargs)))
-    assert result_from_event(event.payload)["status"] == "Completed"
+    assert event.payload["job_status"] == "Completed"
 
 
 @pytest.mark.parametrize("stop_on_kill", [True, False])
@@ -160,7 +155,7 @@ def test_deadline_stops_the_job_and_times_out(client: Any, tmp_path: Path) -> No
     event = asyncio.run(first_event(make_trigger("trig-deadline", deadline=time.time() + 1.0)))
     assert event.payload["status"] == "timeout" and event.payload["stopped"] is True
     with pytest.raises(TimeoutError, match="trig-deadline did not finish within max_wait"):
-        result_from_event(event.payload)
+        ended_job(event.payload)
     assert wait_for(client, "trig-deadline")["HyperParameterTuningJobStatus"] == "Stopped"
 
 
@@ -168,7 +163,7 @@ def test_unknown_job_is_an_error_event(backend: LocalSageMaker) -> None:
     event = asyncio.run(first_event(make_trigger("no-such-job")))
     assert event.payload["status"] == "error"
     with pytest.raises(RuntimeError, match=r"no-such-job.*ResourceNotFound"):
-        result_from_event(event.payload)
+        ended_job(event.payload)
 
 
 def test_many_triggers_share_one_list_per_interval(client: Any, faults: CountingFaults) -> None:
@@ -182,21 +177,51 @@ def test_many_triggers_share_one_list_per_interval(client: Any, faults: Counting
 
     async def wait_all() -> tuple[list[TriggerEvent], int]:
         waiting = asyncio.gather(*(first_event(make_trigger(name, check_interval=0.5)) for name in names))
-        pollers = trigger_module._registry().pollers
+        pollers = shared_poll.event_loop_registry().pollers
         poller = await wait_until_async(
             "the shared poller", lambda: pollers.get(make_trigger("x")._connection)
         )
         return await waiting, poller.polls
 
     events, polls = asyncio.run(wait_all())
-    assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * len(names)
-    # one List (one page) per poll for all eight; a Describe for each job that ended (and a few
-    # for jobs that were not listed yet, or were between List and Describe), never one per poll
+    assert [event.payload["job_status"] for event in events] == ["Completed"] * len(names)
+    # per poll for all eight: one List of the running jobs, and one of those modified since the last
+    # poll when some left the running list; a Describe only for a job no List showed ending
     assert polls > 1
-    assert faults.calls["ListHyperParameterTuningJobs"] <= polls
+    assert faults.calls["ListHyperParameterTuningJobs"] <= 2 * polls, (polls, dict(faults.calls))
     assert faults.calls["DescribeHyperParameterTuningJob"] <= 3 * len(names)
     assert faults.calls["DescribeHyperParameterTuningJob"] < polls * len(names) / 3
-    assert faults.calls["DescribeTrainingJob"] == len(names)
+    assert faults.calls["DescribeTrainingJob"] == 0  # the resumed task builds the result
+
+
+def test_jobs_ending_together_are_reported_from_list_without_a_describe(
+    client: Any, faults: CountingFaults, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    names = [f"trig-burst-{index}" for index in range(6)]
+    for name in names:
+        start(client, name, hold=release)
+    for name in names:
+        wait_for(client, name, ("InProgress",))
+
+    async def wait_all() -> list[TriggerEvent]:
+        waiting = asyncio.gather(*(first_event(make_trigger(name, check_interval=0.3)) for name in names))
+        pollers = shared_poll.event_loop_registry().pollers
+        poller = await wait_until_async(
+            "the shared poller", lambda: pollers.get(make_trigger("x")._connection)
+        )
+        # every job seen running in a List: from now on, how they end is read from List alone
+        await wait_until_async(
+            "every job listed", lambda: all(s.last_status == "InProgress" for s in poller.jobs.values())
+        )
+        faults.calls.clear()
+        release.touch()
+        return await waiting
+
+    events = asyncio.run(wait_all())
+    assert [event.payload["job_status"] for event in events] == ["Completed"] * len(names)
+    assert faults.calls["DescribeHyperParameterTuningJob"] == 0
+    assert faults.calls["DescribeTrainingJob"] == 0
 
 
 def test_a_job_list_misses_is_still_seen(client: Any, faults: CountingFaults) -> None:
@@ -206,14 +231,14 @@ def test_a_job_list_misses_is_still_seen(client: Any, faults: CountingFaults) ->
         start(client, name, sleep=0.6, max_jobs=4)
 
     async def wait_all() -> list[TriggerEvent]:
-        registry = trigger_module._registry()
+        registry = shared_poll.event_loop_registry()
         connection = make_trigger("x")._connection
         async with registry.client(connection) as real:
             registry.clients[connection]._client = _HidingClient(real, "trig-hidden")
             return await asyncio.gather(*(first_event(make_trigger(name)) for name in names))
 
     events = asyncio.run(wait_all())
-    assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * 3
+    assert [event.payload["job_status"] for event in events] == ["Completed"] * 3
 
 
 class _HidingClient:
@@ -251,5 +276,5 @@ def test_throttling_and_server_errors_never_end_the_trigger(client: Any, faults:
 
     events = asyncio.run(wait_all())
     faults.rates = {}
-    assert [result_from_event(event.payload)["status"] for event in events] == ["Completed"] * 3
+    assert [event.payload["job_status"] for event in events] == ["Completed"] * 3
     assert sum(faults.injected.values()) >= 2

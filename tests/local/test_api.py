@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import math
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -17,7 +17,7 @@ from typing import Any
 import botocore.exceptions
 import botocore.session
 import pytest
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError
 
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
@@ -309,12 +309,11 @@ def test_unknown_operation(backend: LocalSageMaker, client: Any) -> None:
 def test_list_tuning_jobs_filters_sorting_paging(client: Any, create: Any, tmp_path: Path) -> None:
     for name in ("alpha-1", "beta-1", "alpha-2"):
         create(name, max_jobs=1, parallel=1)
-    for name in ("alpha-1", "beta-1", "alpha-2"):
-        wait_for(client, name)
-    # botocore sends timestamps as whole epoch seconds: the cutoff needs a second of its own
-    time.sleep(1.1)
-    cutoff = datetime.now(UTC)
-    time.sleep(1.1)
+    ended = [wait_for(client, name)["LastModifiedTime"] for name in ("alpha-1", "beta-1", "alpha-2")]
+    # botocore sends timestamps as whole epoch seconds: the cutoff is the first whole second after
+    # every change to the first three jobs, and the fourth is created once the clock has passed it
+    cutoff = datetime.fromtimestamp(math.floor(max(ended).timestamp()) + 1, UTC)
+    wait_until("the clock to pass the cutoff", lambda: datetime.now(UTC) > cutoff)
     release = tmp_path / "release"
     create("alpha-3", max_jobs=1, parallel=1, static={"hold": str(release)})
 
@@ -413,13 +412,18 @@ def test_model_endpoint_config_endpoint_lifecycle(backend: LocalSageMaker, clien
     with pytest.raises(ClientError, match="Cannot create already existing endpoint"):
         client.create_endpoint(EndpointName="ep", EndpointConfigName="good-config")
 
+    # a failed update rolls back, as on SageMaker: InService on the previous configuration, with the reason
     client.update_endpoint(EndpointName="ep", EndpointConfigName="broken-config")
-    with pytest.raises(WaiterError):  # the waiter gives up on Failed
-        client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
-    failed = client.describe_endpoint(EndpointName="ep")
-    assert failed["EndpointStatus"] == "Failed" and "none.tar.gz" in failed["FailureReason"]
+    rolled_back = wait_until(
+        "the update to settle",
+        lambda: (e := client.describe_endpoint(EndpointName="ep"))["EndpointStatus"] != "Updating" and e,
+    )
+    assert rolled_back["EndpointStatus"] == "InService"
+    assert rolled_back["EndpointConfigName"] == "good-config"
+    assert "broken-config" in rolled_back["FailureReason"] and "none.tar.gz" in rolled_back["FailureReason"]
     client.update_endpoint(EndpointName="ep", EndpointConfigName="good-config")
     client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
+    assert "FailureReason" not in client.describe_endpoint(EndpointName="ep")
 
     client.delete_endpoint(EndpointName="ep")
     client.delete_endpoint_config(EndpointConfigName="good-config")

@@ -289,6 +289,21 @@ def test_unknown_or_failed_endpoint_is_a_validation_error(backend: LocalSageMake
         runtime.invoke_endpoint(EndpointName="corrupt", Body="1", ContentType="text/csv")
 
 
+def test_failed_update_rolls_back_and_the_old_model_serves_on(backend: LocalSageMaker, client: Any) -> None:
+    deploy(client, "steady", constant_model(backend, 1, "steady"))
+    assert backend.s3 is not None
+    corrupt = backend.s3.path_for("s3://models/steady-corrupt/model.tar.gz")
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(b"not a tar archive")
+    deploy_config(client, "steady-corrupt", "s3://models/steady-corrupt/model.tar.gz")
+    client.update_endpoint(EndpointName="steady", EndpointConfigName="steady-corrupt")
+    settled = wait_endpoint(client, "steady")
+    assert (settled["EndpointStatus"], settled["EndpointConfigName"]) == ("InService", "steady")
+    assert "steady-corrupt" in settled["FailureReason"]
+    body = {"EndpointName": "steady", "Body": "[[0]]", "ContentType": "application/json"}
+    assert predictions(runtime_client(backend).invoke_endpoint(**body)) == {"predictions": [1]}
+
+
 def test_killed_model_server_is_restarted_by_the_next_request(backend: LocalSageMaker, client: Any) -> None:
     deploy(client, "phoenix", constant_model(backend, 1, "phoenix"))
     runtime = runtime_client(backend)

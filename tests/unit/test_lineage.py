@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from airflow_hpt.lineage import S3Dataset, input_datasets, run_facet, s3_dataset, tuning_lineage
@@ -75,3 +76,28 @@ def test_the_result_gives_the_outcome_and_the_model_output() -> None:
     # nothing known, nothing claimed
     assert tuning_lineage({}).run == {}
     assert tuning_lineage(request, {"model_artifacts": None}).outputs == []
+
+
+def test_the_emitted_facet_passes_the_schema_its_schema_url_names() -> None:
+    from openlineage.client.serde import Serde
+
+    from airflow_hpt.openlineage import AirflowHptTuningJobRunFacet
+    from tests.lineage_schema import facet_errors
+
+    facet = AirflowHptTuningJobRunFacet(
+        tuningJobName="job",
+        tuningJobArn="arn:aws:sagemaker:us-east-1:1:hyper-parameter-tuning-job/job",
+        status="Completed",
+        strategy="Bayesian",
+        objectiveMetric="acc",
+        objectiveType="Maximize",
+        bestObjectiveValue=0.9,
+        bestTrainingJobName="job-001-abcdef01",
+        warmStartParents=["parent"],
+    )
+    emitted = json.loads(Serde.to_json(facet))
+    assert facet_errors(emitted) == []
+    # the schema refuses what the facet must not carry, so the check above can fail
+    assert facet_errors({**emitted, "strategy": "Sideways"})
+    assert facet_errors({**emitted, "unknownField": 1})
+    assert facet_errors({key: value for key, value in emitted.items() if key != "_producer"})

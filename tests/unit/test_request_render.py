@@ -247,7 +247,9 @@ def test_native_base_renders_plain_strings_with_its_filters_and_globals() -> Non
 
 
 def test_airflow_native_environment_still_renders_strings() -> None:
-    templater = pytest.importorskip("airflow.sdk.definitions._internal.templater")
+    # Airflow builds its Jinja environment here; if it moves, this must fail, not skip
+    from airflow.sdk.definitions._internal import templater
+
     base = templater.create_template_env(native=True, user_defined_macros={"team": "ds"})
     env = make_jinja_environment(base)
     rendered = render_request(
@@ -358,7 +360,9 @@ def test_custom_delimiters_of_the_base_environment_are_honoured() -> None:
 
 
 def test_airflow_sandboxed_environment_is_overlaid() -> None:
-    templater = pytest.importorskip("airflow.sdk.definitions._internal.templater")
+    # Airflow builds its Jinja environment here; if it moves, this must fail, not skip
+    from airflow.sdk.definitions._internal import templater
+
     base = templater.create_template_env(native=False, user_defined_filters={"twice": lambda v: v * 2})
     env = make_jinja_environment(base)
     assert type(env) is type(base)  # Airflow's class and attribute policy are kept
