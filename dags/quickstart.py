@@ -1,4 +1,4 @@
-"""The README's quick start: one weekly tuning job of the digits classifier, warm-started."""
+"""A first tuning DAG: a weekly tuning job of the digits classifier, warm-started from earlier weeks."""
 
 from pathlib import Path
 
