@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_hpt.template_params import TemplateParams
 
 ACCESS_KEY_ID_ENV = "AIRFLOW_HPT_LOCAL_ACCESS_KEY_ID"
 SECRET_ACCESS_KEY_ENV = "AIRFLOW_HPT_LOCAL_SECRET_ACCESS_KEY"
@@ -63,7 +66,7 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _params_source(args: argparse.Namespace, template: Path) -> Any:
+def _params_source(args: argparse.Namespace, template: Path) -> TemplateParams:
     """The DAG's or the file's params, with each --param over them."""
     from airflow_hpt.template_params import TemplateParams, from_dag_file, from_params_file
 
