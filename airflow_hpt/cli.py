@@ -8,9 +8,13 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_hpt.template_params import TemplateParams
 
 ACCESS_KEY_ID_ENV = "AIRFLOW_HPT_LOCAL_ACCESS_KEY_ID"
 SECRET_ACCESS_KEY_ENV = "AIRFLOW_HPT_LOCAL_SECRET_ACCESS_KEY"
@@ -27,31 +31,22 @@ def _parse_param(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _cli_context(params: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a task context that request templates commonly use, for rendering outside Airflow."""
-    now = datetime.now(tz=UTC)
-    return {
-        "params": params,
-        "ds": now.date().isoformat(),
-        "ds_nodash": now.strftime("%Y%m%d"),
-        "ts": now.isoformat(),
-        "ts_nodash": now.strftime("%Y%m%dT%H%M%S"),
-        "logical_date": now,
-        "run_id": "manual__cli",
-        "dag": {"dag_id": "cli"},
-        "task": {"task_id": "cli"},
-    }
-
-
 def _validate(args: argparse.Namespace) -> int:
     from airflow_hpt.exceptions import TemplateError
     from airflow_hpt.request import check_request, load_request_template, refusals, render_request
+    from airflow_hpt.template_params import ParamsSourceError, describe_stand_ins, stand_in_context, today
 
     path = Path(args.file)
     search_path = [str(path.parent), *args.search_path]
     try:
+        source = _params_source(args, path)
+    except ParamsSourceError as error:
+        print(error, file=sys.stderr)
+        return 2
+    context = stand_in_context(source, args.logical_date or today())
+    try:
         template = load_request_template(str(path.resolve()), search_path)
-        rendered = render_request(template, _cli_context(dict(args.param)))
+        rendered = render_request(template, context)
         request, problems = check_request(rendered, require_name=not args.allow_missing_name)
     except TemplateError as error:
         print(f"{path}: {error}", file=sys.stderr)
@@ -64,12 +59,36 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"{path}: {len(refused)} refusal(s)", file=sys.stderr)
         return 1
     if args.show:
+        print(describe_stand_ins(context, source), file=sys.stderr)
         print(json.dumps(request, indent=2, sort_keys=True))
     else:
         print(f"{path}: OK")
     if args.show_budget or args.instance_prices:
         return _show_budget(path, request, args.instance_prices)
     return 0
+
+
+def _params_source(args: argparse.Namespace, template: Path) -> TemplateParams:
+    """The DAG's or the file's params, with each --param over them."""
+    from airflow_hpt.template_params import TemplateParams, from_dag_file, from_params_file
+
+    if args.dag:
+        source = from_dag_file(Path(args.dag), template)
+    elif args.params_file:
+        source = from_params_file(Path(args.params_file))
+    else:
+        source = TemplateParams()
+    return replace(source, params={**source.params, **dict(args.param)})
+
+
+def _logical_date(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--logical-date expects an ISO date or time, got {text!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _show_budget(path: Path, request: dict[str, Any], prices_file: str | None) -> int:
@@ -134,6 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a DAG param for the template (VALUE is parsed as JSON when it can be)",
     )
+    params_from = validate.add_mutually_exclusive_group()
+    params_from.add_argument(
+        "--dag",
+        metavar="FILE",
+        help="the DAG file whose task uses the template: its Param defaults are the params (--param overrides)",
+    )
+    params_from.add_argument(
+        "--params-file", metavar="FILE", help="params as a JSON or YAML mapping (--param overrides)"
+    )
+    validate.add_argument(
+        "--logical-date",
+        type=_logical_date,
+        default=None,
+        metavar="DATE",
+        help="the run the context stand-ins (ds, ts, logical_date, run_id...) describe; default: today 00:00 UTC",
+    )
     validate.add_argument(
         "--search-path", action="append", default=[], help="extra folder to look for templates in"
     )
@@ -149,7 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="strict (default): exit 1 on refusals, print warnings; warn: print every problem as a "
         "warning and exit 0 (for the day a rule refuses what SageMaker accepts)",
     )
-    validate.add_argument("--show", action="store_true", help="print the rendered, normalized request")
+    validate.add_argument(
+        "--show",
+        action="store_true",
+        help="print the rendered, normalized request (and, on stderr, the params' source and context stand-ins)",
+    )
     validate.add_argument(
         "--show-budget", action="store_true", help="print the request's worst case in instance-hours"
     )

@@ -40,11 +40,13 @@ def render_predictions(endpoint_name: str, score: Score, shown: int = SHOWN) -> 
         for example in examples
     )
     total = len(score.labels)
+    # the legend only when a mark needs it: after a row of right answers it would read as an error
+    legend = "   (! marks a wrong answer)" if "!" in predicted_row else ""
     return "\n".join(
         [
             f"Predictions of {endpoint_name} on {total} held-out digits (InvokeEndpoint), the first {len(examples)}:",
             f"  {'true digit':<{width}} | {true_row}",
-            f"  {'predicted':<{width}} | {predicted_row}   (! wrong)",
+            f"  {'predicted':<{width}} | {predicted_row}{legend}",
             f"Held-out accuracy: {score.accuracy:.4f} ({score.correct} of {total} right)",
         ]
     )

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,6 +89,17 @@ def test_the_image_is_airflow_3_3_with_this_package_installed() -> None:
         for source in sources:
             assert (REPO / source).exists(), f"{source} (copied into the image) is missing"
             assert source in kept, f"{source} is left out of the build context by {DOCKERIGNORE.name}"
+
+
+def test_the_image_copies_every_file_the_package_build_reads() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    copied = {
+        source
+        for line in re.findall(r"^COPY .*$", DOCKERFILE.read_text(), re.MULTILINE)
+        for source in [part for part in line.split()[1:] if not part.startswith("--")][:-1]
+    }
+    # setuptools refuses to build without the readme and the license files pyproject.toml names
+    assert {"pyproject.toml", project["readme"], *project["license-files"]} <= copied
 
 
 def test_the_backend_serves_on_the_port_the_connection_names(compose: dict[str, Any]) -> None:

@@ -75,7 +75,11 @@ def test_retrain_weekly_request_renders_and_validates_with_the_defaults() -> Non
     context = {"params": dict(dag.params.dump()), "ds_nodash": "20260104"}
     request = validate_request(render_request(template, context), require_name=False)
     config = request["HyperParameterTuningJobConfig"]
-    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 8, "MaxParallelTrainingJobs": 2}
+    assert config["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": 8,
+        "MaxParallelTrainingJobs": 2,
+        "MaxRuntimeInSeconds": 3600,
+    }
     statics = request["TrainingJobDefinition"]["StaticHyperParameters"]
     assert statics["sagemaker_program"] == "train_sklearn.py"
     assert statics["sagemaker_submit_directory"] == str(EXAMPLES / "training")

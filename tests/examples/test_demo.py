@@ -91,10 +91,12 @@ def test_demo_runs_two_chained_weeks_reports_and_draws(tmp_path: Path) -> None:
         re.MULTILINE,
     )
     true_row = re.search(r"^  true digit \| (.+)$", out, re.MULTILINE)
-    predicted_row = re.search(r"^  predicted  \| (.+?)   \(! wrong\)$", out, re.MULTILINE)
+    predicted_row = re.search(r"^  predicted  \| (.+?)(   \(! marks a wrong answer\))?$", out, re.MULTILINE)
     assert true_row is not None and predicted_row is not None
     true_digits = true_row.group(1).split()
     predicted = [digit.rstrip("!") for digit in predicted_row.group(1).split()]
+    # the legend comes with a wrong answer only
+    assert (predicted_row.group(2) is not None) == ("!" in predicted_row.group(1))
     assert len(true_digits) == len(predicted) == 12
     assert set(true_digits + predicted) <= set("0123456789")
     held_out = re.search(r"^Held-out accuracy: (\d\.\d{4}) \((\d+) of 200 right\)$", out, re.MULTILINE)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sklearn.datasets import load_digits
 
 from airflow_hpt.local.server import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
-from tests.local.conftest import SCRIPTS, make_client
+from tests.local.conftest import SCRIPTS, backend_client, make_client
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 RUN_CONF = {"scripts": SCRIPTS.as_uri()}
@@ -86,6 +88,7 @@ def test_tune_and_deploy_example_deploys_the_best_model(backend: LocalSageMaker)
     dag_run = dag.test(run_conf={"max_jobs": 2, "parallel": 2, "epochs": 2})
     assert task_states(dag_run) == {
         "tune": "success",
+        "upload_inference_code": "success",
         "create_model": "success",
         "create_endpoint_config": "success",
         "deploy_endpoint": "success",
@@ -97,3 +100,17 @@ def test_tune_and_deploy_example_deploys_the_best_model(backend: LocalSageMaker)
     endpoint = client.describe_endpoint(EndpointName="tune-and-deploy")
     assert endpoint["EndpointStatus"] == "InService"
     assert endpoint["EndpointConfigName"] == result["best_training_job_name"]
+    # the endpoint answers: model_fn comes from the uploaded code the model's environment names
+    environment = model["PrimaryContainer"]["Environment"]
+    assert environment["SAGEMAKER_PROGRAM"] == "serve_sklearn.py"
+    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == xcom(dag_run, "upload_inference_code")
+    digits = load_digits()
+    rows = "\n".join(",".join(str(int(v)) for v in row) for row in digits.data[:50])
+    runtime = backend_client(backend, "sagemaker-runtime")
+    answer = runtime.invoke_endpoint(
+        EndpointName="tune-and-deploy", ContentType="text/csv", Accept="application/json", Body=rows
+    )
+    predictions = json.loads(answer["Body"].read())
+    assert len(predictions) == 50
+    right = sum(int(p) == int(t) for p, t in zip(predictions, digits.target[:50], strict=True))
+    assert right >= 25, predictions
