@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# docs/request.md and docs/security.md belong to other work in progress: not marked yet
+# docs/security.md belongs to other work in progress: not marked yet
 DOCUMENTS = [
     ROOT / "README.md",
-    *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name not in {"request.md", "security.md"}),
+    *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "security.md"),
 ]
 # the languages of commands and code a reader is told to run
 RUNNABLE_LANGUAGES = {"bash", "sh", "shell", "console", "python", "py"}
