@@ -9,11 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from airflow_hpt.local import store as kinds
-from airflow_hpt.local.runner import TrainingOutcome, TrainingProcess
-from airflow_hpt.local.store import Record
+from airflow_hpt.local.runner import Runner, TrainingOutcome, TrainingProcess
+from airflow_hpt.local.store import Record, Store
 from airflow_hpt.local.strategies import MAX_TRAINING_JOBS, TuningStrategy
 from airflow_hpt.local.tuning_records import (
     TERMINAL_STATUSES,
@@ -33,8 +33,20 @@ from airflow_hpt.local.tuning_records import (
     training_job_summary,
 )
 
-if TYPE_CHECKING:
-    from airflow_hpt.local.engine import TuningEngine
+
+class Host(Protocol):
+    """What a tuning job's scheduler needs of the engine that runs it (the engine imports this
+    module, not the other way round)."""
+
+    store: Store
+    runner: Runner
+    region: str
+    poll_interval: float
+
+    def training_jobs_of(self, tuning_job_name: str) -> list[Record]: ...
+
+    def forget(self, name: str) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +82,7 @@ class TuningRun:
     their records (``self.records``) instead of reading the store on every poll.
     """
 
-    def __init__(self, engine: TuningEngine, name: str, resume: bool) -> None:
+    def __init__(self, engine: Host, name: str, resume: bool) -> None:
         self.engine = engine
         self.store = engine.store
         self.name = name
