@@ -103,7 +103,8 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
     :param max_instance_hours: fail before Create when the request's worst case (README.md, "Budget
         cap") is over this many instance-hours; nothing is created.
     :param instance_prices: price per instance-hour by instance type (none is built in), to bound
-        the cost too: logged, and checked against ``max_cost``.
+        the cost too: logged, and checked against ``max_cost``; the result's ``consumption`` then has
+        a ``cost`` (docs/consumption.md), and so has the "Tuning job" view.
     :param max_cost: fail before Create when the worst-case cost at ``instance_prices`` is over it.
     :param capacity_wait: while SageMaker refuses the Create for a full quota (ResourceLimitExceeded),
         try again with jittered backoff for this long (seconds or timedelta); a deferrable task waits
@@ -119,6 +120,8 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         "region_name",
         "verify",
         "botocore_config",
+        # read by the "Tuning job" view, which sees only what Airflow serializes: the template fields
+        "instance_prices",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"request": "json", "botocore_config": "json"}
     operator_extra_links: tuple[BaseOperatorLink, ...] = (TuningJobLink(),)
