@@ -273,34 +273,38 @@ class TuningJobHook(AwsBaseHook):
                 )
         return tuning_result(describe, best_training_job)
 
-    def training_jobs_of(self, name: str) -> list[dict[str, Any]]:
+    def training_jobs_of(self, name: str, retry_for: float | None = None) -> list[dict[str, Any]]:
         """Every training job's summary, all pages of ListTrainingJobsForHyperParameterTuningJob."""
         query: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100}
         summaries: list[dict[str, Any]] = []
         while True:
-            page = self.call("list_training_jobs_for_hyper_parameter_tuning_job", **query)
+            page = self.call("list_training_jobs_for_hyper_parameter_tuning_job", retry_for, **query)
             summaries.extend(page["TrainingJobSummaries"])
             if not page.get("NextToken"):
                 return summaries
             query["NextToken"] = page["NextToken"]
 
-    def describe_training_job(self, name: str) -> dict[str, Any] | None:
+    def describe_training_job(self, name: str, retry_for: float | None = None) -> dict[str, Any] | None:
         """DescribeTrainingJob; None when the job is gone (SageMaker keeps them for a limited time)."""
         try:
-            return self.call("describe_training_job", TrainingJobName=name)
+            return self.call("describe_training_job", retry_for, TrainingJobName=name)
         except ClientError as error:
             if error_code(error) not in {"ValidationException", "ResourceNotFound"}:
                 raise
             return None
 
-    def consumption_of(self, name: str, instance_prices: Mapping[str, float] | None) -> dict[str, Any]:
+    def consumption_of(
+        self, name: str, instance_prices: Mapping[str, float] | None, retry_for: float | None = None
+    ) -> dict[str, Any]:
         """Training seconds, instance-hours and cost of the tuning job so far (airflow_hpt.consumption):
         one Describe per training job that has ended, for its billable seconds and instances."""
-        describe = self.describe_tuning_job(name)
-        summaries = self.training_jobs_of(name)
+        describe = self.call(
+            "describe_hyper_parameter_tuning_job", retry_for, HyperParameterTuningJobName=name
+        )
+        summaries = self.training_jobs_of(name, retry_for)
         now = datetime.now(tz=UTC)
         details = {
-            summary["TrainingJobName"]: self.describe_training_job(summary["TrainingJobName"])
+            summary["TrainingJobName"]: self.describe_training_job(summary["TrainingJobName"], retry_for)
             for summary in summaries
             if summary.get("TrainingEndTime")
         }

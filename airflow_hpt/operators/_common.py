@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 DEFAULT_MIN_DEFERRAL = 10.0
 
 
+# transient faults while reading what a job consumed are retried this long per call, then given up
+CONSUMPTION_RETRY_SECONDS = 10.0
+
+
 def seconds(value: timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -86,17 +90,16 @@ class TuningTaskMixin:
         return result
 
     def consumption(self, name: str) -> dict[str, Any] | None:
-        """What the job consumed (docs/consumption.md); None, with a warning, when the role may not
-        list or describe its training jobs: a figure for the record never fails the task."""
-        from botocore.exceptions import ClientError
+        """What the job consumed (docs/consumption.md); None, with a warning, when SageMaker does not
+        tell (the role may not list or describe training jobs, an emulator lacks the call, a fault
+        outlasts CONSUMPTION_RETRY_SECONDS): a figure for the record never fails nor holds up the task."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        from airflow_hpt.hooks.tuning import error_code
+        from airflow_hpt.hooks.tuning import IncompleteAnswer, TruncatedResponse
 
         try:
-            spent = self.hook.consumption_of(name, self.instance_prices)
-        except ClientError as error:
-            if error_code(error) not in {"AccessDeniedException", "AccessDenied"}:
-                raise
+            spent = self.hook.consumption_of(name, self.instance_prices, CONSUMPTION_RETRY_SECONDS)
+        except (ClientError, BotoCoreError, IncompleteAnswer, TruncatedResponse) as error:
             self.log.warning("Tuning job %s: no consumption figures (%s)", name, error)
             return None
         cost = "" if spent["cost"] is None else f", cost {spent['cost']}"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
-from airflow_hpt.links.tuning import TuningJobLink
+from airflow_hpt.links.tuning import TuningJobLink, tuning_view_url
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.operators._guardrails import GuardrailsMixin
 from airflow_hpt.warmstart import WarmStart
@@ -66,6 +66,12 @@ class RequestTemplate:
         except TemplateError as error:
             failure = error.redacted(redact)
         raise failure  # outside the except block: a redacted copy does not chain to the original
+
+
+def _task_instance(context: Context) -> dict[str, Any]:
+    ti = context["ti"]
+    map_index = -1 if ti.map_index is None else ti.map_index
+    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": map_index}
 
 
 def _search_path(context: Context, jinja_env: jinja2.Environment) -> list[str]:
@@ -307,6 +313,8 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
             region_name=self.hook.conn_region_name,
             aws_partition=self.hook.conn_partition,
             job_name=created.name,
+            # the console has nothing to show of a job on another endpoint (the local backend)
+            view_url=None if self.hook.targets_aws() else tuning_view_url(**_task_instance(context)),
         )
         if not self.wait_for_completion:
             result = self._result = base_result(self.hook.describe_tuning_job(created.name))
