@@ -86,8 +86,4 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_hpt.links.tuning.TuningJobLink"],
-        # the "Tuning job" view of tuning task instances, served by the api-server at /hpt
-        "plugins": [
-            {"name": "airflow_hpt_tuning_view", "plugin-class": "airflow_hpt.ui.plugin.TuningViewPlugin"}
-        ],
     }
