@@ -21,10 +21,10 @@ import pytest
 
 from airflow_hpt.local.server import LocalSageMaker
 from tests.local.conftest import SCRIPTS
-from tests.realprocs.conftest import DAG_ID, deferred_on_a_triggerer
 from tests.realprocs.harness import Airflow, wait_until
 
 TEST_BUDGET_SECONDS = 420
+DAG_ID = "hpt_local_view"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium flags that work in a container without a display, a GPU or the internet
 CHROMIUM_ARGS = [
@@ -108,7 +108,7 @@ class Api:
             return error.code, error.read().decode()
 
 
-def test_tuning_view_running_then_finished_for_readers_only_and_in_chromium(
+def test_tuning_view_live_in_chromium_for_readers_only(
     airflow: Airflow, backend: LocalSageMaker, tmp_path: Path
 ) -> None:
     deadline = time.monotonic() + TEST_BUDGET_SECONDS
@@ -124,10 +124,19 @@ def test_tuning_view_running_then_finished_for_readers_only_and_in_chromium(
     release = tmp_path / "release"
     conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release), "max_jobs": 4, "parallel": 2}
     airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))
-    wait_until("the task to defer", lambda: deferred_on_a_triggerer(airflow), deadline, airflow)
+    wait_until(
+        "the tuning task to defer",
+        lambda: airflow.query(
+            "select 1 from task_instance where dag_id = ? and task_id = 'tune' and state = 'deferred'", DAG_ID
+        ),
+        deadline,
+        airflow,
+    )
     ((run_id,),) = airflow.query("select run_id from dag_run where dag_id = ?", DAG_ID)
-    task = f"{DAG_ID}/{quote(run_id, safe='')}/tune?map_index=-1"
-    api_path, page_path = f"/hpt/api/tuning/{task}", f"/hpt/tuning/{task}"
+    run = quote(run_id, safe="")
+    api_path, page_path = (
+        f"/hpt/{kind}/{DAG_ID}/{run}/tune?map_index=-1" for kind in ("api/tuning", "tuning")
+    )
 
     wait_until("the api-server to answer", airflow.api_healthy, deadline, airflow)
     api = Api(airflow)
@@ -155,20 +164,40 @@ def test_tuning_view_running_then_finished_for_readers_only_and_in_chromium(
     status, body = api.get(api_path, cookie=viewer)
     assert status == 200 and json.loads(body)["tuning_job_name"] == running["tuning_job_name"]
 
-    # on the local backend the task's extra link is this view, not the AWS console
-    links_status, links = api.get(
-        f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/tune/links", bearer=admin
-    )
-    assert links_status == 200, links
+    # the UI shows the view on task instances; on the local backend the extra link opens it too
+    status, plugins = api.get("/api/v2/plugins", bearer=admin)
+    assert status == 200, plugins
+    (ours,) = [
+        plugin for plugin in json.loads(plugins)["plugins"] if plugin["name"] == "airflow_hpt_tuning_view"
+    ]
+    assert [(view["destination"], view["url_route"]) for view in ours["external_views"]] == [
+        ("task_instance", "tuning-job")
+    ]
+    status, links = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run}/taskInstances/tune/links", bearer=admin)
+    assert status == 200, links
     assert json.loads(links)["extra_links"]["SageMaker Tuning Job"] == page_path
 
-    release.touch()
+    # the page, open while the job runs, follows it to its end without a reload
+    seen, screenshot = _follow_in_chromium(api, page_path, viewer, release, tmp_path)
+    assert seen["first_status"] == "InProgress" and seen["first_rows"] >= 1
+    assert seen["status"] == "Completed" and seen["loads"] == 1
+    assert seen["rows"] == 4
+    assert seen["chart_points"] == 4 and seen["best_so_far_line"]
+    assert seen["outside_requests"] == []
 
-    def ended() -> str | None:
-        (state,) = airflow.query("select state from task_instance where dag_id = ?", DAG_ID)[0]
-        return state if state in {"success", "failed", "up_for_retry"} else None
+    def all_ended() -> dict[str, str] | None:
+        states = dict(airflow.query("select task_id, state from task_instance where dag_id = ?", DAG_ID))
+        return (
+            states
+            if all(state in {"success", "failed", "up_for_retry"} for state in states.values())
+            else None
+        )
 
-    assert wait_until("the task to end", ended, deadline, airflow) == "success"
+    assert wait_until("the tasks to end", all_ended, deadline, airflow) == {
+        "tune": "success",
+        "watch": "success",
+        "other": "success",
+    }
 
     status, body = api.get(api_path, cookie=viewer)
     assert status == 200, body
@@ -191,6 +220,8 @@ def test_tuning_view_running_then_finished_for_readers_only_and_in_chromium(
     best = described["BestTrainingJob"]["TrainingJobName"]
     assert [row["name"] for row in data["training_jobs"] if row["best"]] == [best]
     assert len(data["series"]) == 4 and data["series"][-1]["best_so_far"] == data["best"]["objective"]
+    # the browser marked the same best, and sorting by the objective (minimized) puts it first
+    assert seen["best_rows"] == [best] and seen["sorted_first"] == best
     # the view and the task's result count the same billable seconds
     (result,) = airflow.query(
         "select value from xcom where dag_id = ? and task_id = 'tune' and key = 'return_value'", DAG_ID
@@ -200,25 +231,26 @@ def test_tuning_view_running_then_finished_for_readers_only_and_in_chromium(
     spent = data["consumption"]
     assert spent["cost"] == pytest.approx(spent["instance_hours"] * 0.115, abs=1e-4) and spent["cost"] > 0
 
+    # the sensor's task instance shows the same job; a task without a tuning job has none
+    status, sensed = api.get(f"/hpt/api/tuning/{DAG_ID}/{run}/watch", bearer=viewer)
+    assert status == 200 and json.loads(sensed)["tuning_job_name"] == data["tuning_job_name"]
+    assert api.get(f"/hpt/api/tuning/{DAG_ID}/{run}/other", bearer=viewer)[0] == 404
+    status, other_page = api.get(f"/hpt/tuning/{DAG_ID}/{run}/other", bearer=viewer)
+    assert status == 200 and "not a tuning task" in other_page
+
     status, page = api.get(page_path, bearer=viewer)
     assert status == 200
-    for answer in (body, page):
+    for answer in (body, page, sensed, seen["html"]):
         assert SECRET_ACCESS_KEY not in answer and ACCESS_KEY_ID not in answer
-
-    dom, screenshot = _in_chromium(api, page_path, viewer, tmp_path)
-    assert dom["rows"] == 4
-    assert dom["best_rows"] == [best]
-    assert dom["chart_points"] == 4 and dom["best_so_far_line"]
-    assert dom["status"] == "Completed"
-    # the table sorts: by objective, the best comes first when minimizing
-    assert dom["sorted_first"] == best
-    assert SECRET_ACCESS_KEY not in dom["html"]
     if os.environ.get(SCREENSHOT_ENV):
         shutil.copy(screenshot, os.environ[SCREENSHOT_ENV])
 
 
-def _in_chromium(api: Api, page_path: str, session_token: str, tmp_path: Path) -> tuple[dict[str, Any], Path]:
-    """The page in headless Chromium, signed in as the UI signs in: the `_token` session cookie."""
+def _follow_in_chromium(
+    api: Api, page_path: str, session_token: str, release: Path, tmp_path: Path
+) -> tuple[dict[str, Any], Path]:
+    """Open the page in headless Chromium while the job runs, signed in as the UI signs in (the
+    `_token` session cookie); let the job go on (`release`), and wait for the page to show its end."""
     from playwright.sync_api import sync_playwright
 
     screenshot = tmp_path / "tuning-view.png"
@@ -228,26 +260,37 @@ def _in_chromium(api: Api, page_path: str, session_token: str, tmp_path: Path) -
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.add_cookies([{"name": "_token", "value": session_token, "url": api.base}])
             page = context.new_page()
-            # nothing from the internet: every request stays on the api-server
             outside: list[str] = []
             page.on("request", lambda r: None if r.url.startswith(api.base) else outside.append(r.url))
+            loads: list[str] = []
+            page.on("load", lambda p: loads.append(p.url))
             answer = page.goto(api.base + page_path)
             assert answer is not None and answer.status == 200
             page.wait_for_selector("#jobs tbody tr")
+            seen: dict[str, Any] = {
+                "first_status": page.locator("#status").inner_text(),
+                "first_rows": page.locator("#jobs tbody tr").count(),
+            }
+            release.touch()
+            # the page reads its JSON again every 10 s while the job runs
+            page.wait_for_function(
+                "document.getElementById('status').textContent === 'Completed'", timeout=240_000
+            )
             page.screenshot(path=str(screenshot), full_page=True)
-            seen = {
+            seen |= {
+                "status": page.locator("#status").inner_text(),
                 "rows": page.locator("#jobs tbody tr").count(),
                 "best_rows": page.locator("#jobs tbody tr[data-best='true']").evaluate_all(
                     "rows => rows.map(r => r.dataset.name)"
                 ),
                 "chart_points": page.locator("#chart .point").count(),
                 "best_so_far_line": page.locator("#chart path.best-so-far").count() == 1,
-                "status": page.locator("#status").inner_text(),
                 "html": page.content(),
+                "loads": len(loads),
             }
             page.locator("#jobs th[data-key='objective']").click()
             seen["sorted_first"] = page.locator("#jobs tbody tr").first.get_attribute("data-name")
-            assert outside == []
+            seen["outside_requests"] = outside
         finally:
             browser.close()
     return seen, screenshot
