@@ -83,7 +83,12 @@ def tuning_page(
         "problem": problem,
         "task": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index},
     }
+    return HTMLResponse(page_html(boot))
+
+
+def page_html(boot: dict[str, Any]) -> str:
+    """The page with its first data inside: a training script's failure reason is text, never markup."""
     # inside a <script> element: nothing in the data may close it
     embedded = json.dumps(boot).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     page = resources.files("airflow_hpt.ui").joinpath("page.html").read_text(encoding="utf-8")
-    return HTMLResponse(page.replace("__BOOT__", embedded))
+    return page.replace("__BOOT__", embedded)
