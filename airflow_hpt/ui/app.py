@@ -8,6 +8,7 @@ DAG), which reads the user from a bearer token or from the UI's session cookie, 
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,12 @@ app = FastAPI(
     title="airflow-hpt: tuning job view",
     description="The SageMaker tuning job of a CreateTuningJobOperator or TuningJobSensor task instance.",
 )
+
+
+def _map_index(value: str) -> int:
+    """The map index; -1 (an unmapped task) for anything else: Airflow's UI leaves the `{MAP_INDEX}`
+    placeholder of an external view's href as it is on the task instance of an unmapped task."""
+    return int(value) if re.fullmatch(r"-?\d+", value) else -1
 
 
 def _tuning_data(dag_id: str, run_id: str, task_id: str, map_index: int, session: Any) -> dict[str, Any]:
@@ -56,18 +63,19 @@ def _tuning_data(dag_id: str, run_id: str, task_id: str, map_index: int, session
 
 
 @app.get("/api/tuning/{dag_id}/{run_id}/{task_id}", dependencies=READ_TASK_INSTANCES)
-def tuning_json(dag_id: str, run_id: str, task_id: str, session: SessionDep, map_index: int = -1) -> Any:
+def tuning_json(dag_id: str, run_id: str, task_id: str, session: SessionDep, map_index: str = "-1") -> Any:
     """The view's data: the job, its training jobs, the chart's series and what it consumed."""
-    return _tuning_data(dag_id, run_id, task_id, map_index, session)
+    return _tuning_data(dag_id, run_id, task_id, _map_index(map_index), session)
 
 
 @app.get("/tuning/{dag_id}/{run_id}/{task_id}", dependencies=READ_TASK_INSTANCES, response_class=HTMLResponse)
 def tuning_page(
-    request: Request, dag_id: str, run_id: str, task_id: str, session: SessionDep, map_index: int = -1
+    request: Request, dag_id: str, run_id: str, task_id: str, session: SessionDep, map_index: str = "-1"
 ) -> HTMLResponse:
     """The view as a self-contained page (no CDN): it refreshes its data while the job runs."""
+    index = _map_index(map_index)
     try:
-        data: dict[str, Any] | None = _tuning_data(dag_id, run_id, task_id, map_index, session)
+        data: dict[str, Any] | None = _tuning_data(dag_id, run_id, task_id, index, session)
         problem = None
     except HTTPException as error:
         if error.status_code != 404:
@@ -77,11 +85,11 @@ def tuning_page(
     parts = "/".join(quote(part, safe="") for part in (dag_id, run_id, task_id))
     root = request.scope.get("root_path", "")
     boot = {
-        "api": f"{root}/api/tuning/{parts}?map_index={map_index}",
+        "api": f"{root}/api/tuning/{parts}?map_index={index}",
         "view": f"{root}/tuning/",
         "data": data,
         "problem": problem,
-        "task": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index},
+        "task": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": index},
     }
     return HTMLResponse(page_html(boot))
 

@@ -178,11 +178,13 @@ def test_tuning_view_live_in_chromium_for_readers_only(
     assert json.loads(links)["extra_links"]["SageMaker Tuning Job"] == page_path
 
     # the page, open while the job runs, follows it to its end without a reload
-    seen, screenshot = _follow_in_chromium(api, page_path, viewer, release, tmp_path)
+    ui_task = f"{DAG_ID}/runs/{run}/tasks/tune"
+    seen, screenshot = _follow_in_chromium(api, page_path, ui_task, viewer, release, tmp_path)
     assert seen["first_status"] == "InProgress" and seen["first_rows"] >= 1
     assert seen["status"] == "Completed" and seen["loads"] == 1
     assert seen["rows"] == 4
     assert seen["chart_points"] == 4 and seen["best_so_far_line"]
+    assert seen["rows_in_ui"] == 4
     assert seen["outside_requests"] == []
 
     def all_ended() -> dict[str, str] | None:
@@ -247,7 +249,7 @@ def test_tuning_view_live_in_chromium_for_readers_only(
 
 
 def _follow_in_chromium(
-    api: Api, page_path: str, session_token: str, release: Path, tmp_path: Path
+    api: Api, page_path: str, ui_task: str, session_token: str, release: Path, tmp_path: Path
 ) -> tuple[dict[str, Any], Path]:
     """Open the page in headless Chromium while the job runs, signed in as the UI signs in (the
     `_token` session cookie); let the job go on (`release`), and wait for the page to show its end."""
@@ -290,6 +292,13 @@ def _follow_in_chromium(
             }
             page.locator("#jobs th[data-key='objective']").click()
             seen["sorted_first"] = page.locator("#jobs tbody tr").first.get_attribute("data-name")
+            # inside Airflow's own UI: the task instance's "Tuning job" tab frames the view
+            ui = context.new_page()
+            ui.goto(f"{api.base}/dags/{ui_task}/plugin/tuning-job")
+            framed = ui.frame_locator("iframe").locator("#jobs tbody tr")
+            # (on an unmapped task Airflow's UI leaves "{MAP_INDEX}" in the href: read as -1)
+            framed.first.wait_for(timeout=120_000)
+            seen["rows_in_ui"] = framed.count()
             seen["outside_requests"] = outside
         finally:
             browser.close()
