@@ -3,6 +3,7 @@ backend (an ``endpoint_url``), where the console has nothing to show."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -12,10 +13,19 @@ from airflow.providers.amazon.aws.links.base_aws import BASE_AWS_CONSOLE_LINK, B
 VIEW_PATH = "/hpt/tuning/"
 
 
-def tuning_view_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+def view_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     """The "Tuning job" view of a task instance, relative to the api-server's root."""
     parts = "/".join(quote(part, safe="") for part in (dag_id, run_id, task_id))
     return f"{VIEW_PATH}{parts}?map_index={map_index}"
+
+
+def tuning_view_url(operator: Any, context: Mapping[str, Any]) -> str:
+    """The view of the task instance that `context` runs (the run id and map index as the job name
+    takes them)."""
+    map_index = context["ti"].map_index
+    return view_url(
+        operator.dag_id, context["run_id"], operator.task_id, -1 if map_index is None else map_index
+    )
 
 
 class TuningJobLink(BaseAwsLink):

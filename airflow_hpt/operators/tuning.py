@@ -68,16 +68,6 @@ class RequestTemplate:
         raise failure  # outside the except block: a redacted copy does not chain to the original
 
 
-def _task_instance(operator: BaseOperator, context: Context) -> dict[str, Any]:
-    map_index = context["ti"].map_index
-    return {
-        "dag_id": operator.dag_id,
-        "run_id": context["run_id"],
-        "task_id": operator.task_id,
-        "map_index": -1 if map_index is None else map_index,
-    }
-
-
 def _search_path(context: Context, jinja_env: jinja2.Environment) -> list[str]:
     searchpath = getattr(jinja_env.loader, "searchpath", None)
     if searchpath:
@@ -318,7 +308,7 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
             aws_partition=self.hook.conn_partition,
             job_name=created.name,
             # the console has nothing to show of a job on another endpoint (the local backend)
-            view_url=None if self.hook.targets_aws() else tuning_view_url(**_task_instance(self, context)),
+            view_url=None if self.hook.targets_aws() else tuning_view_url(self, context),
         )
         if not self.wait_for_completion:
             result = self._result = base_result(self.hook.describe_tuning_job(created.name))

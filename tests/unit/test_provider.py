@@ -4,7 +4,7 @@ import importlib
 from importlib.metadata import entry_points
 
 from airflow_hpt import get_provider_info
-from airflow_hpt.links.tuning import TuningJobLink, tuning_view_url
+from airflow_hpt.links.tuning import TuningJobLink, view_url
 
 
 def test_provider_is_registered_and_its_modules_import() -> None:
@@ -34,7 +34,7 @@ def test_on_another_endpoint_the_link_opens_the_tuning_view() -> None:
     link = TuningJobLink()
     view = "/hpt/tuning/d/manual__2026-12-04T10%3A00%3A00%2B00%3A00/tune?map_index=-1"
     assert link.format_link(region_name="us-east-1", aws_domain=None, job_name="t", view_url=view) == view
-    assert tuning_view_url("d", "manual__2026-12-04T10:00:00+00:00", "tune", -1) == view
+    assert view_url("d", "manual__2026-12-04T10:00:00+00:00", "tune", -1) == view
 
 
 def test_the_package_registers_the_tuning_view_plugin() -> None:
