@@ -95,6 +95,7 @@ def asset_extra(result: Mapping[str, Any]) -> dict[str, Any]:
         "objective_type",
         "objective_value",
         "best_hyperparameters",
+        "consumption",
     )
     return {key: result.get(key) for key in keys}
 

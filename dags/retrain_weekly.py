@@ -151,6 +151,8 @@ with DAG(
         # seconds: the local backend's jobs take seconds; on SageMaker (minutes to hours) 60 is plenty
         check_interval=2,
         outlets=[BEST_MODEL],
+        # on-demand price per hour of the request's instance type: the result's consumption has a cost
+        instance_prices={"ml.m5.large": 0.115},
     )
     gate = QualityGateOperator(
         task_id="gate",

@@ -67,6 +67,16 @@ def _counts(tune: Mapping[str, Any]) -> str:
     )
 
 
+def _consumed(tune: Mapping[str, Any]) -> list[str]:
+    spent = tune.get("consumption")
+    if not spent:
+        return ["-"]
+    lines = [f"{spent['training_seconds']:.0f} training s", f"{spent['instance_hours']:.4f} instance-h"]
+    if spent.get("cost") is not None:
+        lines.append(f"cost {spent['cost']:.4f}")
+    return lines
+
+
 def _deployed(run: RunSummary) -> list[str]:
     if run.deploy:
         return [
@@ -104,6 +114,7 @@ def _column(run: RunSummary) -> list[list[str]]:
             *([] if best_job.startswith(str(tune.get("tuning_job_name"))) else ["found by a parent"]),
         ],
         hyperparameters or ["-"],
+        _consumed(tune),
         _deployed(run),
     ]
 
@@ -124,6 +135,7 @@ ROWS = (
     "training jobs",
     "best objective",
     "best hyperparameters",
+    "consumed",
     "deployed",
 )
 

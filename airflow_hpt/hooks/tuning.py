@@ -7,12 +7,14 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from airflow_hpt.consumption import consumption, usage_of
 from airflow_hpt.exceptions import CapacityUnavailable, TuningJobConflict, TuningJobNotStopped
 from airflow_hpt.naming import TAG_LINEAGE, fingerprint_of, tag_value
 from airflow_hpt.result import TERMINAL_STATUSES, tuning_result
@@ -270,6 +272,48 @@ class TuningJobHook(AwsBaseHook):
                     error,
                 )
         return tuning_result(describe, best_training_job)
+
+    def training_jobs_of(self, name: str, retry_for: float | None = None) -> list[dict[str, Any]]:
+        """Every training job's summary, all pages of ListTrainingJobsForHyperParameterTuningJob."""
+        query: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100}
+        summaries: list[dict[str, Any]] = []
+        while True:
+            page = self.call("list_training_jobs_for_hyper_parameter_tuning_job", retry_for, **query)
+            summaries.extend(page["TrainingJobSummaries"])
+            if not page.get("NextToken"):
+                return summaries
+            query["NextToken"] = page["NextToken"]
+
+    def describe_training_job(self, name: str, retry_for: float | None = None) -> dict[str, Any] | None:
+        """DescribeTrainingJob; None when the job is gone (SageMaker keeps them for a limited time)."""
+        try:
+            return self.call("describe_training_job", retry_for, TrainingJobName=name)
+        except ClientError as error:
+            if error_code(error) not in {"ValidationException", "ResourceNotFound"}:
+                raise
+            return None
+
+    def consumption_of(
+        self, name: str, instance_prices: Mapping[str, float] | None, retry_for: float | None = None
+    ) -> dict[str, Any]:
+        """Training seconds, instance-hours and cost of the tuning job so far (airflow_hpt.consumption):
+        one Describe per training job that has ended, for its billable seconds and instances."""
+        describe = self.call(
+            "describe_hyper_parameter_tuning_job", retry_for, HyperParameterTuningJobName=name
+        )
+        summaries = self.training_jobs_of(name, retry_for)
+        now = datetime.now(tz=UTC)
+        details = {
+            summary["TrainingJobName"]: self.describe_training_job(summary["TrainingJobName"], retry_for)
+            for summary in summaries
+            if summary.get("TrainingEndTime")
+        }
+        usages = [
+            usage
+            for summary in summaries
+            if (usage := usage_of(summary, describe, details.get(summary["TrainingJobName"]), now))
+        ]
+        return consumption(usages, instance_prices)
 
     def wait_for_terminal(
         self,

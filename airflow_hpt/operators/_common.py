@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 DEFAULT_MIN_DEFERRAL = 10.0
 
 
+# transient faults while reading what a job consumed are retried this long per call, then given up
+CONSUMPTION_RETRY_SECONDS = 10.0
+
+
 def seconds(value: timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -51,6 +55,8 @@ class TuningTaskMixin:
     verify: bool | str | None = None
     botocore_config: dict[str, Any] | None = None
     fail_on_stopped: bool = True
+    # price per instance-hour by instance type: the result's consumption then has a cost
+    instance_prices: dict[str, float] | None = None
     do_xcom_push: bool
 
     log: Any  # BaseOperator's logger
@@ -71,6 +77,7 @@ class TuningTaskMixin:
         from airflow_hpt.result import raise_for_status
 
         raise_for_status(result, fail_on_stopped=self.fail_on_stopped)
+        result["consumption"] = self.consumption(result["tuning_job_name"])
         self.log.info(
             "Tuning job %s %s: best training job %s, %s=%s",
             result["tuning_job_name"],
@@ -81,6 +88,29 @@ class TuningTaskMixin:
         )
         self.push_keys(context, result)
         return result
+
+    def consumption(self, name: str) -> dict[str, Any] | None:
+        """What the job consumed (docs/consumption.md); None, with a warning, when SageMaker does not
+        tell (the role may not list or describe training jobs, an emulator lacks the call, a fault
+        outlasts CONSUMPTION_RETRY_SECONDS): a figure for the record never fails nor holds up the task."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from airflow_hpt.hooks.tuning import IncompleteAnswer, TruncatedResponse
+
+        try:
+            spent = self.hook.consumption_of(name, self.instance_prices, CONSUMPTION_RETRY_SECONDS)
+        except (ClientError, BotoCoreError, IncompleteAnswer, TruncatedResponse) as error:
+            self.log.warning("Tuning job %s: no consumption figures (%s)", name, error)
+            return None
+        cost = "" if spent["cost"] is None else f", cost {spent['cost']}"
+        self.log.info(
+            "Tuning job %s consumed %s training seconds, %s instance-hours%s",
+            name,
+            spent["training_seconds"],
+            spent["instance_hours"],
+            cost,
+        )
+        return spent
 
     def push_keys(self, context: Context, result: Mapping[str, Any]) -> None:
         from airflow_hpt.result import XCOM_KEYS

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
 from airflow_hpt.exceptions import VALIDATION_MODES, Validation
-from airflow_hpt.links.tuning import TuningJobLink
+from airflow_hpt.links.tuning import TuningJobLink, tuning_view_url
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.operators._guardrails import GuardrailsMixin
 from airflow_hpt.warmstart import WarmStart
@@ -104,7 +104,8 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
     :param max_instance_hours: fail before Create when the request's worst case (README.md, "Budget
         cap") is over this many instance-hours; nothing is created.
     :param instance_prices: price per instance-hour by instance type (none is built in), to bound
-        the cost too: logged, and checked against ``max_cost``.
+        the cost too: logged, and checked against ``max_cost``; the result's ``consumption`` then has
+        a ``cost`` (docs/consumption.md), and so has the "Tuning job" view.
     :param max_cost: fail before Create when the worst-case cost at ``instance_prices`` is over it.
     :param capacity_wait: while SageMaker refuses the Create for a full quota (ResourceLimitExceeded),
         try again with jittered backoff for this long (seconds or timedelta); a deferrable task waits
@@ -123,6 +124,8 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         "region_name",
         "verify",
         "botocore_config",
+        # read by the "Tuning job" view, which sees only what Airflow serializes: the template fields
+        "instance_prices",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"request": "json", "botocore_config": "json"}
     operator_extra_links: tuple[BaseOperatorLink, ...] = (TuningJobLink(),)
@@ -331,6 +334,8 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
             region_name=self.hook.conn_region_name,
             aws_partition=self.hook.conn_partition,
             job_name=created.name,
+            # the console has nothing to show of a job on another endpoint (the local backend)
+            view_url=None if self.hook.targets_aws() else tuning_view_url(self, context),
         )
         if not self.wait_for_completion:
             result = self._result = base_result(self.hook.describe_tuning_job(created.name))

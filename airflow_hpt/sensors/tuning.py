@@ -6,7 +6,7 @@ Kept light to import (DAG parse time): boto3, botocore and the AWS hooks load on
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,8 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         ``timeout`` the deferral's timeout).
     :param min_deferral: a deferred sensor resumes no sooner than this long (seconds or timedelta)
         after it deferred (see ``CreateTuningJobOperator``).
+    :param instance_prices: price per instance-hour by instance type: the result's ``consumption``
+        then has a ``cost`` (docs/consumption.md), and so has the "Tuning job" view.
     """
 
     template_fields: Sequence[str] = (
@@ -45,6 +47,8 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         "region_name",
         "verify",
         "botocore_config",
+        # read by the "Tuning job" view, which sees only what Airflow serializes: the template fields
+        "instance_prices",
     )
     ui_color = "#d9ead3"
 
@@ -61,6 +65,7 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: timedelta | float = 30,
         min_deferral: timedelta | float = DEFAULT_MIN_DEFERRAL,
+        instance_prices: Mapping[str, float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -73,6 +78,7 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         self.stop_on_kill = stop_on_kill
         self.deferrable = deferrable
         self.min_deferral = seconds(min_deferral)
+        self.instance_prices = None if instance_prices is None else dict(instance_prices)
         self._describe: dict[str, Any] | None = None
         self._result: dict[str, Any] | None = None
 

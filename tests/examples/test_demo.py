@@ -79,6 +79,9 @@ def test_demo_runs_two_chained_weeks_reports_and_draws(tmp_path: Path) -> None:
     assert re.search(r"^training jobs\s+\| 8: ", out, re.MULTILINE)
     assert re.search(r"^best objective\s+\| validation:accuracy = 0\.\d{4}", out, re.MULTILINE)
     assert re.search(r"^deployed\s+\| digits-classifier created", out, re.MULTILINE)
+    # what each week's tuning job consumed, priced (retrain_weekly sets instance_prices)
+    assert re.search(r"^consumed\s+\| \d+ training s\s+\| \d+ training s$", out, re.MULTILINE)
+    assert re.search(r"^\s+\| cost 0\.\d{4}\s+\| cost 0\.\d{4}$", out, re.MULTILINE)
     assert re.search(
         r"^Endpoint digits-classifier: InService, serving model retrain-weekly-", out, re.MULTILINE
     )

@@ -68,7 +68,23 @@ def test_a_budget_within_the_cap_runs(tmp_path: Path, aws_conn_env: Any) -> None
         aws_conn_env(backend.endpoint_url)
         dag_run = _dags().within_dag.test(run_conf=RUN_CONF)
         assert task_states(dag_run) == {"tune": "success"}
-        assert xcom(dag_run, "tune")["status"] == "Completed"
+        result = xcom(dag_run, "tune")
+        assert result["status"] == "Completed"
+        # what the run consumed, against what the backend bills each training job
+        client = make_client(backend.endpoint_url)
+        jobs = client.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=result["tuning_job_name"]
+        )["TrainingJobSummaries"]
+        billed = [
+            client.describe_training_job(TrainingJobName=job["TrainingJobName"])["BillableTimeInSeconds"]
+            for job in jobs
+        ]
+        assert len(billed) == 2
+        spent = result["consumption"]
+        assert spent["training_seconds"] == sum(billed)
+        assert spent["instance_hours"] == pytest.approx(sum(billed) / 3600, abs=1e-4)
+        assert spent["cost"] == pytest.approx(sum(billed) / 3600 * 0.115, abs=1e-4)
+        assert spent["jobs_by_basis"] == {"billable": 2, "wall_clock": 0, "running": 0}
 
 
 def _capacity_timers() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -48,10 +49,17 @@ def test_template_dag_renders_coerces_tags_and_returns_result(moto_sagemaker: An
 
     assert result["status"] == "Completed"
     assert result["best_training_job_name"] == "FakeTrainingJobName"
+    # moto has no ListTrainingJobsForHyperParameterTuningJob: no figures, and no failure for it
+    assert result["consumption"] is None
     assert xcom(dag_run, "tune", "tuning_job_arn") == result["tuning_job_arn"]
     assert xcom(dag_run, "tune", "best_training_job_arn") == result["best_training_job_arn"]
     link = xcom(dag_run, "tune", "airflow_hpt_tuning_job")
     assert link["job_name"] == name and link["region_name"] == "us-east-1"
+    # on an endpoint_url the console has nothing to show: the link opens the "Tuning job" view
+    assert (
+        link["view_url"]
+        == f"/hpt/tuning/hpt_moto_template/{quote(dag_run.run_id, safe='')}/tune?map_index=-1"
+    )
 
 
 def test_native_rendering_is_coerced_to_the_service_model_types(moto_sagemaker: Any) -> None:

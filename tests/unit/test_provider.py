@@ -4,7 +4,7 @@ import importlib
 from importlib.metadata import entry_points
 
 from airflow_hpt import get_provider_info
-from airflow_hpt.links.tuning import TuningJobLink
+from airflow_hpt.links.tuning import TuningJobLink, view_url
 
 
 def test_provider_is_registered_and_its_modules_import() -> None:
@@ -28,3 +28,23 @@ def test_console_link_is_partition_and_region_aware() -> None:
     assert url == "https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/hyper-tuning-jobs/tune-1"
     china = link.format_link(region_name="cn-north-1", aws_domain=link.get_aws_domain("aws-cn"), job_name="t")
     assert china.startswith("https://console.amazonaws.cn/")
+
+
+def test_on_another_endpoint_the_link_opens_the_tuning_view() -> None:
+    link = TuningJobLink()
+    view = "/hpt/tuning/d/manual__2026-12-04T10%3A00%3A00%2B00%3A00/tune?map_index=-1"
+    assert link.format_link(region_name="us-east-1", aws_domain=None, job_name="t", view_url=view) == view
+    assert view_url("d", "manual__2026-12-04T10:00:00+00:00", "tune", -1) == view
+
+
+def test_the_package_registers_the_tuning_view_plugin() -> None:
+    (plugin,) = [ep for ep in entry_points(group="airflow.plugins") if ep.value.startswith("airflow_hpt")]
+    plugin_class = plugin.load()
+    assert plugin_class.name == plugin.name
+    # once only: provider plugins would load it a second time (with lazy_load_providers off)
+    assert "plugins" not in get_provider_info()
+    (app,) = plugin_class.fastapi_apps
+    assert app["url_prefix"] == "/hpt"
+    (view,) = plugin_class.external_views
+    assert view["destination"] == "task_instance" and view["url_route"]
+    assert view["href"] == "/hpt/tuning/{DAG_ID}/{RUN_ID}/{TASK_ID}?map_index={MAP_INDEX}"
