@@ -67,6 +67,9 @@ STOP_RETRY_SECONDS = 20.0
 BACKOFF_CAP_SECONDS = 60.0
 
 _LISTED_STATUSES = ("InProgress", "Stopping")
+# The shared poll's summary line ("N jobs per List call") is logged when its figures change, and at
+# least this often otherwise, so an operator sees what each triggerer's poll costs.
+POLL_SUMMARY_EVERY = 60
 
 # The shared poller serves many tasks: its own messages go to the triggerer's log.
 log = logging.getLogger(__name__)
@@ -210,12 +213,43 @@ class TuningJobTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts)."""
+        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts,
+        nor when Airflow moved the trigger to another triggerer)."""
         if not self.stop_on_kill:
+            return
+        if await self._still_deferred():
+            # Airflow 3.3 cancels a trigger that was reassigned away from this triggerer (it missed
+            # its health check: stalled, partitioned) as if a user had acted on the task, so
+            # on_kill runs here while another triggerer carries on waiting for the same job.
+            self.log.info(
+                "Not stopping tuning job %s: its task is still deferred (the trigger moved to "
+                "another triggerer)",
+                self.tuning_job_name,
+            )
             return
         async with _registry().client(self._connection) as client:
             if await async_stop_tuning_job(client, self.tuning_job_name, STOP_RETRY_SECONDS, self._log_retry):
                 self.log.info("Asked SageMaker to stop tuning job %s (task killed)", self.tuning_job_name)
+
+    async def _still_deferred(self) -> bool:
+        """Whether Airflow still has this trigger's task deferred (asked through the triggerer's
+        supervisor; False where there is none to ask, such as dag.test(): then a kill stops)."""
+        ti = self.task_instance
+        if ti is None:
+            return False
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+            from asgiref.sync import sync_to_async
+
+            map_index = ti.map_index if ti.map_index >= 0 else None
+            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index
+            )
+        except Exception as error:
+            self.log.info("Could not read the task's state (%s): treating the cancel as a kill", error)
+            return False
+        key = ti.task_id if map_index is None else f"{ti.task_id}_{map_index}"
+        return bool(states.get(ti.run_id, {}).get(key) == "deferred")
 
     def _log_retry(self, error: BaseException, delay: float) -> None:
         self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)
@@ -414,6 +448,7 @@ class _Poller:
         self.list_denied = False
         self.list_pages = 1
         self.polls = 0
+        self._summary_logged: tuple[int, int, int] | None = None
 
     def add(self, watch: _Watch) -> None:
         state = self.jobs.get(watch.name.lower())
@@ -499,6 +534,20 @@ class _Poller:
         if due:
             limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
             await asyncio.gather(*(self._describe(client, state, limit) for state in due))
+        self._log_summary(listed, len(due))
+
+    def _log_summary(self, listed: dict[str, dict[str, Any]] | None, described: int) -> None:
+        figures = (len(self.jobs), self.list_pages if listed is not None else 0, described)
+        if figures == self._summary_logged and self.polls % POLL_SUMMARY_EVERY:
+            return
+        self._summary_logged = figures
+        jobs, pages, described = figures
+        log.info(
+            "Shared poll: %d tuning job(s) watched, %s, %d Describe call(s) this poll",
+            jobs,
+            f"{jobs / pages:.1f} job(s) per List call ({pages} List call(s))" if pages else "no List call",
+            described,
+        )
 
     def _worth_listing(self) -> bool:
         # One Describe per job beats listing the account when few jobs are watched.
