@@ -112,6 +112,8 @@ class Stack:
         self.servers: dict[str, subprocess.Popen[bytes]] = {}
         self.ports: dict[str, int] = {}
         self.airflow: Airflow | None = None
+        # each triggerer's process name -> its TriggererJob id (trigger.triggerer_id)
+        self.triggerer_jobs: dict[str, int] = {}
 
     # --- servers -----------------------------------------------------------------------------------
     @property
@@ -243,8 +245,28 @@ class Stack:
             own["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
         elif component is services.SCHEDULER:
             own["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"] = str(free_port())
-        self.airflow.start(name, *component.command, env=own)
+        triggerers_before = self.triggerer_job_ids()
+        process = self.airflow.start(name, *component.command, env=own)
         self.record()
+        if component is services.TRIGGERER:
+            # started one by one, so that each job id is known to belong to this process
+            def registered() -> set[int]:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited: {process.returncode}\n{self.airflow_log_tail()}")
+                return self.triggerer_job_ids() - triggerers_before
+
+            self.triggerer_jobs[name] = min(
+                _wait(f"{name} to register", registered, 180, self.airflow_log_tail)
+            )
+
+    def airflow_log_tail(self) -> str:
+        return self.airflow.log_tail() if self.airflow is not None else ""
+
+    def triggerer_job_ids(self) -> set[int]:
+        assert self.airflow is not None
+        return {
+            int(row[0]) for row in self.airflow.query("select id from job where job_type = 'TriggererJob'")
+        }
 
     @staticmethod
     def process_name(component: services.Component, index: int = 1) -> str:
@@ -293,6 +315,13 @@ class Stack:
     # --- the whole stack ---------------------------------------------------------------------------
     def up(self, endpoint_url: str | None = None) -> Airflow:
         """Start everything; Airflow reaches the backend at `endpoint_url` (default: directly)."""
+        self.start_servers()
+        airflow = self.start_airflow(endpoint_url or self.backend.endpoint_url)
+        self.wait_ready()
+        return airflow
+
+    def start_servers(self) -> None:
+        """Postgres, Redis and the local backend."""
         if (self.state / STATE_FILE).exists():
             raise RuntimeError(f"a stack is already recorded in {self.state} (run down first)")
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -301,9 +330,6 @@ class Stack:
         self.start_redis()
         self.backend.start()
         self.record()
-        airflow = self.start_airflow(endpoint_url or self.backend.endpoint_url)
-        self.wait_ready()
-        return airflow
 
     def processes(self) -> dict[str, subprocess.Popen[bytes]]:
         found = dict(self.servers)
