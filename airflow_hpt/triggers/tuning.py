@@ -213,43 +213,12 @@ class TuningJobTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts,
-        nor when Airflow moved the trigger to another triggerer)."""
+        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts)."""
         if not self.stop_on_kill:
-            return
-        if await self._still_deferred():
-            # Airflow 3.3 cancels a trigger that was reassigned away from this triggerer (it missed
-            # its health check: stalled, partitioned) as if a user had acted on the task, so
-            # on_kill runs here while another triggerer carries on waiting for the same job.
-            self.log.info(
-                "Not stopping tuning job %s: its task is still deferred (the trigger moved to "
-                "another triggerer)",
-                self.tuning_job_name,
-            )
             return
         async with _registry().client(self._connection) as client:
             if await async_stop_tuning_job(client, self.tuning_job_name, STOP_RETRY_SECONDS, self._log_retry):
                 self.log.info("Asked SageMaker to stop tuning job %s (task killed)", self.tuning_job_name)
-
-    async def _still_deferred(self) -> bool:
-        """Whether Airflow still has this trigger's task deferred (asked through the triggerer's
-        supervisor; False where there is none to ask, such as dag.test(): then a kill stops)."""
-        ti = self.task_instance
-        if ti is None:
-            return False
-        try:
-            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-            from asgiref.sync import sync_to_async
-
-            map_index = ti.map_index if ti.map_index >= 0 else None
-            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
-                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index
-            )
-        except Exception as error:
-            self.log.info("Could not read the task's state (%s): treating the cancel as a kill", error)
-            return False
-        key = ti.task_id if map_index is None else f"{ti.task_id}_{map_index}"
-        return bool(states.get(ti.run_id, {}).get(key) == "deferred")
 
     def _log_retry(self, error: BaseException, delay: float) -> None:
         self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)

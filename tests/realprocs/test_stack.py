@@ -139,6 +139,7 @@ def test_a_trigger_in_two_triggerers_at_once_doubles_nothing(stack: Stack, tmp_p
         stopped.append(second)
         release.touch()
         wait_until("the job to complete", lambda: _stored_status(stack) == "Completed", deadline, airflow)
+        completed_at = time.time()
     finally:
         for name in stopped:
             _signal_session(stack, name, signal.SIGCONT)
@@ -156,7 +157,10 @@ def test_a_trigger_in_two_triggerers_at_once_doubles_nothing(stack: Stack, tmp_p
     # no burst of Describes, and nothing stopped the job
     describes = _requests(stack, "DescribeHyperParameterTuningJob")
     assert _most_in_window(describes, 2.0) <= MOST_DESCRIBES_IN_TWO_SECONDS, sorted(describes)
-    assert _requests(stack, "StopHyperParameterTuningJob") == []
+    # the job stopped at most once, and never while it ran: the stalled triggerer, resuming, cancels
+    # its copy of the trigger, which Airflow 3.3 does as for a user kill (on_kill; docs/deploying.md)
+    stops = _requests(stack, "StopHyperParameterTuningJob")
+    assert len(stops) <= 1 and all(stop > completed_at for stop in stops), (stops, completed_at)
     assert _stored_status(stack) == "Completed"
     # both triggerers ran the trigger: each logged its shared poll (in the trigger's log of that
     # triggerer, attempt=1.log.trigger.<triggerer job id>.log)
