@@ -248,9 +248,10 @@ class ProductionSoak(Soak):
                 self.figures.triggerers_with_shared_poll += 1
             watched = max((int(jobs) for jobs, _ in polls), default=0)
             per_list = max((float(ratio) for _, ratio in polls if ratio), default=0.0)
+            listing = f"up to {per_list:.1f} job(s) per List call" if per_list else "no List call"
             line = (
                 f"triggerer job {job}: {len(polls)} shared-poll line(s), up to {watched} job(s) watched, "
-                f"up to {per_list:.1f} job(s) per List call"
+                f"{listing}"
             )
             self.figures.details.append(line)
             _log(line)
