@@ -5,6 +5,9 @@ the figures are printed as a table (see docs/soak.md; tests/soak/test_soak.py as
     .venv/bin/python benchmarks/soak.py                    # all faults
     .venv/bin/python benchmarks/soak.py --no-faults        # the same run without any fault
     .venv/bin/python benchmarks/soak.py --keep DIR         # keep the homes and logs in DIR
+    .venv/bin/python benchmarks/soak.py --stack production --seed N
+        # on Postgres, Redis, the CeleryExecutor and two triggerers (scripts/stack), with the
+        # production faults too: a triggerer, a Celery worker and the scheduler killed (docs/deploying.md)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.soak.production import run_production_soak
 from tests.soak.soak import SoakConfig, run_soak
 
 
@@ -34,6 +38,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="the backend's fault seed")
     parser.add_argument("--budget", type=float, default=600, help="seconds before giving up")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--stack",
+        choices=("local", "production"),
+        default="local",
+        help="local: SQLite, LocalExecutor, one triggerer; production: scripts/stack's",
+    )
     args = parser.parse_args()
     config = SoakConfig(
         throttle_rate=0.0 if args.no_faults else args.throttle_rate,
@@ -45,12 +55,14 @@ def main() -> int:
         crash_after_create=not args.no_faults,
         budget_seconds=args.budget,
     )
+    run = run_production_soak if args.stack == "production" else run_soak
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=False)
-        figures = run_soak(args.keep, config)
+        figures = run(args.keep, config)
     else:
         with tempfile.TemporaryDirectory(prefix="airflow-hpt-soak-") as workdir:
-            figures = run_soak(Path(workdir), config)
+            figures = run(Path(workdir), config)
+    print(f"fault seed {args.seed}, stack {args.stack}")
     print(figures.table())
     return 0 if figures.clean() else 1
 

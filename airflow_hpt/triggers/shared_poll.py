@@ -56,6 +56,9 @@ MAX_CONCURRENT_DESCRIBES = 32
 BACKOFF_CAP_SECONDS = 60.0
 
 _LISTED_STATUSES = ("InProgress", "Stopping")
+# The shared poll's summary line ("N jobs per List call") is logged when its figures change, and at
+# least this often otherwise, so an operator sees what each triggerer's poll costs.
+POLL_SUMMARY_EVERY = 60
 
 # The shared poller serves many tasks: its own messages go to the triggerer's log.
 log = logging.getLogger(__name__)
@@ -239,6 +242,7 @@ class Poller:
         self.polls = 0
         # epoch time at which the last successful listing began
         self.listed_at: float | None = None
+        self._summary_logged: tuple[int, int, int] | None = None
 
     def add(self, watch: Watch) -> None:
         state = self.jobs.get(watch.name.lower())
@@ -329,6 +333,20 @@ class Poller:
         if due:
             limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
             await asyncio.gather(*(self._describe(client, state, limit) for state in due))
+        self._log_summary(listed, len(due))
+
+    def _log_summary(self, listed: dict[str, dict[str, Any]] | None, described: int) -> None:
+        figures = (len(self.jobs), self.list_pages if listed is not None else 0, described)
+        if figures == self._summary_logged and self.polls % POLL_SUMMARY_EVERY:
+            return
+        self._summary_logged = figures
+        jobs, pages, described = figures
+        log.info(
+            "Shared poll: %d tuning job(s) watched, %s, %d Describe call(s) this poll",
+            jobs,
+            f"{jobs / pages:.1f} job(s) per List call ({pages} List call(s))" if pages else "no List call",
+            described,
+        )
 
     def _worth_listing(self) -> bool:
         # One Describe per job beats listing the account when few jobs are watched.

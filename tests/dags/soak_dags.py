@@ -8,7 +8,9 @@ each (catchup over two days), tiny budgets on tests/local/scripts/quadratic.py.
   is recorded in Airflow: the retry must reattach to the job, never create a second one.
 
 Environment, read at parse time: `SOAK_SCRIPTS`, the file:// URI of tests/local/scripts;
-`SOAK_TRAINING_SLEEP`, seconds per epoch; `SOAK_CRASH_AFTER_CREATE=0` turns the crash off.
+`SOAK_TRAINING_SLEEP`, seconds per epoch; `SOAK_CRASH_AFTER_CREATE=0` turns the crash off;
+`SOAK_CRASH_QUEUE`, the Celery queue of soak_crash's tasks, and `SOAK_CRASH_RETRIES`, their retries
+(the production soak's).
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ TASKS = 5
 DEFAULTS: dict[str, Any] = {"retries": 0}
 # The crash DAG's first tries die on purpose: exactly the one retry that needs.
 CRASH_DEFAULTS: dict[str, Any] = {
-    "retries": 1,
+    # the production soak runs these on a Celery worker of their own, which it SIGKILLs
+    "queue": os.environ.get("SOAK_CRASH_QUEUE", "default"),
+    # the production soak's worker kill may also end a retry: it allows one more
+    "retries": int(os.environ.get("SOAK_CRASH_RETRIES", "1")),
     "retry_delay": timedelta(seconds=2),
     "retry_exponential_backoff": False,
 }

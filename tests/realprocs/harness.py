@@ -1,5 +1,5 @@
-"""Real Airflow processes for tests: one AIRFLOW_HOME on SQLite with LocalExecutor, the processes
-started on it (each in its own session, so a kill reaches its children), and the local SageMaker
+"""Real Airflow processes for tests: one AIRFLOW_HOME on SQLite with LocalExecutor (or on the
+Postgres of tests/realprocs/stack.py, with its settings), the processes started on it (each in its own session, so a kill reaches its children), and the local SageMaker
 backend as a process of its own. Shared by tests/realprocs and tests/soak (and benchmarks/soak.py)."""
 
 from __future__ import annotations
@@ -62,8 +62,37 @@ def tail(path: Path, lines: int = 40) -> str:
     return f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _leftover_training_processes(home: Path) -> list[int]:
+    """Training scripts a killed backend left running (their environment points into its home)."""
+    marker = str(home).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (
+                marker in (entry / "environ").read_bytes()
+                and b"SM_MODEL_DIR" in (entry / "environ").read_bytes()
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_leftover_training(home: Path) -> None:
+    """SIGKILL the training scripts a killed backend with this home left running."""
+    for pid in _leftover_training_processes(home):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 class Airflow:
-    """One AIRFLOW_HOME with its own SQLite database and the processes started on it."""
+    """One AIRFLOW_HOME with its own SQLite database (or the Postgres `postgres_dsn` points at, when
+    extra_env configures it) and the processes started on it."""
 
     def __init__(
         self,
@@ -71,6 +100,7 @@ class Airflow:
         endpoint_url: str,
         dag_files: Iterable[str],
         extra_env: Mapping[str, str] | None = None,
+        postgres_dsn: str | None = None,
     ) -> None:
         self.home = home
         self.logs = home / "process-logs"
@@ -82,6 +112,7 @@ class Airflow:
         shutil.copytree(TEST_DAGS / "templates", dags / "templates")
         self.port = free_port()
         self.database = home / "airflow.db"
+        self.postgres_dsn = postgres_dsn
         self.env = {
             **os.environ,
             # the test DAGs import what they share from tests.dags
@@ -124,10 +155,16 @@ class Airflow:
         assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start `airflow *args` in its own session, logging to process-logs/<name>.log; `env` adds
+        settings for this process alone (its own log-server port, say)."""
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
-                [AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                [AIRFLOW, *args],
+                env={**self.env, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.processes[name] = process
         return process
@@ -145,6 +182,15 @@ class Airflow:
             _stop_group(self.processes.pop(name))
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of `sql` (with `?` placeholders) on the metadata database."""
+        if self.postgres_dsn is not None:
+            import psycopg2  # the stack extra: only the Postgres stack needs it
+
+            with contextlib.closing(psycopg2.connect(self.postgres_dsn)) as connection:
+                connection.autocommit = True
+                with connection.cursor() as cursor:
+                    cursor.execute(sql.replace("?", "%s"), params)
+                    return list(cursor.fetchall())
         with sqlite3.connect(self.database, timeout=30) as connection:
             return connection.execute(sql, params).fetchall()
 

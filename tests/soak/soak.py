@@ -16,12 +16,10 @@ Faults, all in one run:
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from botocore.exceptions import ClientError
 from airflow_hpt.hooks.tuning import is_transient
 from airflow_hpt.naming import TAG_DAG_ID, TAG_MAP_INDEX, TAG_RUN_ID, TAG_TASK_ID
 from tests.local.conftest import SCRIPTS, make_client
-from tests.realprocs.harness import Airflow, BackendProcess, poll_until
+from tests.realprocs.harness import Airflow, BackendProcess, kill_leftover_training, poll_until
 from tests.soak.proxy import DroppingProxy
 
 DAG_FILE = "soak_dags.py"
@@ -169,33 +167,6 @@ def _log(message: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _leftover_training_processes(home: Path) -> list[int]:
-    """Training scripts a killed backend left running (their environment points into its home)."""
-    marker = str(home).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if (
-                marker in (entry / "environ").read_bytes()
-                and b"SM_MODEL_DIR" in (entry / "environ").read_bytes()
-            ):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _kill_leftovers(home: Path) -> None:
-    for pid in _leftover_training_processes(home):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            with suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-
 @contextmanager
 def soak_processes(
     workdir: Path, config: SoakConfig
@@ -226,7 +197,7 @@ def soak_processes(
         if proxy is not None:
             proxy.close()
         backend.stop()
-        _kill_leftovers(backend_home)
+        kill_leftover_training(backend_home)
 
 
 class Soak:
@@ -328,7 +299,7 @@ class Soak:
             job.get("HyperParameterTuningJobStatus") == "InProgress" for job in self.stored_jobs()
         )
         self.backend.kill()
-        _kill_leftovers(self.backend.home)
+        kill_leftover_training(self.backend.home)
         self.figures.backend_restarts += 1
         _log(f"SIGKILLed the backend with {in_progress} job(s) InProgress")
         # down until a client has seen the connection refused (bounded: restart anyway after 20 s)
@@ -476,7 +447,8 @@ class Soak:
         figures.tasks_without_job = sum(key not in jobs_of for key in tasks)
 
         xcoms = {
-            (d, t, r, int(m)): json.loads(value)
+            # a JSON string on SQLite, already decoded from Postgres' JSONB
+            (d, t, r, int(m)): json.loads(value) if isinstance(value, str | bytes) else value
             for d, t, r, m, value in self.airflow.query(
                 "select dag_id, task_id, run_id, map_index, value from xcom where key = 'return_value' "
                 f"and dag_id in ({','.join('?' * len(DAG_IDS))})",
@@ -502,13 +474,17 @@ class Soak:
             if failed:
                 figures.tries_failed_by_transient_faults += len(failed)
                 figures.details.append(f"{key}: tries {failed} failed with an error")
-            expected = 1 + (key[0] == CRASH_DAG and self.config.crash_after_create)
+            expected = self.expected_tries(key)
             if tries - len(failed) > expected:
                 figures.retries_from_airflow_race += tries - len(failed) - expected
                 figures.details.append(f"{key} ran {tries} tries, expected {expected} (ended by Airflow)")
         figures.connections_dropped = self.proxy.dropped
         figures.transient_errors_retried = self._count_in_logs(TRANSIENT_ERROR)
         figures.connection_errors_retried = self.connection_errors()
+
+    def expected_tries(self, key: TaskKey) -> int:
+        """One, and one more for the injected crash's retry."""
+        return 1 + (key[0] == CRASH_DAG and self.config.crash_after_create)
 
     @staticmethod
     def _xcom_problem(client: Any, key: TaskKey, names: list[str], result: Any) -> str | None:
