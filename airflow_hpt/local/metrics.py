@@ -36,6 +36,7 @@ from airflow_hpt.local import store as kinds
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.runner import HOST, METRICS_FILE, job_folder
 from airflow_hpt.local.store import Store
+from airflow_hpt.local.wire import MAX_DEPTH, WireError, depth, load_json_object, type_error, type_problems
 
 log = logging.getLogger(__name__)
 
@@ -130,23 +131,39 @@ class MetricsHandler:
             wire = _Wire("cbor", cbor_path.group(1))
             try:
                 decoded = cbor2.loads(body) if body else {}
-            except (cbor2.CBORDecodeError, ValueError) as error:
-                raise _invalid(f"Malformed CBOR body: {error}") from None
-            return wire, self._plain(decoded)
+            except (cbor2.CBORDecodeError, ValueError, RecursionError, MemoryError) as error:
+                raise _invalid(f"Malformed CBOR body: {str(error)[:200]}") from None
+            return wire, self._typed(wire, self._plain(decoded))
         target = headers.get("X-Amz-Target", "")
         if target:
             wire = _Wire("json", target.removeprefix(f"{SERVICE_PREFIX}."))
             try:
-                decoded = json.loads(body or b"{}")
-            except ValueError as error:
+                decoded = load_json_object(body)
+            except WireError as error:
                 raise _invalid(f"Malformed JSON body: {error}") from None
-            return wire, self._plain(decoded)
+            return wire, self._typed(wire, self._plain(decoded))
         form = {key: values[-1] for key, values in parse_qs(body.decode("utf-8", errors="replace")).items()}
         wire = _Wire("query", form.get("Action", ""))
         if wire.operation not in self._operations:
             return wire, {}
         shape = self._model.operation_model(wire.operation).input_shape
-        return wire, self._plain(_unflatten(form, shape, ""))
+        try:
+            request = _unflatten(form, shape, "")
+        except ValueError as error:  # a number or a timestamp that is not one
+            raise _invalid(f"Malformed parameter: {error}") from None
+        return wire, self._typed(wire, self._plain(request))
+
+    def _typed(self, wire: _Wire, request: Body) -> Body:
+        """``request`` if its members have the types of the operation's input shape."""
+        if wire.operation not in self._operations:
+            return request
+        shape = self._model.operation_model(wire.operation).input_shape
+        if depth(request) > MAX_DEPTH:
+            raise _invalid(f"The request is nested more than {MAX_DEPTH} deep.")
+        problems = list(type_problems(request, shape))
+        if problems:
+            raise _invalid(type_error(problems, wire.operation).message)
+        return request
 
     @staticmethod
     def _plain(decoded: Any) -> Body:

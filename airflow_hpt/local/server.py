@@ -13,8 +13,6 @@ import threading
 from pathlib import Path
 from types import FrameType, TracebackType
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from airflow_hpt.local.api import SageMakerApi
 from airflow_hpt.local.auth import SigV4Verifier
 from airflow_hpt.local.deploy import Deployments
@@ -22,6 +20,7 @@ from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.front import Front, ServiceFront
 from airflow_hpt.local.hosting import Hosting
+from airflow_hpt.local.httplimits import LimitedServer
 from airflow_hpt.local.jobs_api import JobsApi
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
@@ -45,16 +44,6 @@ log = logging.getLogger(__name__)
 # tests and the examples start and stop on loopback. The CLI generates a secret instead.
 TEST_ACCESS_KEY_ID = "testing"
 TEST_SECRET_ACCESS_KEY = "testing"
-
-
-class _Handler(WSGIRequestHandler):
-    """Keep-alive (HTTP/1.1: botocore reuses its connections) and no log line per request
-    (pollers call many times a second; one line each would drown everything else)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 class LocalSageMaker:
@@ -98,7 +87,7 @@ class LocalSageMaker:
         self.faults = faults
         self.endpoint_delay_seconds = endpoint_delay_seconds
         self.s3: LocalS3 | None = None
-        self._server: BaseWSGIServer | None = None
+        self._server: LimitedServer | None = None
         self._engine: TuningEngine | None = None
         self._hosting: Hosting | None = None
         self._training_jobs: TrainingJobs | None = None
@@ -142,13 +131,7 @@ class LocalSageMaker:
             ),
             "sts": ServiceFront("sts", StsHandler(authorizer), self._verifier, refusal),
         }
-        server = make_server(
-            self.host,
-            self.port,
-            ServiceRouter(fronts, default="sagemaker"),
-            threaded=True,
-            request_handler=_Handler,
-        )
+        server = LimitedServer(self.host, self.port, ServiceRouter(fronts, default="sagemaker"))
         if not is_loopback(self.host):
             log.warning(non_loopback_warning(self.host))
         # taken before the engine's recovery, which ends every unfinished training job Failed
