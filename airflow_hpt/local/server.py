@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -54,7 +55,8 @@ class LocalSageMaker:
 
     All state lives under ``home``; a new instance on the same home resumes where the last stopped.
     Every request must be signed (SigV4) with ``access_key_id`` / ``secret_access_key``.
-    Create answers ResourceLimitExceeded past the quotas (``max_concurrent_tuning_jobs``,
+    Local code folders (``sagemaker_submit_directory`` ``file://...``) must lie inside ``code_roots``
+    (default: ``home`` and the current folder). Create answers ResourceLimitExceeded past the quotas (``max_concurrent_tuning_jobs``,
     ``max_parallel_training_jobs``, ``max_training_instances``: local/quotas.py).
     """
 
@@ -72,8 +74,11 @@ class LocalSageMaker:
         access_key_id: str = TEST_ACCESS_KEY_ID,
         secret_access_key: str = TEST_SECRET_ACCESS_KEY,
         policy: Policy | Path | str | None = None,
+        code_roots: Sequence[Path | str] | None = None,
     ) -> None:
         self.home = Path(home).resolve()
+        # where local code folders may be (LocalS3): None for the home and the current folder
+        self.code_roots = code_roots
         # IAM for every service served (docs/iam.md); the request log counts every call either way
         self.policy = Policy.from_file(policy) if isinstance(policy, Path | str) else policy
         self.requests = RequestLog(self.home / "requests.log")
@@ -105,7 +110,7 @@ class LocalSageMaker:
             raise RuntimeError("the local SageMaker backend is already started")
         self.home.mkdir(parents=True, exist_ok=True)
         store = Store(self.home)
-        self.s3 = LocalS3(self.home)
+        self.s3 = LocalS3(self.home, self.code_roots)
         runner = Runner(self.home, self.s3)
         engine = TuningEngine(store, runner, self.region)
         hosting = Hosting(self.home)
@@ -185,6 +190,7 @@ def serve(
     policy: Policy | None = None,
     max_parallel_training_jobs: int = DEFAULT_MAX_PARALLEL_TRAINING_JOBS,
     max_training_instances: int | None = None,
+    code_roots: Sequence[Path | str] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (the ``airflow-hpt local-sagemaker`` command).
 
@@ -204,6 +210,7 @@ def serve(
         policy=policy,
         max_parallel_training_jobs=max_parallel_training_jobs,
         max_training_instances=max_training_instances,
+        code_roots=code_roots,
     )
     done = threading.Event()
 
