@@ -86,7 +86,7 @@ class ChunkedInput(io.RawIOBase):
                 self.done = True
                 return 0
         wanted = min(len(buffer), self._remaining)
-        data = self._rfile.read(wanted)
+        data = _read_some(self._rfile, wanted)
         if not data:
             raise BodyError("incomplete", "The chunked body ended inside a chunk.")
         buffer[: len(data)] = data
@@ -133,12 +133,19 @@ class _LengthInput(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self._remaining == 0:
             return 0
-        data = self._rfile.read(min(len(buffer), self._remaining))
+        data = _read_some(self._rfile, min(len(buffer), self._remaining))
         if not data:
             raise BodyError("incomplete", "The body is shorter than its Content-Length.")
         buffer[: len(data)] = data
         self._remaining -= len(data)
         return len(data)
+
+
+def _read_some(rfile: Any, size: int) -> bytes:
+    """Up to ``size`` bytes, as many as have arrived (at least one, unless the stream ended): a cap
+    is enforced on what came, not after waiting for more."""
+    read1 = getattr(rfile, "read1", None)
+    return bytes(read1(size) if read1 is not None else rfile.read(size))
 
 
 def declared_length(environ: dict[str, Any]) -> int | None:
@@ -217,6 +224,10 @@ class Guarded:
         def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if not body_consumed(environ):
                 headers = [*headers, ("Connection", "close")]
+                # werkzeug reads what is left of a request (up to 10 GB) after answering it: an unread
+                # body is not read, the connection ends after the answer
+                with contextlib.suppress(OSError, KeyError):
+                    environ["werkzeug.socket"].shutdown(socket.SHUT_RD)
             return start_response(status, headers, exc_info)
 
         try:
@@ -343,8 +354,15 @@ class LimitedHandler(WSGIRequestHandler):
     error_message_format = '{"__type": "BadRequest", "message": "HTTP error %(code)d"}'
     server: LimitedServer
 
+    # a request line without a version is answered with a status line and headers, not as HTTP/0.9
+    default_request_version = "HTTP/1.0"
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # an unknown HTTP version is a malformed request like any other: 400, not 505
+        super().send_error(400 if code == 505 else code, message, explain)
 
     def handle_one_request(self) -> None:
         self.server.deadlines.expect(self.connection)
