@@ -43,7 +43,8 @@ def _finite(text: str) -> float:
 
 
 def load_json_object(raw: bytes) -> dict[str, Any]:
-    """A request body as a JSON object (an empty body is ``{}``); :class:`WireError` otherwise."""
+    """A request body as a JSON object without null members (:func:`without_nulls`; an empty body
+    is ``{}``); :class:`WireError` otherwise."""
     if not raw.strip():
         return {}
     try:
@@ -58,11 +59,22 @@ def load_json_object(raw: bytes) -> dict[str, Any]:
         raise WireError("the request body must be a JSON object")
     if depth(value) > MAX_DEPTH:
         raise WireError(f"the body is nested more than {MAX_DEPTH} deep")
+    return without_nulls(value)
+
+
+def without_nulls(value: Any) -> Any:
+    """``value`` without the object members that are ``null``: a null member is an absent one, as
+    the services' deserializers take it (a required one is then missing, not ``None`` in a handler)."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
     return value
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """:func:`load_json_object`, refused as the awsJson protocols refuse a body (SerializationException)."""
+    """:func:`load_json_object`, refused as the awsJson protocols refuse a
+    body (SerializationException)."""
     try:
         return load_json_object(raw)
     except WireError as error:

@@ -38,6 +38,7 @@ class BackendProcess:
     process: subprocess.Popen[str] | None = None
     port: int = 0
     output: list[str] = field(default_factory=list)
+    baseline_mib: float = 0.0  # its RSS once started, for tests to compare with
 
     def start(self) -> BackendProcess:
         command = [sys.executable, "-m", "airflow_hpt.cli", "local-sagemaker", "--port", "0"]
