@@ -8,9 +8,9 @@ would read an unauthenticated upload in full. What the development server lacks 
 - Transfer-Encoding ``chunked`` is decoded by :class:`ChunkedInput` (strict chunk headers, a short
   read is an error), not werkzeug's ``DechunkedInput``, which grows without bound on a chunk that
   declares more bytes than arrive;
-- a connection idle for ``IDLE_TIMEOUT_SECONDS`` (socket timeout) is dropped, and one whose request
-  line and headers are not complete ``HEADER_TIMEOUT_SECONDS`` after it began is shut down by one
-  watchdog thread (slow headers);
+- a connection idle for ``IDLE_TIMEOUT_SECONDS`` (no request begun, or a stalled read or write) is
+  closed, and one whose request line and headers are not complete ``HEADER_TIMEOUT_SECONDS`` after
+  the request's first byte is shut down by one watchdog thread (slow headers);
 - at most ``MAX_CONNECTIONS`` connections are served at once; past it a connection is answered
   503 at once and closed;
 - the HTTP layer's own errors (a malformed request line, headers too long) are JSON, not HTML.
@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import re
+import select
 import socket
 import threading
 import time
@@ -365,11 +366,27 @@ class LimitedHandler(WSGIRequestHandler):
         super().send_error(400 if code == 505 else code, message, explain)
 
     def handle_one_request(self) -> None:
+        # idle (a kept-alive connection between requests) for up to IDLE_TIMEOUT_SECONDS; from the
+        # request's first byte, its line and headers have HEADER_TIMEOUT_SECONDS
+        if not self._request_begun():
+            self.close_connection = True
+            return
         self.server.deadlines.expect(self.connection)
         try:
             super().handle_one_request()
         finally:
             self.server.deadlines.arrived(self.connection)
+
+    def _request_begun(self) -> bool:
+        """Whether a request's first byte (or the end of the stream) came within the idle timeout."""
+        self.connection.settimeout(0)
+        try:
+            buffered = self.rfile.peek(1)  # type: ignore[attr-defined]
+        except OSError:
+            buffered = b""
+        finally:
+            self.connection.settimeout(self.timeout)
+        return bool(buffered) or bool(select.select([self.connection], [], [], self.timeout)[0])
 
     def make_environ(self) -> dict[str, Any]:
         self.server.deadlines.arrived(self.connection)

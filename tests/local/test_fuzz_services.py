@@ -18,7 +18,7 @@ import boto3
 import cbor2
 import pytest
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -261,7 +261,9 @@ def _s3_call(s3: Any, operation: str, params: dict[str, Any]) -> None:
     except ClientError as error:
         status = error.response["ResponseMetadata"]["HTTPStatusCode"]
         assert status < 500 or error.response["Error"]["Code"] == "NotImplemented", error.response
-    except (BotoCoreError, TypeError, ValueError, AttributeError, UnicodeError):
+    except HTTPClientError:
+        raise  # the backend dropped the connection or did not answer
+    except (BotoCoreError, TypeError, ValueError, AttributeError, UnicodeError, KeyError):
         pass  # refused by botocore's serializer before anything was sent
 
 
