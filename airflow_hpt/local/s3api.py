@@ -331,7 +331,7 @@ class S3Front:
     # --- objects -------------------------------------------------------------------------------
 
     def _put_object(self, request: Request, bucket: str, key: str) -> Response:
-        self.store.require_bucket(bucket)
+        self.store.check_writable(bucket, key)
         received = receive_object(request, self.store.receiving)
         info = self.store.put_file(
             bucket, key, received.path, received.md5, _content_type(request), _user_metadata(request)
@@ -409,6 +409,7 @@ class S3Front:
                 400,
                 ArgumentName="partNumber",
             ) from None
+        self.store.check_writable(bucket, key, upload_id)
         received = receive_object(request, self.store.receiving)
         etag = self.store.upload_part(bucket, key, upload_id, number, received.path, received.md5)
         return Response(status=200, headers={"ETag": etag, **_checksum_headers(request)})

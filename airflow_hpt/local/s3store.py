@@ -151,6 +151,14 @@ class ObjectStore:
     ) -> ObjectInfo:
         return self._store(bucket, key, [data], None, content_type, metadata)
 
+    def check_writable(self, bucket: str, key: str, upload_id: str | None = None) -> None:
+        """Refuse, before a body is received, a write the store would refuse after: no such bucket
+        or upload, or a key it cannot hold."""
+        self.require_bucket(bucket)
+        self._object_path(bucket, key)
+        if upload_id is not None:
+            self._upload(bucket, key, upload_id)
+
     def put_file(
         self, bucket: str, key: str, received: Path, md5: str, content_type: str, metadata: dict[str, str]
     ) -> ObjectInfo:

@@ -233,3 +233,19 @@ def test_requests_log_names_unknown_operations_unknown(backend: BackendProcess) 
     lines = [line for line in log.read_text().splitlines() if "NoSuchThing" in line]
     assert lines and all(line.endswith(" unknown") for line in lines), lines
     assert "sagemaker:NoSuchThing? unknown" in lines[0]
+
+
+def test_an_s3_write_the_store_would_refuse_is_refused_before_its_body(backend: BackendProcess) -> None:
+    unsigned = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    assert send_signed(backend.port, "s3", "/refused-early", b"", unsigned, "PUT").status == 200
+    for path, code in [
+        ("/no-such-bucket/key", b"NoSuchBucket"),
+        ("/refused-early/" + "k" * 1025, b"KeyTooLongError"),
+        ("/refused-early/key?partNumber=1&uploadId=" + "0" * 32, b"NoSuchUpload"),
+    ]:
+        url = f"http://127.0.0.1:{backend.port}{path}"
+        headers = signed("PUT", url, "s3", b"", unsigned)
+        headers["Content-Length"] = str(4 * 1024**3)  # declared, never sent: the answer cannot wait for it
+        head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        answer = raw_exchange(backend.port, head.encode() + b"\r\n")
+        assert code in answer, answer[:300]
