@@ -7,12 +7,12 @@ keeps beside an object (ETag, Content-Type, user metadata) and uploads in progre
 only the objects. A sidecar records the size and modification time of the file it describes: a
 file changed or written by anything else (a training job's model artifact) has its ETag computed
 again from its bytes. Writes go to a temporary file in ``s3meta`` and are renamed into place, so
-a reader never sees half an object.
+a reader never sees half an object, and removed on any failure. Keys longer than a file name
+allows are mapped by :mod:`s3keys`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -26,13 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from airflow_hpt.local.s3 import LocalS3
+from airflow_hpt.local.s3keys import MAX_KEY_BYTES, SegmentNames, stored_key, stored_segment
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MIN_PART_SIZE = 5 * 1024 * 1024
-# S3's limit on a key (UTF-8 bytes), and the file system's on a file name (NAME_MAX)
-MAX_KEY_BYTES = 1024
-MAX_SEGMENT_BYTES = 255
-HASHED_SEGMENT_PREFIX = "~long-"
 MAX_PART_NUMBER = 10_000
 # S3's naming rules for new buckets (general purpose buckets)
 BUCKET_NAME = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -89,7 +86,7 @@ class ObjectStore:
         self.meta_root = Path(home).resolve() / "s3meta"
         self._tmp = self.meta_root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
-        self._segments = self.meta_root / "segments"
+        self._segments = SegmentNames(self.meta_root / "segments", self._write_bytes)
         self._lock = threading.Lock()
 
     # --- buckets -------------------------------------------------------------------------------
@@ -207,7 +204,7 @@ class ObjectStore:
         folders = parts if prefix.endswith("/") else parts[:-1]
         if prefix.startswith("/") or ".." in parts:
             return []
-        start = root.joinpath(*(_stored_segment(folder) for folder in folders))
+        start = root.joinpath(*(stored_segment(folder) for folder in folders))
         if not start.is_dir():
             return []
         found = []
@@ -217,7 +214,7 @@ class ObjectStore:
                 path = Path(folder, name)
                 if path.is_symlink():
                     continue
-                key = self._real_key(path.relative_to(root).as_posix())
+                key = self._segments.real_key(path.relative_to(root).as_posix())
                 if key.startswith(prefix):
                     found.append(key)
         return sorted(found, key=lambda key: key.encode())
@@ -332,23 +329,6 @@ class ObjectStore:
         except ValueError as exc:
             raise S3Error("InvalidArgument", f"The key {key!r} is refused: {exc}", 400, Key=key) from None
 
-    def _record_segments(self, key: str) -> None:
-        """Note the real name of each segment of ``key`` stored under a hashed name (:func:`stored_key`)."""
-        for segment in key.split("/"):
-            name = _stored_segment(segment)
-            if name != segment and not (self._segments / name).is_file():
-                self._write_bytes(self._segments / name, segment.encode())
-
-    def _real_key(self, stored: str) -> str:
-        segments = []
-        for name in stored.split("/"):
-            if name.startswith(HASHED_SEGMENT_PREFIX):
-                # not one of ours (written by a training job): the file's name is its key
-                with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
-                    name = (self._segments / name).read_bytes().decode()
-            segments.append(name)
-        return "/".join(segments)
-
     def _meta_dir(self, bucket: str) -> Path:
         return self.meta_root / "buckets" / bucket
 
@@ -436,7 +416,7 @@ class ObjectStore:
                         digest.update(chunk)
                         out.write(chunk)
         with self._lock:
-            self._record_segments(key)
+            self._segments.record(key)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.is_dir():
@@ -481,19 +461,6 @@ class ObjectStore:
         except (FileNotFoundError, ValueError):
             return {}
         return record if isinstance(record, dict) else {}
-
-
-def stored_key(key: str) -> str:
-    """The path, relative to its bucket, of the file holding ``key``: a segment longer than a file
-    name may be (255 bytes), or one that looks like a hashed name, is stored under a hashed name
-    (:data:`HASHED_SEGMENT_PREFIX` + its SHA-256); its real name is kept in ``s3meta/segments``."""
-    return "/".join(_stored_segment(segment) for segment in key.split("/"))
-
-
-def _stored_segment(segment: str) -> str:
-    if len(segment.encode()) <= MAX_SEGMENT_BYTES and not segment.startswith(HASHED_SEGMENT_PREFIX):
-        return segment
-    return HASHED_SEGMENT_PREFIX + hashlib.sha256(segment.encode()).hexdigest()
 
 
 def _storable(key: str) -> bool:
