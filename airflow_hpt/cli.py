@@ -135,6 +135,7 @@ def _local_sagemaker(args: argparse.Namespace) -> int:
         secret_access_key=secret,
         secret_generated=not args.secret_access_key,
         policy=policy,
+        code_roots=[Path(root) for root in args.code_root] if args.code_root else None,
     )
     return 0
 
@@ -246,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="an IAM policy (JSON): calls it does not allow (SageMaker, its runtime, S3, CloudWatch) are "
         "refused as AWS refuses them (see docs/iam.md; every call is logged in HOME/requests.log, rotated at 5 MiB with 2 backups)",
+    )
+    local.add_argument(
+        "--code-root",
+        action="append",
+        metavar="DIR",
+        help="a folder local code folders (sagemaker_submit_directory file://...) may lie in; repeat for "
+        "more (default: HOME and the current folder)",
     )
     local.set_defaults(run=_local_sagemaker)
     return parser

@@ -101,6 +101,9 @@ class SageMakerApi:
             **jobs.operations(),
         }
 
+    def serves(self, operation: str) -> bool:
+        return operation in self._operations
+
     def handle(self, operation: str, body: Body) -> Body:
         handler = self._operations.get(operation)
         if handler is None:

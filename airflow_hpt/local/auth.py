@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -46,6 +47,8 @@ REQUIRED_SIGNED_HEADERS = ("host", "x-amz-date")
 # S3 lets the client leave the payload out of the signature (botocore does for aws-chunked
 # uploads); the body is then only as trustworthy as the channel, as on S3.
 S3_UNSIGNED_PAYLOADS = (UNSIGNED_PAYLOAD, STREAMING_UNSIGNED_PAYLOAD_TRAILER)
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 MISSING_TOKEN = "MissingAuthenticationTokenException"
 INCOMPLETE = "IncompleteSignatureException"
@@ -124,24 +127,48 @@ class SigV4Verifier:
     def __repr__(self) -> str:  # never show the secret, even in a traceback's locals
         return f"SigV4Verifier(access_key_id={self.access_key_id!r})"
 
-    def verify(self, method: str, url: str, headers: Headers, body: bytes, service: str = SERVICE) -> None:
-        """Raise :class:`AuthError` unless the request is signed with this backend's credentials.
+    def precheck(self, headers: Headers, service: str = SERVICE) -> None:
+        """What can be checked before the body is read: an ``Authorization`` header for this
+        backend's access key and ``service``, dated now. Raise :class:`AuthError` otherwise."""
+        self._checked_header(headers, service)
 
-        ``url`` is the request's URL as the client addressed it (scheme, ``Host`` header, raw
-        path and query string). ``service`` is the signing name the request must be scoped to;
-        for ``s3`` the payload hash may be one of S3's unsigned-payload markers.
-        """
+    def _checked_header(self, headers: Headers, service: str) -> _Authorization:
         authorization = _parse(headers.get("Authorization"))
         self._check_scope(authorization.scope, service)
         amz_date = headers.get("X-Amz-Date", "")
         signed_at = _timestamp(amz_date)
         _check_date(authorization.scope, amz_date)
         _check_fresh(signed_at, datetime.now(UTC))
-        _check_payload_hash(headers.get("X-Amz-Content-SHA256"), body, service)
+        return authorization
+
+    def verify(
+        self, method: str, url: str, headers: Headers, body: bytes | None, service: str = SERVICE
+    ) -> None:
+        """Raise :class:`AuthError` unless the request is signed with this backend's credentials.
+
+        ``url`` is the request's URL as the client addressed it (scheme, ``Host`` header, raw
+        path and query string). ``service`` is the signing name the request must be scoped to;
+        for ``s3`` the payload hash may be one of S3's unsigned-payload markers.
+        ``body=None``: the body is not read yet; the signature is checked over the signed
+        ``X-Amz-Content-SHA256`` header (required then), and the caller checks the body against it
+        with :func:`check_payload_digest` once read.
+        """
+        authorization = self._checked_header(headers, service)
+        content_sha256 = headers.get("X-Amz-Content-SHA256")
+        if body is None:
+            if content_sha256 is None:
+                raise AuthError(
+                    INCOMPLETE,
+                    "Missing required header for this request: x-amz-content-sha256",
+                    "InvalidRequest",
+                )
+            _check_payload_marker(content_sha256, service)
+        else:
+            _check_payload_hash(content_sha256, body, service)
         request = AWSRequest(
-            method=method, url=url, headers=_signed(headers, authorization.signed_headers), data=body
+            method=method, url=url, headers=_signed(headers, authorization.signed_headers), data=body or b""
         )
-        request.context["timestamp"] = amz_date
+        request.context["timestamp"] = headers.get("X-Amz-Date", "")
         signer_class = S3SigV4Auth if service == S3_SERVICE else SigV4Auth
         self._compare(
             signer_class(self._credentials, service, authorization.scope.region),
@@ -290,31 +317,47 @@ def _signed(headers: Headers, names: tuple[str, ...]) -> dict[str, str]:
     return signed
 
 
-def _check_payload_hash(content_sha256: str | None, body: bytes, service: str) -> None:
-    """botocore signs the ``X-Amz-Content-SHA256`` value instead of hashing the body: it must be
-    the body's hash, or (S3) one of the unsigned-payload markers."""
-    if service == S3_SERVICE:
-        if content_sha256 is None:
-            raise AuthError(
-                INCOMPLETE, "Missing required header for this request: x-amz-content-sha256", "InvalidRequest"
-            )
-        if content_sha256 in S3_UNSIGNED_PAYLOADS:
-            return
-        if content_sha256.startswith("STREAMING-"):
-            raise AuthError(
-                INCOMPLETE,
-                f"x-amz-content-sha256 {content_sha256!r} (signed chunks) is not supported by the local "
-                f"backend; send {UNSIGNED_PAYLOAD}, {STREAMING_UNSIGNED_PAYLOAD_TRAILER} or the body's hash.",
-                "NotImplemented",
-            )
-    if content_sha256 is not None and not hmac.compare_digest(
-        content_sha256.encode(), hashlib.sha256(body).hexdigest().encode()
-    ):
+def _check_payload_marker(content_sha256: str, service: str) -> None:
+    """The ``X-Amz-Content-SHA256`` header names a hash or, on S3, a supported marker."""
+    if service == S3_SERVICE and content_sha256 in S3_UNSIGNED_PAYLOADS:
+        return
+    if service == S3_SERVICE and content_sha256.startswith("STREAMING-"):
+        raise AuthError(
+            INCOMPLETE,
+            f"x-amz-content-sha256 {content_sha256!r} (signed chunks) is not supported by the local "
+            f"backend; send {UNSIGNED_PAYLOAD}, {STREAMING_UNSIGNED_PAYLOAD_TRAILER} or the body's hash.",
+            "NotImplemented",
+        )
+    if not _SHA256_HEX.fullmatch(content_sha256):
+        raise AuthError(
+            INVALID_SIGNATURE,
+            "The provided 'x-amz-content-sha256' header is not a SHA-256 hash.",
+            "InvalidArgument",
+        )
+
+
+def check_payload_digest(content_sha256: str | None, digest: str) -> None:
+    """The body whose SHA-256 is ``digest`` (hex) is the one the signed header names, if it names one."""
+    if content_sha256 is None or content_sha256 in S3_UNSIGNED_PAYLOADS:
+        return
+    if not hmac.compare_digest(content_sha256.encode(), digest.encode()):
         raise AuthError(
             INVALID_SIGNATURE,
             "The provided 'x-amz-content-sha256' header does not match the body.",
             "XAmzContentSHA256Mismatch",
         )
+
+
+def _check_payload_hash(content_sha256: str | None, body: bytes, service: str) -> None:
+    """botocore signs the ``X-Amz-Content-SHA256`` value instead of hashing the body: it must be
+    the body's hash, or (S3) one of the unsigned-payload markers."""
+    if service == S3_SERVICE and content_sha256 is None:
+        raise AuthError(
+            INCOMPLETE, "Missing required header for this request: x-amz-content-sha256", "InvalidRequest"
+        )
+    if content_sha256 is not None:
+        _check_payload_marker(content_sha256, service)
+        check_payload_digest(content_sha256, hashlib.sha256(body).hexdigest())
 
 
 def _parse(header: str | None) -> _Authorization:

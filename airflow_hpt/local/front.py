@@ -6,12 +6,16 @@ so that botocore raises its modeled exceptions. Every request must carry an AWS 
 made with the backend's access key (:mod:`airflow_hpt.local.auth`); it is checked before anything
 else, fault injection included, so an unauthenticated caller learns nothing about the backend.
 
-Server library: werkzeug's threaded WSGI server. The handlers are synchronous (a store lock, file
-writes), so an asyncio server (uvicorn) would only push them to a thread pool; werkzeug gives a
-thread per request with no event loop of its own, which matters because the backend is embedded
-in test processes and DAG runs that run event loops of their own (aiobotocore, the triggerer). It
-is maintained by the Pallets project and starts and stops cleanly in-process
-(``make_server`` / ``serve_forever`` / ``shutdown``).
+The signature's header is checked before the body is read, the body is read up to
+:data:`~airflow_hpt.local.httplimits.MAX_JSON_BODY`, then parsed (:mod:`~airflow_hpt.local.wire`:
+no NaN, bounded nesting) and type-checked against the operation's input shape before the handler.
+
+Server library: werkzeug's threaded WSGI server, with the limits of :mod:`httplimits`. The handlers
+are synchronous (a store lock, file writes), so an asyncio server (uvicorn) would only push them to
+a thread pool; werkzeug gives a thread per request with no event loop of its own, which matters
+because the backend is embedded in test processes and DAG runs that run event loops of their own
+(aiobotocore, the triggerer). It is maintained by the Pallets project and starts and stops cleanly
+in-process (``serve_forever`` / ``shutdown``).
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
+from airflow_hpt.local.auth import SERVICE, AuthError, SigV4Verifier
 from airflow_hpt.local.auth import STATUS as AUTH_STATUS
-from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.errors import ApiError
 from airflow_hpt.local.faults import Faults
+from airflow_hpt.local.httplimits import MAX_JSON_BODY, BodyError, read_body
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.resources import (
     action_context,
@@ -36,6 +41,8 @@ from airflow_hpt.local.resources import (
     sagemaker_context,
     sagemaker_needs,
 )
+from airflow_hpt.local.wire import parse_json_object, type_error, type_problems
+from airflow_hpt.request.model import operation_input_shape
 
 if TYPE_CHECKING:
     # the API module imports the runtime front, which imports this one
@@ -75,20 +82,24 @@ class Front:
     def _respond(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            self._authenticate(request)
+            raw = signed_body(request, self.verifier)
         except AuthError as refused:
             return _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
+        except BodyError as refused:
+            return _error(body_error(refused), request_id)
         target = request.headers.get("X-Amz-Target", "")
-        if request.method != "POST" or not target.startswith(TARGET_PREFIX):
+        operation = target.removeprefix(TARGET_PREFIX)
+        if request.method != "POST" or not target.startswith(TARGET_PREFIX) or not self.api.serves(operation):
+            self.authorizer.unknown(f"sagemaker:{operation or target}")
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
             return _error(error, request_id)
-        operation = target.removeprefix(TARGET_PREFIX)
         try:
-            body = json.loads(request.get_data() or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("the request body must be a JSON object")
-        except ValueError as exc:
-            return _error(ApiError("SerializationException", f"Malformed request body: {exc}"), request_id)
+            body = parse_json_object(raw)
+            problems = list(type_problems(body, operation_input_shape(operation)))
+            if problems:
+                raise type_error(problems, operation)
+        except ApiError as error:
+            return _error(error, request_id)
         context = sagemaker_context(operation, body, self.region)
         for action, resources in sagemaker_needs(operation, body, self.region):
             refusal = self.authorizer.refusal(
@@ -114,9 +125,6 @@ class Front:
             content_type=CONTENT_TYPE,
             headers={"x-amzn-RequestId": request_id},
         )
-
-    def _authenticate(self, request: Request) -> None:
-        self.verifier.verify(request.method, addressed_url(request), request.headers, request.get_data())
 
 
 class ServiceHandler(Protocol):
@@ -148,9 +156,10 @@ class ServiceFront:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         request_id = str(uuid.uuid4())
-        body = request.get_data()
         try:
-            self.verifier.verify(request.method, addressed_url(request), request.headers, body, self.service)
+            body = signed_body(request, self.verifier, self.service)
+        except BodyError as refused:
+            response = _error(body_error(refused), request_id)
         except AuthError as refused:
             if self.refusal is None:
                 response = _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
@@ -163,6 +172,22 @@ class ServiceFront:
             status, headers, answer = self.handler.handle(request.method, request.path, request.headers, body)
             response = Response(answer, status=status, headers={**headers, "x-amzn-RequestId": request_id})
         return response(environ, start_response)
+
+
+def signed_body(request: Request, verifier: SigV4Verifier, service: str = SERVICE) -> bytes:
+    """The body of a request signed for ``service``, at most :data:`MAX_JSON_BODY` bytes: the
+    Authorization header is checked before a byte of the body is read, the signature once it is."""
+    verifier.precheck(request.headers, service)
+    body = read_body(request.environ, MAX_JSON_BODY)
+    verifier.verify(request.method, addressed_url(request), request.headers, body, service)
+    return body
+
+
+def body_error(error: BodyError) -> ApiError:
+    """A refused body in the JSON protocols' terms."""
+    if error.kind == "too_large":
+        return ApiError("RequestEntityTooLargeException", error.message, 413)
+    return ApiError("SerializationException", error.message)
 
 
 def addressed_url(request: Request) -> str:

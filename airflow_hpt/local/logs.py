@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 from werkzeug.datastructures import Headers
 
 from airflow_hpt.local import store as kinds
@@ -39,6 +40,7 @@ from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.resources import logs_needs
 from airflow_hpt.local.runner import HOST, LOG_FILE, LOG_TIMES_FILE, job_folder
 from airflow_hpt.local.store import Store
+from airflow_hpt.local.wire import WireError, load_json_object, type_error, type_problems
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +203,11 @@ def _decode(token: str) -> Any:
     try:
         return json.loads(base64.urlsafe_b64decode(token.encode()))
     except ValueError:
-        raise LogsError("InvalidParameterException", "The specified nextToken is invalid.") from None
+        raise _invalid_token() from None
+
+
+def _invalid_token() -> LogsError:
+    return LogsError("InvalidParameterException", "The specified nextToken is invalid.")
 
 
 def _message(item: tuple[Any, ...]) -> str:
@@ -244,6 +250,7 @@ class LogsHandler:
         self.authorizer = authorizer
         self.endpoint_servers = endpoint_servers
         self.transform_servers = transform_servers
+        self._model = botocore.session.get_session().get_service_model("logs")
         self._operations: dict[str, Callable[[Body], Body]] = {
             "DescribeLogGroups": self.describe_log_groups,
             "DescribeLogStreams": self.describe_log_streams,
@@ -258,11 +265,13 @@ class LogsHandler:
             if method != "POST" or not target.startswith(TARGET_PREFIX) or operation is None:
                 raise LogsError("UnknownOperationException", f"Unknown operation target {target!r}")
             try:
-                request = json.loads(body or b"{}")
-            except ValueError as error:
+                request = load_json_object(body)
+            except WireError as error:
                 raise LogsError("SerializationException", f"Malformed request body: {error}") from None
-            if not isinstance(request, dict):
-                raise LogsError("SerializationException", "the request body must be a JSON object")
+            name = target.removeprefix(TARGET_PREFIX)
+            problems = list(type_problems(request, self._model.operation_model(name).input_shape))
+            if problems:
+                raise LogsError("SerializationException", type_error(problems, name).message)
             for action, resources in logs_needs(target.removeprefix(TARGET_PREFIX), request, self.region):
                 refusal = self.authorizer.refusal(action, resources)
                 if refusal is not None:
@@ -378,7 +387,9 @@ class LogsHandler:
             streams.sort(
                 key=lambda stream: stream.get("lastEventTimestamp", 0), reverse=bool(body.get("descending"))
             )
-        start = int(_decode(body["nextToken"])) if body.get("nextToken") else 0
+        start = _decode(body["nextToken"]) if body.get("nextToken") else 0
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise _invalid_token()
         answer: Body = {"logStreams": streams[start : start + limit]}
         if start + limit < len(streams):
             answer["nextToken"] = _encode(start + limit)
@@ -450,7 +461,10 @@ class LogsHandler:
                     found.append((event.timestamp, name, index, event))
         found.sort(key=lambda item: item[:3])
         if body.get("nextToken"):
-            last = tuple(_decode(body["nextToken"]))
+            last = _decode(body["nextToken"])
+            if not (isinstance(last, list) and [type(item) for item in last] == [int, str, int]):
+                raise _invalid_token()
+            last = tuple(last)
             found = [item for item in found if item[:3] > last]
         page = _capped(found, _message, limit)
         answer: Body = {

@@ -36,6 +36,15 @@ from airflow_hpt.local import store as kinds
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.runner import HOST, METRICS_FILE, job_folder
 from airflow_hpt.local.store import Store
+from airflow_hpt.local.wire import (
+    MAX_DEPTH,
+    WireError,
+    depth,
+    load_json_object,
+    type_error,
+    type_problems,
+    without_nulls,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +108,9 @@ class MetricsHandler:
         }
 
     def handle(self, method: str, path: str, headers: Headers, body: bytes) -> Answer:
-        wire = _Wire("json", "")
+        wire = _wire_of(path, headers, body)
         try:
-            wire, request = self._read(method, path, headers, body)
+            request = self._read(method, wire, body)
             operation = self._operations.get(wire.operation)
             if operation is None:
                 raise MetricsError(
@@ -122,31 +131,43 @@ class MetricsHandler:
 
     # --- protocols -----------------------------------------------------------------------------
 
-    def _read(self, method: str, path: str, headers: Headers, body: bytes) -> tuple[_Wire, Body]:
+    def _read(self, method: str, wire: _Wire, body: bytes) -> Body:
         if method != "POST":
             raise _invalid(f"{method} is not supported: CloudWatch takes POST requests")
-        cbor_path = CBOR_PATH.match(path)
-        if cbor_path:
-            wire = _Wire("cbor", cbor_path.group(1))
+        if wire.protocol == "cbor":
             try:
                 decoded = cbor2.loads(body) if body else {}
-            except (cbor2.CBORDecodeError, ValueError) as error:
-                raise _invalid(f"Malformed CBOR body: {error}") from None
-            return wire, self._plain(decoded)
-        target = headers.get("X-Amz-Target", "")
-        if target:
-            wire = _Wire("json", target.removeprefix(f"{SERVICE_PREFIX}."))
+            except (cbor2.CBORDecodeError, ValueError, RecursionError, MemoryError) as error:
+                raise _invalid(f"Malformed CBOR body: {str(error)[:200]}") from None
+            return self._typed(wire, self._plain(decoded))
+        if wire.protocol == "json":
             try:
-                decoded = json.loads(body or b"{}")
-            except ValueError as error:
+                decoded = load_json_object(body)
+            except WireError as error:
                 raise _invalid(f"Malformed JSON body: {error}") from None
-            return wire, self._plain(decoded)
-        form = {key: values[-1] for key, values in parse_qs(body.decode("utf-8", errors="replace")).items()}
-        wire = _Wire("query", form.get("Action", ""))
+            return self._typed(wire, self._plain(decoded))
         if wire.operation not in self._operations:
-            return wire, {}
+            return {}
+        form = {key: values[-1] for key, values in parse_qs(body.decode("utf-8", errors="replace")).items()}
         shape = self._model.operation_model(wire.operation).input_shape
-        return wire, self._plain(_unflatten(form, shape, ""))
+        try:
+            request = _unflatten(form, shape, "")
+        except ValueError as error:  # a number or a timestamp that is not one
+            raise _invalid(f"Malformed parameter: {error}") from None
+        return self._typed(wire, self._plain(request))
+
+    def _typed(self, wire: _Wire, request: Body) -> Body:
+        """``request`` if its members have the types of the operation's input shape."""
+        if wire.operation not in self._operations:
+            return request
+        shape = self._model.operation_model(wire.operation).input_shape
+        if depth(request) > MAX_DEPTH:
+            raise _invalid(f"The request is nested more than {MAX_DEPTH} deep.")
+        request = without_nulls(request)
+        problems = list(type_problems(request, shape))
+        if problems:
+            raise _invalid(type_error(problems, wire.operation).message)
+        return request
 
     @staticmethod
     def _plain(decoded: Any) -> Body:
@@ -272,6 +293,18 @@ class MetricsHandler:
                 point["ExtendedStatistics"] = {name: _percentile(values, name) for name in percentiles}
             datapoints.append(point)
         return {"Label": body["MetricName"], "Datapoints": datapoints}
+
+
+def _wire_of(path: str, headers: Headers, body: bytes) -> _Wire:
+    """The protocol of a request, so that even a refusal goes back the way it came."""
+    cbor_path = CBOR_PATH.match(path)
+    if cbor_path:
+        return _Wire("cbor", cbor_path.group(1))
+    target = headers.get("X-Amz-Target", "")
+    if target:
+        return _Wire("json", target.removeprefix(f"{SERVICE_PREFIX}."))
+    form = parse_qs(body.decode("utf-8", errors="replace"))
+    return _Wire("query", (form.get("Action") or [""])[-1])
 
 
 def _epoch(value: datetime) -> float:

@@ -158,6 +158,11 @@ class Authorizer:
             return None
         return denied_message(action, self.access_key_id, refused, explicit)
 
+    def unknown(self, action: str) -> None:
+        """Log a call of an operation the backend does not serve (never allowed, never denied)."""
+        if self.requests is not None:
+            self.requests.record_unknown(action)
+
     def served(self, action: str) -> None:
         """Log a call that needs no permission (STS GetCallerIdentity)."""
         if self.requests is not None:
@@ -218,10 +223,14 @@ def _may_be_checked(action: str) -> bool:
     return any(wildcard(service, re.IGNORECASE).fullmatch(checked) for checked in CHECKED_SERVICES)
 
 
+# an unknown operation's name is the caller's: cut to this many characters in the log
+MAX_LOGGED_ACTION = 128
+
+
 class RequestLog:
     """Every call the backend answered, in every service: counted in memory and appended to a file.
 
-    A line per call: ``<epoch seconds> <action> <allowed|denied>`` (``s3:GetObject``,
+    A line per call: ``<epoch seconds> <action> <allowed|denied|unknown>`` (``s3:GetObject``,
     ``sagemaker:DescribeTrainingJob``...). Read it to learn which actions a DAG needs (``sort -u``),
     or use :attr:`actions` in tests. The file rotates: past ``max_bytes`` it
     becomes ``<name>.1`` (``.1`` becomes ``.2``, and so on up to ``backups``; the oldest is dropped).
@@ -233,6 +242,7 @@ class RequestLog:
         self.path = path
         self.calls: Counter[str] = Counter()
         self.denied: Counter[str] = Counter()
+        self.unknown: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._file = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, delay=True)
 
@@ -241,6 +251,14 @@ class RequestLog:
         with self._lock:
             (self.calls if allowed else self.denied)[action] += 1
             self._file.handle(logging.makeLogRecord({"msg": line}))
+
+    def record_unknown(self, action: str) -> None:
+        """A call of an operation no front serves; its name is the caller's, kept printable and short."""
+        name = "".join(char if char.isprintable() and not char.isspace() else "?" for char in action)
+        name = name[:MAX_LOGGED_ACTION] or "?"
+        with self._lock:
+            self.unknown[name] += 1
+            self._file.handle(logging.makeLogRecord({"msg": f"{time.time():.3f} {name} unknown"}))
 
     def close(self) -> None:
         """Close the file (a later call opens it again)."""

@@ -32,8 +32,9 @@ from airflow_hpt.local import store as kinds
 from airflow_hpt.local.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.deploy import DeploymentRejected, Deployments
-from airflow_hpt.local.front import addressed_url
+from airflow_hpt.local.front import body_error, signed_body
 from airflow_hpt.local.hosting import Answer, Hosting, ModelServerError
+from airflow_hpt.local.httplimits import BodyError
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.resources import endpoint_arn, resource_tag_context
 
@@ -92,11 +93,13 @@ class RuntimeFront:
         return response(environ, start_response)
 
     def _invoke(self, request: Request) -> Response:
-        body = request.get_data()
         try:
-            self.verifier.verify(request.method, addressed_url(request), request.headers, body)
+            body = signed_body(request, self.verifier)
         except AuthError as refused:
             raise InvocationRefused(refused.code, refused.message, AUTH_STATUS) from None
+        except BodyError as refused:
+            error = body_error(refused)
+            raise InvocationRefused(error.code, error.message, error.status) from None
         match = INVOCATIONS_PATH.fullmatch(request.path)
         if request.method != "POST" or match is None:
             raise InvocationRefused(

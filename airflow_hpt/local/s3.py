@@ -8,13 +8,17 @@ still point elsewhere).
 Local code folders (``file:///abs/path`` or ``/abs/path``) are the one way out of the home, and on
 purpose: a training script under development lives in its project, not in the store, and the
 backend runs it anyway. They must be absolute and free of ``..`` segments, so the path a request
-names is the path used. Everything SageMaker reads from or writes to S3 (channels, output paths,
+names is the path used, and lie inside one of the trusted ``code_roots`` (by default the backend's
+home and the current folder, the project it runs in; ``--code-root`` adds others): never the file
+system's root, a trusted root itself, or a folder holding the home (its snapshot would copy the
+store into itself). Everything SageMaker reads from or writes to S3 (channels, output paths,
 model artifacts) goes through :meth:`LocalS3.object_path`, which accepts ``s3://`` only.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -22,9 +26,13 @@ from urllib.parse import unquote, urlsplit
 class LocalS3:
     """Maps S3 URIs to files under ``<home>/s3`` and back."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, code_roots: Sequence[Path | str] | None = None) -> None:
+        """``code_roots``: where local code folders may be (default: ``home`` and the current folder)."""
+        self.home = Path(home).resolve()
         self.root = (Path(home) / "s3").resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        roots = code_roots if code_roots is not None else (self.home, Path.cwd())
+        self.code_roots = tuple(Path(root).resolve() for root in roots)
 
     def path_for(self, uri: str) -> Path:
         """The local path of an ``s3://`` URI, a ``file://`` URI or an absolute local path."""
@@ -34,10 +42,23 @@ class LocalS3:
             parts = urlsplit(uri)
             if parts.netloc not in ("", "localhost"):
                 raise ValueError(f"{uri!r}: a file:// URI must name a local path (file:///abs/path)")
-            return _local_path(unquote(parts.path), uri)
+            return self._code_path(_local_path(unquote(parts.path), uri), uri)
         if Path(uri).is_absolute():
-            return _local_path(uri, uri)
+            return self._code_path(_local_path(uri, uri), uri)
         raise ValueError(f"{uri!r}: expected an s3:// URI, a file:// URI or an absolute local path")
+
+    def _code_path(self, path: Path, uri: str) -> Path:
+        if path == Path(path.anchor) or self.home.is_relative_to(path):
+            raise ValueError(
+                f"{uri!r}: a local code folder must not be the file system's root or hold the home"
+            )
+        if not any(path.is_relative_to(root) and path != root for root in self.code_roots):
+            roots = ", ".join(str(root) for root in self.code_roots)
+            raise ValueError(
+                f"{uri!r}: a local code folder must lie inside a trusted code root ({roots}); "
+                "start the backend with --code-root to trust another"
+            )
+        return path
 
     def object_path(self, uri: str) -> Path:
         """The local path of an ``s3://`` URI; any other kind of URI is refused."""

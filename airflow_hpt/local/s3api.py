@@ -8,8 +8,9 @@ sub-resource query parameters, and refused (403 AccessDenied) if the backend's I
 allow its IAM actions (``s3:PutObject``...: :mod:`resources`). Errors are S3's XML ``<Error>`` documents (a HEAD gets the status
 alone), so botocore raises the ``ClientError`` codes it raises against S3.
 
-Bodies arrive whole: plain, or ``aws-chunked`` (botocore's streaming uploads, a checksum in a
-trailer), and any ``x-amz-checksum-*`` or ``Content-MD5`` they carry is checked.
+Bodies are read only once the request is authenticated, and bounded (:mod:`s3body`): objects are
+streamed to disk (at most 5 GiB), plain or ``aws-chunked`` (botocore's streaming uploads, a checksum
+in a trailer), and any ``x-amz-checksum-*`` or ``Content-MD5`` they carry is checked.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 from airflow_hpt.local.auth import S3_SERVICE, AuthError, SigV4Verifier
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.resources import object_arn, s3_context, s3_needs
-from airflow_hpt.local.s3body import decode_body
+from airflow_hpt.local.s3body import read_document, receive_object
 from airflow_hpt.local.s3store import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
@@ -47,6 +48,7 @@ AUTH_STATUS = {
     "AuthorizationQueryParametersError": 400,
     "InvalidRequest": 400,
     "XAmzContentSHA256Mismatch": 400,
+    "InvalidArgument": 400,
     "NotImplemented": 501,
 }
 # sub-resources the front does not serve: answered NotImplemented instead of being taken for a
@@ -130,7 +132,9 @@ class S3Front:
         elif "X-Amz-Credential" in request.args:
             self.verifier.verify_presigned(request.method, url, request.headers)
         else:
-            self.verifier.verify(request.method, url, request.headers, request.get_data(), S3_SERVICE)
+            # the signature covers x-amz-content-sha256, not the body: checked before a byte is read,
+            # the body against that header as it is read (s3body)
+            self.verifier.verify(request.method, url, request.headers, None, S3_SERVICE)
 
     def _dispatch(self, request: Request) -> Response:
         bucket, key = _address(request)
@@ -207,7 +211,7 @@ class S3Front:
 
     def _create_bucket(self, request: Request, bucket: str) -> Response:
         region = ""
-        body = request.get_data()
+        body = read_document(request)
         if body.strip():
             constraint = _parse_xml(body).find("LocationConstraint")
             region = (constraint.text or "") if constraint is not None else ""
@@ -304,7 +308,7 @@ class S3Front:
 
     def _delete_objects(self, request: Request, bucket: str) -> Response:
         self.store.require_bucket(bucket)
-        document = _parse_xml(decode_body(request))
+        document = _parse_xml(read_document(request))
         quiet = (document.findtext("Quiet") or "").lower() == "true"
         root = _element("DeleteResult")
         for entry in document.findall("Object"):
@@ -327,8 +331,11 @@ class S3Front:
     # --- objects -------------------------------------------------------------------------------
 
     def _put_object(self, request: Request, bucket: str, key: str) -> Response:
-        data = decode_body(request)
-        info = self.store.put(bucket, key, data, _content_type(request), _user_metadata(request))
+        self.store.check_writable(bucket, key)
+        received = receive_object(request, self.store.receiving)
+        info = self.store.put_file(
+            bucket, key, received.path, received.md5, _content_type(request), _user_metadata(request)
+        )
         return Response(status=200, headers={"ETag": info.etag, **_checksum_headers(request)})
 
     def _copy_object(self, request: Request, bucket: str, key: str) -> Response:
@@ -402,11 +409,13 @@ class S3Front:
                 400,
                 ArgumentName="partNumber",
             ) from None
-        etag = self.store.upload_part(bucket, key, upload_id, number, decode_body(request))
+        self.store.check_writable(bucket, key, upload_id)
+        received = receive_object(request, self.store.receiving)
+        etag = self.store.upload_part(bucket, key, upload_id, number, received.path, received.md5)
         return Response(status=200, headers={"ETag": etag, **_checksum_headers(request)})
 
     def _complete_upload(self, request: Request, bucket: str, key: str, upload_id: str) -> Response:
-        document = _parse_xml(request.get_data())
+        document = _parse_xml(read_document(request))
         parts = []
         for part in document.findall("Part"):
             try:
@@ -464,7 +473,7 @@ def _user_metadata(request: Request) -> dict[str, str]:
 
 
 def _checksum_headers(request: Request) -> dict[str, str]:
-    """The checksums the client sent (checked by :func:`decode_body`), echoed as S3 does."""
+    """The checksums the client sent (checked by :mod:`s3body`), echoed as S3 does."""
     return {
         name: value
         for name, value in request.headers.items()

@@ -7,7 +7,8 @@ keeps beside an object (ETag, Content-Type, user metadata) and uploads in progre
 only the objects. A sidecar records the size and modification time of the file it describes: a
 file changed or written by anything else (a training job's model artifact) has its ETag computed
 again from its bytes. Writes go to a temporary file in ``s3meta`` and are renamed into place, so
-a reader never sees half an object.
+a reader never sees half an object, and removed on any failure. Keys longer than a file name
+allows are mapped by :mod:`s3keys`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from airflow_hpt.local.s3 import LocalS3
+from airflow_hpt.local.s3keys import MAX_KEY_BYTES, SegmentNames, stored_key, stored_segment
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -84,6 +86,7 @@ class ObjectStore:
         self.meta_root = Path(home).resolve() / "s3meta"
         self._tmp = self.meta_root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._segments = SegmentNames(self.meta_root / "segments", self._write_bytes)
         self._lock = threading.Lock()
 
     # --- buckets -------------------------------------------------------------------------------
@@ -135,10 +138,33 @@ class ObjectStore:
 
     # --- objects -------------------------------------------------------------------------------
 
+    @property
+    def receiving(self) -> Path:
+        """Where request bodies are received before :meth:`put_file` or :meth:`upload_part` takes them."""
+        return self._tmp
+
     def put(
         self, bucket: str, key: str, data: bytes, content_type: str, metadata: dict[str, str]
     ) -> ObjectInfo:
         return self._store(bucket, key, [data], None, content_type, metadata)
+
+    def check_writable(self, bucket: str, key: str, upload_id: str | None = None) -> None:
+        """Refuse, before a body is received, a write the store would refuse after: no such bucket
+        or upload, or a key it cannot hold."""
+        self.require_bucket(bucket)
+        self._object_path(bucket, key)
+        if upload_id is not None:
+            self._upload(bucket, key, upload_id)
+
+    def put_file(
+        self, bucket: str, key: str, received: Path, md5: str, content_type: str, metadata: dict[str, str]
+    ) -> ObjectInfo:
+        """Move ``received`` (a file of :attr:`receiving`, ``md5`` its hex MD5) into place as the
+        object; the file is gone afterwards, stored or not."""
+        try:
+            return self._store(bucket, key, [], md5, content_type, metadata, received)
+        finally:
+            received.unlink(missing_ok=True)
 
     def head(self, bucket: str, key: str) -> tuple[ObjectInfo, Path]:
         self.require_bucket(bucket)
@@ -178,7 +204,7 @@ class ObjectStore:
         folders = parts if prefix.endswith("/") else parts[:-1]
         if prefix.startswith("/") or ".." in parts:
             return []
-        start = root.joinpath(*folders)
+        start = root.joinpath(*(stored_segment(folder) for folder in folders))
         if not start.is_dir():
             return []
         found = []
@@ -188,7 +214,7 @@ class ObjectStore:
                 path = Path(folder, name)
                 if path.is_symlink():
                     continue
-                key = path.relative_to(root).as_posix()
+                key = self._segments.real_key(path.relative_to(root).as_posix())
                 if key.startswith(prefix):
                     found.append(key)
         return sorted(found, key=lambda key: key.encode())
@@ -206,18 +232,25 @@ class ObjectStore:
         self._write_json(self._upload_dir(bucket, upload_id) / "upload.json", record)
         return upload_id
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
-        upload = self._upload(bucket, key, upload_id)
-        if not 1 <= number <= MAX_PART_NUMBER:
-            raise S3Error(
-                "InvalidArgument",
-                f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
-                400,
-                ArgumentName="partNumber",
-                ArgumentValue=str(number),
-            )
-        self._write_bytes(upload / f"{number:05d}.part", data)
-        return f'"{hashlib.md5(data).hexdigest()}"'
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, received: Path, md5: str
+    ) -> str:
+        """Move ``received`` (a file of :attr:`receiving`) into the upload as part ``number``;
+        the file is gone afterwards, taken or not."""
+        try:
+            upload = self._upload(bucket, key, upload_id)
+            if not 1 <= number <= MAX_PART_NUMBER:
+                raise S3Error(
+                    "InvalidArgument",
+                    f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
+                    400,
+                    ArgumentName="partNumber",
+                    ArgumentValue=str(number),
+                )
+            os.replace(received, upload / f"{number:05d}.part")
+        finally:
+            received.unlink(missing_ok=True)
+        return f'"{md5}"'
 
     def complete_upload(
         self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
@@ -281,6 +314,8 @@ class ObjectStore:
             raise no_such_bucket(bucket) from None
 
     def _object_path(self, bucket: str, key: str) -> Path:
+        if len(key.encode()) > MAX_KEY_BYTES:
+            raise S3Error("KeyTooLongError", "Your key is too long", 400, Key=key[:64])
         if not _storable(key):
             raise S3Error(
                 "InvalidArgument",
@@ -290,7 +325,7 @@ class ObjectStore:
                 Key=key,
             )
         try:
-            return self.s3.object_path(f"s3://{bucket}/{key}")
+            return self.s3.object_path(f"s3://{bucket}/{stored_key(key)}")
         except ValueError as exc:
             raise S3Error("InvalidArgument", f"The key {key!r} is refused: {exc}", 400, Key=key) from None
 
@@ -349,26 +384,45 @@ class ObjectStore:
         etag: str | None,
         content_type: str,
         metadata: dict[str, str],
+        written: Path | None = None,
     ) -> ObjectInfo:
-        """Write the concatenation of ``sources`` as the object; ``etag=None``: the MD5 of its bytes."""
+        """Write the concatenation of ``sources`` as the object; ``etag=None``: the MD5 of its bytes.
+        ``written``: a file of :attr:`receiving` holding the object already (moved, not copied)."""
         self.require_bucket(bucket)
         target = self._object_path(bucket, key)
-        temporary = self._tmp / uuid.uuid4().hex
+        temporary = written or self._tmp / uuid.uuid4().hex
+        try:
+            return self._place(bucket, key, target, temporary, sources, etag, content_type, metadata)
+        finally:
+            temporary.unlink(missing_ok=True)  # moved into place, or failed: never left behind
+
+    def _place(
+        self,
+        bucket: str,
+        key: str,
+        target: Path,
+        temporary: Path,
+        sources: list[bytes] | list[Path],
+        etag: str | None,
+        content_type: str,
+        metadata: dict[str, str],
+    ) -> ObjectInfo:
         digest = hashlib.md5()
-        with temporary.open("wb") as out:
-            for source in sources:
-                chunks = _file_chunks(source) if isinstance(source, Path) else iter([source])
-                for chunk in chunks:
-                    digest.update(chunk)
-                    out.write(chunk)
+        if sources:
+            with temporary.open("wb") as out:
+                for source in sources:
+                    chunks = _file_chunks(source) if isinstance(source, Path) else iter([source])
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        out.write(chunk)
         with self._lock:
+            self._segments.record(key)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.is_dir():
                     raise NotADirectoryError(target)
                 os.replace(temporary, target)
             except (FileExistsError, NotADirectoryError, IsADirectoryError):
-                temporary.unlink(missing_ok=True)
                 raise S3Error(
                     "InvalidArgument",
                     f"The key {key!r} cannot be stored by the local backend: it keeps objects as files, and "
@@ -392,8 +446,11 @@ class ObjectStore:
     def _write_bytes(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self._tmp / uuid.uuid4().hex
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def _write_json(self, path: Path, record: Mapping[str, object]) -> None:
         self._write_bytes(path, json.dumps(record).encode())

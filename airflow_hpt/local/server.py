@@ -10,10 +10,9 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from airflow_hpt.local.api import SageMakerApi
 from airflow_hpt.local.auth import SigV4Verifier
@@ -22,6 +21,7 @@ from airflow_hpt.local.engine import TuningEngine
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.front import Front, ServiceFront
 from airflow_hpt.local.hosting import Hosting
+from airflow_hpt.local.httplimits import LimitedServer
 from airflow_hpt.local.jobs_api import JobsApi
 from airflow_hpt.local.logs import LogsHandler
 from airflow_hpt.local.metrics import MetricsHandler
@@ -47,16 +47,6 @@ TEST_ACCESS_KEY_ID = "testing"
 TEST_SECRET_ACCESS_KEY = "testing"
 
 
-class _Handler(WSGIRequestHandler):
-    """Keep-alive (HTTP/1.1: botocore reuses its connections) and no log line per request
-    (pollers call many times a second; one line each would drown everything else)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 class LocalSageMaker:
     """The local SageMaker backend, serving on ``host:port`` (``port=0``: a free port).
 
@@ -65,7 +55,8 @@ class LocalSageMaker:
 
     All state lives under ``home``; a new instance on the same home resumes where the last stopped.
     Every request must be signed (SigV4) with ``access_key_id`` / ``secret_access_key``.
-    Create answers ResourceLimitExceeded past the quotas (``max_concurrent_tuning_jobs``,
+    Local code folders (``sagemaker_submit_directory`` ``file://...``) must lie inside ``code_roots``
+    (default: ``home`` and the current folder). Create answers ResourceLimitExceeded past the quotas (``max_concurrent_tuning_jobs``,
     ``max_parallel_training_jobs``, ``max_training_instances``: local/quotas.py).
     """
 
@@ -83,8 +74,11 @@ class LocalSageMaker:
         access_key_id: str = TEST_ACCESS_KEY_ID,
         secret_access_key: str = TEST_SECRET_ACCESS_KEY,
         policy: Policy | Path | str | None = None,
+        code_roots: Sequence[Path | str] | None = None,
     ) -> None:
         self.home = Path(home).resolve()
+        # where local code folders may be (LocalS3): None for the home and the current folder
+        self.code_roots = code_roots
         # IAM for every service served (docs/iam.md); the request log counts every call either way
         self.policy = Policy.from_file(policy) if isinstance(policy, Path | str) else policy
         self.requests = RequestLog(self.home / "requests.log")
@@ -98,7 +92,7 @@ class LocalSageMaker:
         self.faults = faults
         self.endpoint_delay_seconds = endpoint_delay_seconds
         self.s3: LocalS3 | None = None
-        self._server: BaseWSGIServer | None = None
+        self._server: LimitedServer | None = None
         self._engine: TuningEngine | None = None
         self._hosting: Hosting | None = None
         self._training_jobs: TrainingJobs | None = None
@@ -116,7 +110,7 @@ class LocalSageMaker:
             raise RuntimeError("the local SageMaker backend is already started")
         self.home.mkdir(parents=True, exist_ok=True)
         store = Store(self.home)
-        self.s3 = LocalS3(self.home)
+        self.s3 = LocalS3(self.home, self.code_roots)
         runner = Runner(self.home, self.s3)
         engine = TuningEngine(store, runner, self.region)
         hosting = Hosting(self.home)
@@ -142,13 +136,7 @@ class LocalSageMaker:
             ),
             "sts": ServiceFront("sts", StsHandler(authorizer), self._verifier, refusal),
         }
-        server = make_server(
-            self.host,
-            self.port,
-            ServiceRouter(fronts, default="sagemaker"),
-            threaded=True,
-            request_handler=_Handler,
-        )
+        server = LimitedServer(self.host, self.port, ServiceRouter(fronts, default="sagemaker"))
         if not is_loopback(self.host):
             log.warning(non_loopback_warning(self.host))
         # taken before the engine's recovery, which ends every unfinished training job Failed
@@ -202,6 +190,7 @@ def serve(
     policy: Policy | None = None,
     max_parallel_training_jobs: int = DEFAULT_MAX_PARALLEL_TRAINING_JOBS,
     max_training_instances: int | None = None,
+    code_roots: Sequence[Path | str] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (the ``airflow-hpt local-sagemaker`` command).
 
@@ -221,6 +210,7 @@ def serve(
         policy=policy,
         max_parallel_training_jobs=max_parallel_training_jobs,
         max_training_instances=max_training_instances,
+        code_roots=code_roots,
     )
     done = threading.Event()
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:
     import regex
-    from botocore.model import StructureShape
+    from botocore.model import ServiceModel, StructureShape
 
 OPERATION = "CreateHyperParameterTuningJob"
 CONFIG = "HyperParameterTuningJobConfig"
@@ -34,12 +34,17 @@ def input_shape() -> StructureShape:
 
 
 @functools.cache
-def operation_input_shape(operation: str) -> StructureShape:
-    """The input shape of any ``sagemaker`` operation (e.g. ``CreateTrainingJob``)."""
+def _service_model() -> ServiceModel:
+    # once: each load is a copy of the whole model (tens of MiB), kept alive by the shapes taken from it
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    shape = model.operation_model(operation).input_shape
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+@functools.cache
+def operation_input_shape(operation: str) -> StructureShape:
+    """The input shape of any ``sagemaker`` operation (e.g. ``CreateTrainingJob``)."""
+    shape = _service_model().operation_model(operation).input_shape
     assert shape is not None  # the operations asked for all have an input
     return shape
 

@@ -35,8 +35,29 @@ def test_uri_for_rejects_paths_outside_the_store(s3: LocalS3, tmp_path: Path) ->
 
 def test_file_uri_and_absolute_path(s3: LocalS3, tmp_path: Path) -> None:
     assert s3.path_for(f"file://{tmp_path}/code") == tmp_path.resolve() / "code"
-    assert s3.path_for("file://localhost/tmp/x%20y") == Path("/tmp/x y").resolve()
     assert s3.path_for(str(tmp_path / "code")) == tmp_path.resolve() / "code"
+    trusting_tmp = LocalS3(tmp_path, code_roots=[tmp_path, "/tmp"])
+    assert trusting_tmp.path_for("file://localhost/tmp/x%20y") == Path("/tmp/x y").resolve()
+
+
+def test_code_folders_lie_inside_the_trusted_roots(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    s3 = LocalS3(tmp_path / "home", code_roots=[tmp_path / "home", project])
+    assert s3.path_for(f"file://{project}/training") == project.resolve() / "training"
+    assert s3.path_for(f"{tmp_path}/home/code") == (tmp_path / "home" / "code").resolve()
+    for refused, rule in [
+        ("file:///", "file system's root"),
+        ("/", "file system's root"),
+        (f"file://{tmp_path}", "hold the home"),  # its snapshot would copy the store into itself
+        (f"file://{project}", "inside a trusted code root"),  # a root itself, not a folder in it
+        (f"file://{tmp_path}/elsewhere", "inside a trusted code root"),
+        ("file:///etc", "inside a trusted code root"),
+    ]:
+        with pytest.raises(ValueError, match=rule):
+            s3.path_for(refused)
+    # the default: the home and the current folder (the project the backend runs in)
+    default = LocalS3(tmp_path / "home")
+    assert default.code_roots == ((tmp_path / "home").resolve(), Path.cwd().resolve())
 
 
 @pytest.mark.parametrize(

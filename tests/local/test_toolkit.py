@@ -30,7 +30,8 @@ print("loss=0.5")
 
 @pytest.fixture
 def s3(tmp_path: Path) -> LocalS3:
-    return LocalS3(tmp_path / "home")
+    # the tests' code folders are in tmp_path or in the project (tests/local/scripts)
+    return LocalS3(tmp_path / "home", code_roots=[tmp_path, Path.cwd()])
 
 
 @pytest.fixture
