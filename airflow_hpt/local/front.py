@@ -24,16 +24,17 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from airflow_hpt.local.auth import SERVICE, AuthError, SigV4Verifier
+from airflow_hpt.local.api import SageMakerApi
 from airflow_hpt.local.auth import STATUS as AUTH_STATUS
+from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.errors import ApiError
 from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.httplimits import MAX_JSON_BODY, BodyError, read_body
+from airflow_hpt.local.httplimits import BodyError
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.resources import (
     action_context,
@@ -41,12 +42,9 @@ from airflow_hpt.local.resources import (
     sagemaker_context,
     sagemaker_needs,
 )
+from airflow_hpt.local.signed import body_error, signed_body
 from airflow_hpt.local.wire import parse_json_object, type_error, type_problems
 from airflow_hpt.request.model import operation_input_shape
-
-if TYPE_CHECKING:
-    # the API module imports the runtime front, which imports this one
-    from airflow_hpt.local.api import SageMakerApi
 
 log = logging.getLogger(__name__)
 
@@ -172,28 +170,6 @@ class ServiceFront:
             status, headers, answer = self.handler.handle(request.method, request.path, request.headers, body)
             response = Response(answer, status=status, headers={**headers, "x-amzn-RequestId": request_id})
         return response(environ, start_response)
-
-
-def signed_body(request: Request, verifier: SigV4Verifier, service: str = SERVICE) -> bytes:
-    """The body of a request signed for ``service``, at most :data:`MAX_JSON_BODY` bytes: the
-    Authorization header is checked before a byte of the body is read, the signature once it is."""
-    verifier.precheck(request.headers, service)
-    body = read_body(request.environ, MAX_JSON_BODY)
-    verifier.verify(request.method, addressed_url(request), request.headers, body, service)
-    return body
-
-
-def body_error(error: BodyError) -> ApiError:
-    """A refused body in the JSON protocols' terms."""
-    if error.kind == "too_large":
-        return ApiError("RequestEntityTooLargeException", error.message, 413)
-    return ApiError("SerializationException", error.message)
-
-
-def addressed_url(request: Request) -> str:
-    """The URL as the client addressed it: the signature covers the Host header and the raw path."""
-    raw_path = request.environ.get("RAW_URI") or request.full_path.rstrip("?")
-    return f"{request.scheme}://{request.host}{raw_path}"
 
 
 def _error(error: ApiError, request_id: str) -> Response:

@@ -32,11 +32,12 @@ from airflow_hpt.local import store as kinds
 from airflow_hpt.local.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.deploy import DeploymentRejected, Deployments
-from airflow_hpt.local.front import body_error, signed_body
 from airflow_hpt.local.hosting import Answer, Hosting, ModelServerError
 from airflow_hpt.local.httplimits import BodyError
 from airflow_hpt.local.policy import Authorizer
 from airflow_hpt.local.resources import endpoint_arn, resource_tag_context
+from airflow_hpt.local.signed import body_error, signed_body
+from airflow_hpt.local.tracebacks import summarize
 
 PATH_PREFIX = "/endpoints/"
 INVOCATIONS_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
@@ -48,10 +49,6 @@ CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 MODEL_ERROR_STATUS = 424
-# a traceback line naming a frame: File "<path>", line <n>, in <function>
-FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
-# frames of the serving machinery, skipped when naming where an error came from
-MACHINERY = ("sagemaker_inference", "airflow_hpt", "site-packages", "/lib/python")
 
 
 class InvocationRefused(Exception):
@@ -159,25 +156,6 @@ class RuntimeFront:
             OriginalMessage=original,
             LogStreamArn=f"arn:aws:logs:{self.region}:{kinds.ACCOUNT_ID}:log-group:{log_group}",
         )
-
-
-def summarize(message: str) -> str:
-    """The gist of a model server's error body: its first line, and for a traceback, the exception
-    raised and the deepest frame in the inference code (``inference.py, line 7, in model_fn``)."""
-    lines = [line for line in message.splitlines() if line.strip()]
-    if not lines:
-        return "(empty answer)"
-    frame_lines = [index for index, line in enumerate(lines) if FRAME.match(line)]
-    if not frame_lines:
-        return lines[0].strip()
-    frames = [match for index in frame_lines if (match := FRAME.match(lines[index])) is not None]
-    # after the last frame: its indented source line, then "Type: text" (text maybe on the next line)
-    rest = [line.strip() for line in lines[frame_lines[-1] + 1 :] if not line.startswith(" ")]
-    exception = " ".join(rest[:2]) if rest and rest[0].endswith(":") else (rest or [lines[0]])[0]
-    user_frames = [frame for frame in frames if not any(part in frame["path"] for part in MACHINERY)]
-    where = (user_frames or frames)[-1]
-    file_name = where["path"].rsplit("/", 1)[-1]
-    return f"{exception} ({file_name}, line {where['line']}, in {where['function']})"
 
 
 def _check_target_variant(name: str, endpoint: dict[str, Any], target: str) -> None:

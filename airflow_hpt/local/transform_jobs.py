@@ -26,9 +26,9 @@ from typing import Any
 from airflow_hpt.local import store as kinds
 from airflow_hpt.local.deploy import Deployments
 from airflow_hpt.local.hosting import Hosting, ModelServerError, ServingSpec
-from airflow_hpt.local.runtime import summarize
 from airflow_hpt.local.s3store import ObjectStore, S3Error
 from airflow_hpt.local.store import Record, Store
+from airflow_hpt.local.tracebacks import summarize
 
 # CreateTransformJob's documented default: "The default value is 6 MB."
 DEFAULT_MAX_PAYLOAD_MB = 6
