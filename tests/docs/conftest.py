@@ -5,6 +5,7 @@ environment (no AIRFLOW_*, no AWS_*): what the docs do not set, the reader does 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,10 +24,12 @@ BLOCK_TIMEOUT_SECONDS = 900
 
 @pytest.fixture
 def reader_dir(tmp_path: Path) -> Path:
-    """An empty folder holding the repository's dags/, as a clone's root does."""
+    """An empty folder holding a copy of the repository's dags/, as a clone's root does (a copy,
+    not a link: the DAGs resolve their training code's path, which the backend trusts only inside
+    the folder it was started in)."""
     workdir = tmp_path / "reader"
     workdir.mkdir()
-    (workdir / "dags").symlink_to(ROOT / "dags")
+    shutil.copytree(ROOT / "dags", workdir / "dags", ignore=shutil.ignore_patterns("__pycache__"))
     return workdir
 
 
