@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="DIR",
         help="a folder local code folders (sagemaker_submit_directory file://...) may lie in; repeat for "
-        "more (default: HOME and the current folder)",
+        "more (default: HOME, the current folder and the folders of AIRFLOW_HPT_LOCAL_CODE_ROOTS)",
     )
     local.set_defaults(run=_local_sagemaker)
     return parser

@@ -46,6 +46,8 @@ os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
 for _var in ("OPENLINEAGE_URL", "OPENLINEAGE_DISABLED", "AIRFLOW__OPENLINEAGE__DISABLED"):
     os.environ.pop(_var, None)
 
+# the example and test DAGs name their training code in this dags folder: local backends trust it
+os.environ["AIRFLOW_HPT_LOCAL_CODE_ROOTS"] = str(DAGS_FOLDER)
 shutil.copytree(REPO / "dags", DAGS_FOLDER / "examples")
 shutil.copytree(REPO / "tests" / "dags", DAGS_FOLDER / "testing")
 

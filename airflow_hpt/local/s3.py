@@ -9,7 +9,8 @@ Local code folders (``file:///abs/path`` or ``/abs/path``) are the one way out o
 purpose: a training script under development lives in its project, not in the store, and the
 backend runs it anyway. They must be absolute and free of ``..`` segments, so the path a request
 names is the path used, and lie inside one of the trusted ``code_roots`` (by default the backend's
-home and the current folder, the project it runs in; ``--code-root`` adds others): never the file
+home and the current folder, the project it runs in, and those named in ``AIRFLOW_HPT_LOCAL_CODE_ROOTS``;
+``--code-root`` replaces them): never the file
 system's root, a trusted root itself, or a folder holding the home (its snapshot would copy the
 store into itself). Everything SageMaker reads from or writes to S3 (channels, output paths,
 model artifacts) goes through :meth:`LocalS3.object_path`, which accepts ``s3://`` only.
@@ -17,21 +18,33 @@ model artifacts) goes through :meth:`LocalS3.object_path`, which accepts ``s3://
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
+
+# Folders trusted for local code besides the defaults, for whoever starts the backend where the
+# command line is out of reach (a test session, a service manager)
+CODE_ROOTS_VARIABLE = "AIRFLOW_HPT_LOCAL_CODE_ROOTS"
+
+
+def _roots_from_environment() -> list[str]:
+    return [root for root in os.environ.get(CODE_ROOTS_VARIABLE, "").split(os.pathsep) if root]
 
 
 class LocalS3:
     """Maps S3 URIs to files under ``<home>/s3`` and back."""
 
     def __init__(self, home: Path, code_roots: Sequence[Path | str] | None = None) -> None:
-        """``code_roots``: where local code folders may be (default: ``home`` and the current folder)."""
+        """``code_roots``: where local code folders may be (default: ``home``, the current folder and
+        the folders of ``AIRFLOW_HPT_LOCAL_CODE_ROOTS``, separated by ``os.pathsep``)."""
         self.home = Path(home).resolve()
         self.root = (Path(home) / "s3").resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        roots = code_roots if code_roots is not None else (self.home, Path.cwd())
+        roots: Sequence[Path | str] = (
+            code_roots if code_roots is not None else (self.home, Path.cwd(), *_roots_from_environment())
+        )
         self.code_roots = tuple(Path(root).resolve() for root in roots)
 
     def path_for(self, uri: str) -> Path:
