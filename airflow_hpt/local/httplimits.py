@@ -48,6 +48,10 @@ MAX_CONNECTIONS = 64
 MAX_CHUNK_LINE = 4096
 MAX_TRAILER_LINES = 64
 READ_SIZE = 1 << 16
+# An unread body up to this size is read and dropped after the answer (never held in memory): a
+# client still sending it would otherwise get a connection reset instead of the answer, which
+# botocore retries as a network fault. A larger one ends the connection unread.
+MAX_DRAINED_BODY = 1024 * 1024
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 
 log = logging.getLogger(__name__)
@@ -127,6 +131,10 @@ class _LengthInput(io.RawIOBase):
     @property
     def done(self) -> bool:
         return self._remaining == 0
+
+    @property
+    def remaining(self) -> int:
+        return self._remaining
 
     def readable(self) -> bool:
         return True
@@ -223,7 +231,7 @@ class Guarded:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if not body_consumed(environ):
+            if not body_consumed(environ) and not _drained(environ):
                 headers = [*headers, ("Connection", "close")]
                 # werkzeug reads what is left of a request (up to 10 GB) after answering it: an unread
                 # body is not read, the connection ends after the answer
@@ -238,6 +246,20 @@ class Guarded:
         except Exception:
             log.exception("request failed")
             return _json_answer(environ, start_response, 500, "InternalFailure", "The local backend failed.")
+
+
+def _drained(environ: dict[str, Any]) -> bool:
+    """Read and drop the rest of a small body of a declared length (see :data:`MAX_DRAINED_BODY`)."""
+    stream = environ.get("airflow_hpt.input")
+    if not isinstance(stream, _LengthInput) or stream.remaining > MAX_DRAINED_BODY:
+        return False  # chunked (its length unknown), or too large to wait for
+    sink = bytearray(READ_SIZE)
+    try:
+        while stream.readinto(sink):
+            pass
+    except (BodyError, OSError):
+        return False
+    return True
 
 
 def _json_answer(

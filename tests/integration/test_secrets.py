@@ -64,10 +64,10 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend
     tokens: list[str] = []
     verify = SigV4Verifier.verify
 
-    def recording_verify(self: SigV4Verifier, method: str, url: str, headers: Any, body: bytes) -> None:
+    def recording_verify(self: SigV4Verifier, method: str, url: str, headers: Any, *rest: Any) -> None:
         if token := headers.get("X-Amz-Security-Token"):
             tokens.append(token)
-        verify(self, method, url, headers, body)
+        verify(self, method, url, headers, *rest)
 
     monkeypatch.setattr(SigV4Verifier, "verify", recording_verify)
     with LocalSageMaker(
