@@ -40,7 +40,7 @@ def test_file_uri_and_absolute_path(s3: LocalS3, tmp_path: Path) -> None:
     assert trusting_tmp.path_for("file://localhost/tmp/x%20y") == Path("/tmp/x y").resolve()
 
 
-def test_code_folders_lie_inside_the_trusted_roots(tmp_path: Path) -> None:
+def test_code_folders_lie_inside_the_trusted_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "project"
     s3 = LocalS3(tmp_path / "home", code_roots=[tmp_path / "home", project])
     assert s3.path_for(f"file://{project}/training") == project.resolve() / "training"
@@ -55,9 +55,15 @@ def test_code_folders_lie_inside_the_trusted_roots(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ValueError, match=rule):
             s3.path_for(refused)
-    # the default: the home and the current folder (the project the backend runs in)
+    # the default: the home and the current folder (the project the backend runs in), and the
+    # folders of AIRFLOW_HPT_LOCAL_CODE_ROOTS
+    monkeypatch.delenv("AIRFLOW_HPT_LOCAL_CODE_ROOTS", raising=False)
     default = LocalS3(tmp_path / "home")
     assert default.code_roots == ((tmp_path / "home").resolve(), Path.cwd().resolve())
+    monkeypatch.setenv("AIRFLOW_HPT_LOCAL_CODE_ROOTS", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    extended = LocalS3(tmp_path / "home")
+    assert extended.code_roots[2:] == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
+    assert extended.path_for(f"file://{tmp_path}/b/code") == (tmp_path / "b" / "code").resolve()
 
 
 @pytest.mark.parametrize(
