@@ -9,8 +9,9 @@ each (catchup over two days), tiny budgets on tests/local/scripts/quadratic.py.
 
 Environment, read at parse time: `SOAK_SCRIPTS`, the file:// URI of tests/local/scripts;
 `SOAK_TRAINING_SLEEP`, seconds per epoch; `SOAK_CRASH_AFTER_CREATE=0` turns the crash off;
-`SOAK_CRASH_QUEUE`, the Celery queue of soak_crash's tasks, and `SOAK_CRASH_RETRIES`, their retries
-(the production soak's).
+`SOAK_CRASH_QUEUE`, the Celery queue of soak_crash's tasks, and `SOAK_CRASH_RETRIES`, their retries,
+and `SOAK_HOLD`, a file every training job waits for after its epoch (the production soak's: its
+faults then find the jobs running and the tasks waiting, however fast or slow the machine).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PARAMS = {
     "epochs": 1,
     "sleep": float(os.environ.get("SOAK_TRAINING_SLEEP", "2")),
     "fail": "false",
+    "hold": os.environ.get("SOAK_HOLD", ""),
 }
 TASKS = 5
 # Airflow's default: no safety net. A try lost to Airflow's deferral race (docs/waiting.md) would be

@@ -14,6 +14,12 @@ CeleryExecutor, two triggerers): today's 40 tasks and faults (tests/soak/soak.py
   adopted by the new scheduler only after `[scheduler] orphaned_tasks_check_interval`, set to 20 s
   here (default 300 s), and only then checked for their heartbeat.
 
+Every training job waits, after its epoch, for a release file (`SOAK_HOLD`) that the soak creates
+once all faults are injected: each fault waits for a state that lasts (a triggerer holding
+deferred tasks, a try running on the crash worker, jobs InProgress while sync tasks poll) instead
+of one that may pass unseen on a busy machine. The default worker has 16 slots (Airflow's default),
+so the 14 sync tasks held in theirs leave room for the deferrable tasks to create and defer.
+
 Used by benchmarks/soak.py --stack production and tests/soak/test_production_soak.py.
 """
 
@@ -47,6 +53,7 @@ HEARTBEAT_TIMEOUT = 60
 ORPHAN_CHECK_INTERVAL = 20
 CRASH_QUEUE = "crash"
 CRASH_WORKER = "worker-crash"
+RELEASE_FILE = "release-training"
 SHARED_POLL = re.compile(r"Shared poll: (\d+) tuning job\(s\) watched, (?:([\d.]+) job\(s\) per List call)?")
 
 
@@ -84,12 +91,13 @@ def production_processes(workdir: Path, config: SoakConfig) -> Iterator[tuple[St
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_CHECK_THRESHOLD),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK_INTERVAL),
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "16",
             "SOAK_SCRIPTS": config_scripts(),
             "SOAK_TRAINING_SLEEP": str(config.training_sleep),
             "SOAK_CRASH_AFTER_CREATE": "1" if config.crash_after_create else "0",
             "SOAK_CRASH_QUEUE": CRASH_QUEUE,
             "SOAK_CRASH_RETRIES": "2",
+            "SOAK_HOLD": str(workdir / RELEASE_FILE),
         },
         dag_files=[DAG_FILE],
         backend_args=config.backend_args(),
@@ -127,22 +135,28 @@ def start_crash_worker(stack: Stack) -> None:
 
 
 class ProductionSoak(Soak):
-    def __init__(self, stack: Stack, proxy: DroppingProxy, config: SoakConfig) -> None:
+    def __init__(self, stack: Stack, proxy: DroppingProxy, config: SoakConfig, release: Path) -> None:
         assert stack.airflow is not None
         super().__init__(stack.airflow, stack.backend, proxy, config)
         self.stack = stack
+        self.release = release
         self.figures: ProductionFigures = ProductionFigures()
         self.killed_retries: set[TaskKey] = set()
 
     # --- the new faults --------------------------------------------------------------------------
     def kill_a_holding_triggerer(self) -> None:
         def holding() -> str | None:
+            # its shared poll logged first: a triggerer killed before its first poll has nothing to show
             return next(
-                (name for name, job in self.stack.triggerer_jobs.items() if self.assigned_triggers(job) >= 2),
+                (
+                    name
+                    for name, job in self.stack.triggerer_jobs.items()
+                    if self.assigned_triggers(job) >= 2 and self.shared_poll_logs(job)
+                ),
                 None,
             )
 
-        name = self.until("a triggerer holding two deferred tasks", holding)
+        name = self.until("a triggerer holding two deferred tasks, its shared poll logged", holding)
         job = self.stack.triggerer_jobs[name]
         held = {
             int(row[0])
@@ -176,9 +190,12 @@ class ProductionSoak(Soak):
         }
 
     def kill_the_crash_worker(self) -> None:
-        self.until("a first try of soak_crash creating", lambda: 1 in self.running_crash_tries().values())
-        running = self.running_crash_tries()
+        # a first try dies by itself right after its create; a retry of a sync task waits (held)
+        self.until("a try of soak_crash running", self.running_crash_tries)
         self.airflow.kill(CRASH_WORKER)
+        # read after the kill: a try cannot start on a dead worker, and the scheduler marks the killed
+        # ones failed only after the heartbeat timeout
+        running = self.running_crash_tries()
         self.figures.worker_kills += 1
         self.figures.tries_killed_with_the_worker += len(running)
         # a first try killed would have crashed anyway; a retry killed costs its task one more try
@@ -188,6 +205,10 @@ class ProductionSoak(Soak):
 
     def expected_tries(self, key: TaskKey) -> int:
         return super().expected_tries(key) + (key in self.killed_retries)
+
+    def release_training(self) -> None:
+        self.release.touch()
+        _log("every fault injected; the held training jobs go on")
 
     def restart_scheduler(self) -> None:
         self.airflow.kill(services.SCHEDULER.command[0])
@@ -219,6 +240,7 @@ class ProductionSoak(Soak):
             self.kill_a_holding_triggerer()
         for _ in range(self.config.backend_restarts):
             self.restart_backend()
+        self.release_training()
 
         def all_done() -> bool:
             runs = self.airflow.query(f"select state from dag_run where dag_id in ({placeholders})", *DAG_IDS)
@@ -233,16 +255,26 @@ class ProductionSoak(Soak):
         self.count_shared_polls()
         return self.figures
 
-    def count_shared_polls(self) -> None:
-        """Each triggerer that ran triggers logged its shared poll (in its trigger logs,
-        `*.log.trigger.<triggerer job id>.log`): the most jobs it watched, and per List call."""
+    def trigger_logs(self) -> dict[int, list[Path]]:
+        """The trigger logs of each triggerer job: `*.log.trigger.<triggerer job id>.log`."""
         logs: dict[int, list[Path]] = {}
         for path in (self.airflow.home / "logs").rglob("*.log.trigger.*.log"):
             logs.setdefault(int(path.name.rsplit(".", 2)[1]), []).append(path)
-        for job, paths in sorted(logs.items()):
-            polls = [
-                match for path in paths for match in SHARED_POLL.findall(path.read_text(errors="replace"))
-            ]
+        return logs
+
+    def shared_poll_logs(self, job: int) -> list[tuple[str, str]]:
+        """The shared-poll lines a triggerer job logged: (jobs watched, jobs per List call)."""
+        return [
+            match
+            for path in self.trigger_logs().get(job, [])
+            for match in SHARED_POLL.findall(path.read_text(errors="replace"))
+        ]
+
+    def count_shared_polls(self) -> None:
+        """Each triggerer that ran triggers logged its shared poll (in its trigger logs): the most
+        jobs it watched, and per List call."""
+        for job in sorted(self.trigger_logs()):
+            polls = self.shared_poll_logs(job)
             self.figures.triggerers_with_triggers += 1
             if polls:
                 self.figures.triggerers_with_shared_poll += 1
@@ -260,7 +292,7 @@ class ProductionSoak(Soak):
 def run_production_soak(workdir: Path, config: SoakConfig | None = None) -> ProductionFigures:
     config = config or SoakConfig()
     with production_processes(workdir, config) as (stack, proxy):
-        figures = ProductionSoak(stack, proxy, config).run()
+        figures = ProductionSoak(stack, proxy, config, workdir / RELEASE_FILE).run()
     _log("figures:\n" + figures.table())
     for detail in figures.details:
         _log(detail)
