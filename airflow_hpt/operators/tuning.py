@@ -359,10 +359,14 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
             raise TimeoutError(
                 f"Tuning job {name} did not finish within max_wait={self.max_wait}s; stopped it"
             )
-        self._defer(name, deadline)
+        self._defer(context, name, deadline)
 
-    def _defer(self, name: str, deadline: float | None) -> NoReturn:
+    def _defer(self, context: Context, name: str, deadline: float | None) -> NoReturn:
+        from airflow_hpt.triggers.kill import mark_deferring_try
         from airflow_hpt.triggers.tuning import TuningJobTrigger
+
+        if self.stop_on_kill:
+            mark_deferring_try(context)
 
         self.defer(
             trigger=TuningJobTrigger(

@@ -102,8 +102,11 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
                 f"Sensor timed out after {self.timeout} s: tuning job {self.tuning_job_name} has not "
                 "ended (it keeps running)"
             )
+        from airflow_hpt.triggers.kill import mark_deferring_try
         from airflow_hpt.triggers.tuning import TuningJobTrigger
 
+        if self.stop_on_kill:
+            mark_deferring_try(context)
         self.defer(
             trigger=TuningJobTrigger(
                 tuning_job_name=self.tuning_job_name,

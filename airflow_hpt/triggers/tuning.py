@@ -25,6 +25,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_hpt.exceptions import TuningJobNotStopped
 from airflow_hpt.hooks.tuning import async_call, async_retry_transient, async_stop_tuning_job
 from airflow_hpt.result import TERMINAL_STATUSES, progress_line
+from airflow_hpt.triggers.kill import outlive_cancels, taken_over
 from airflow_hpt.triggers.shared_poll import Connection, Failure, Watch, event_loop_registry
 
 # Stopping a job runs while a task is being killed or has timed out: bounded.
@@ -165,8 +166,20 @@ class TuningJobTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts)."""
-        if not self.stop_on_kill:
+        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts,
+        nor when another triggerer took the trigger over: airflow_hpt/triggers/kill.py)."""
+        if self.stop_on_kill:
+            await outlive_cancels(self._stop_unless_taken_over())
+
+    async def _stop_unless_taken_over(self) -> None:
+        ti = self.task_instance
+        if ti is not None and await taken_over(ti):
+            self.log.info(
+                "Not stopping tuning job %s: try %s is still deferred on it, its trigger now run by "
+                "another triggerer",
+                self.tuning_job_name,
+                ti.try_number,
+            )
             return
         async with event_loop_registry().client(self._connection) as client:
             if await async_stop_tuning_job(client, self.tuning_job_name, STOP_RETRY_SECONDS, self._log_retry):
