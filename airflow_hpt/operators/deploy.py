@@ -405,7 +405,7 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         from airflow_hpt.hooks.tuning import error_code
 
         try:
-            self.hook.call(operation, **kwargs)
+            self.hook.create(operation, **kwargs)
         except ClientError as error:
             if error_code(error) != "ValidationException":
                 raise

@@ -16,6 +16,7 @@ from airflow_hpt.exceptions import VALIDATION_MODES, Validation
 from airflow_hpt.links.tuning import TuningJobLink, tuning_view_url
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.operators._guardrails import GuardrailsMixin
+from airflow_hpt.retry import CREATE_RETRY_SECONDS
 from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:
@@ -110,6 +111,9 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
     :param capacity_wait: while SageMaker refuses the Create for a full quota (ResourceLimitExceeded),
         try again with jittered backoff for this long (seconds or timedelta); a deferrable task waits
         in the triggerer. None (the default) fails at the first refusal.
+    :param create_retry_timeout: how long (seconds or timedelta) the Create is retried while SageMaker
+        answers with transient errors (throttling, 5xx, dropped connections); then the task fails with
+        ``CreateNotConfirmed``. A job a lost answer hid is found again by a retry, never made twice.
     :param validation: ``"strict"`` (the default) fails before Create on the rules with evidence that
         SageMaker refuses and logs the other problems as warnings; ``"warn"`` logs every problem and
         refuses nothing, for the day a rule refuses what SageMaker accepts (docs/request.md).
@@ -153,12 +157,14 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         max_cost: float | None = None,
         capacity_wait: timedelta | float | None = None,
         validation: Validation = "strict",
+        create_retry_timeout: timedelta | float = CREATE_RETRY_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if validation not in VALIDATION_MODES:
             raise ValueError(f"validation must be one of {', '.join(VALIDATION_MODES)}, got {validation!r}")
         self.validation = validation
+        self.create_retry_timeout = seconds(create_retry_timeout)
         self.request = RequestTemplate(request) if isinstance(request, str | Mapping) else request
         self.tuning_job_name = tuning_job_name
         self.aws_conn_id = aws_conn_id
