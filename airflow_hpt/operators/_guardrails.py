@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_hpt.operators._common import seconds
+from airflow_hpt.aws_task import seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -111,7 +111,7 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         self.botocore_config = botocore_config
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_hpt.operators._common import as_result
+        from airflow_hpt.aws_task import as_result
         from airflow_hpt.quality import model_tags
 
         result = as_result(self.result)

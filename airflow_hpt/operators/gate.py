@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_hpt.operators._common import TuningTaskMixin
+from airflow_hpt.aws_task import TuningTaskMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,7 +52,7 @@ class QualityGateOperator(TuningTaskMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from airflow_hpt.operators._common import as_result
+        from airflow_hpt.aws_task import as_result
         from airflow_hpt.quality import decide
 
         threshold = None if self.min_objective in (None, "") else float(self.min_objective)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.exceptions import VALIDATION_MODES, Validation
 from airflow_hpt.links.tuning import TuningJobLink, tuning_view_url
-from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.operators._guardrails import GuardrailsMixin
 from airflow_hpt.retry import CREATE_RETRY_SECONDS
 from airflow_hpt.warmstart import WarmStart

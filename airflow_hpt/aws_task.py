@@ -1,4 +1,4 @@
-"""What the operators and the sensor share: connection handling and the tuning result handoff."""
+"""What every operator and the sensor share: the AWS connection, the hook and the result handoff."""
 
 from __future__ import annotations
 
