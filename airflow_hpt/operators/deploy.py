@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
-from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, SageMakerTaskBase, aws_template_fields, seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class DeployModelOperator(TuningTaskMixin, BaseOperator):
+class DeployModelOperator(SageMakerTaskBase):
     """CreateModel from the best training job's artifacts, CreateEndpointConfig, then CreateEndpoint, or
     UpdateEndpoint when the endpoint exists; wait until it is InService.
 
@@ -44,9 +44,12 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
 
     An update that fails is rolled back by SageMaker: the task then fails with SageMaker's reason
     and names the model that still serves.
+
+    The AWS connection arguments (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``,
+    all templated) are :class:`~airflow_hpt.aws_task.SageMakerTaskBase`'s.
     """
 
-    template_fields: Sequence[str] = (
+    template_fields: Sequence[str] = aws_template_fields(
         "result",
         "endpoint_name",
         "model_name",
@@ -57,8 +60,6 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         "code_location",
         "env",
         "instance_type",
-        "aws_conn_id",
-        "region_name",
     )
 
     def __init__(
@@ -81,10 +82,6 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         check_interval: float = 5,
         max_wait: timedelta | float = 3600,
         min_deferral: timedelta | float = DEFAULT_MIN_DEFERRAL,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,10 +102,6 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         self.check_interval = check_interval
         self.max_wait = seconds(max_wait)
         self.min_deferral = seconds(min_deferral)
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_hpt.aws_task import as_result

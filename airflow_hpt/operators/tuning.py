@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+from airflow.sdk import BaseOperatorLink, conf
 
-from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, SageMakerTaskBase, aws_template_fields, seconds
 from airflow_hpt.exceptions import VALIDATION_MODES, Validation
 from airflow_hpt.links.tuning import TuningJobLink, tuning_view_url
 from airflow_hpt.operators._guardrails import GuardrailsMixin
@@ -78,7 +78,7 @@ def _search_path(context: Context, jinja_env: jinja2.Environment) -> list[str]:
     return [dag.folder] if dag is not None else []
 
 
-class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
+class CreateTuningJobOperator(GuardrailsMixin, SageMakerTaskBase):
     """Start an Amazon SageMaker hyperparameter tuning job from a templated request.
 
     :param request: the CreateHyperParameterTuningJob request, as a dict or as the path of a
@@ -86,10 +86,6 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         path. Each string leaf is a Jinja template rendered on its own (see docs/request.md).
     :param tuning_job_name: the job name; by default the request's, else one derived from the dag id,
         task id, run id and map index (the same for every try of a task instance).
-    :param aws_conn_id: Airflow AWS connection (the amazon provider's; ``endpoint_url`` extra honoured).
-    :param region_name: AWS region; by default the connection's.
-    :param verify: TLS verification, as for the amazon provider's hooks.
-    :param botocore_config: botocore ``Config`` parameters as a dict.
     :param wait_for_completion: wait until the job ends; otherwise return name, ARN and status at once.
     :param check_interval: seconds between status polls.
     :param max_wait: give up waiting after this long (seconds or timedelta): the job is stopped and
@@ -119,19 +115,17 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         refuses nothing, for the day a rule refuses what SageMaker accepts (docs/request.md).
 
     Asset outlets receive an event whose extra holds the best training job and its model artifacts.
+
+    The AWS connection arguments (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``,
+    all templated) are :class:`~airflow_hpt.aws_task.SageMakerTaskBase`'s.
     """
 
-    template_fields: Sequence[str] = (
-        "request",
-        "tuning_job_name",
-        "aws_conn_id",
-        "region_name",
-        "verify",
-        "botocore_config",
-        # read by the "Tuning job" view, which sees only what Airflow serializes: the template fields
-        "instance_prices",
-    )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"request": "json", "botocore_config": "json"}
+    # instance_prices: read by the "Tuning job" view, which sees only what Airflow serializes
+    template_fields: Sequence[str] = aws_template_fields("request", "tuning_job_name", "instance_prices")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **SageMakerTaskBase.template_fields_renderers,
+        "request": "json",
+    }
     operator_extra_links: tuple[BaseOperatorLink, ...] = (TuningJobLink(),)
     ui_color = "#d9ead3"
 
@@ -140,10 +134,6 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         *,
         request: Mapping[str, Any] | str,
         tuning_job_name: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
         wait_for_completion: bool = True,
         check_interval: float = 30,
         max_wait: timedelta | float | None = None,
@@ -167,10 +157,6 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         self.create_retry_timeout = seconds(create_retry_timeout)
         self.request = RequestTemplate(request) if isinstance(request, str | Mapping) else request
         self.tuning_job_name = tuning_job_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
         self.wait_for_completion = wait_for_completion
         self.check_interval = check_interval
         self.max_wait = None if max_wait is None else seconds(max_wait)
