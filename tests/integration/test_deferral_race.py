@@ -46,7 +46,9 @@ def faults() -> CountingFaults:
 
 def _context(run_id: str = "manual__race") -> tuple[Any, dict[str, Any]]:
     pushed: dict[str, Any] = {}
-    ti = SimpleNamespace(map_index=-1, xcom_push=lambda key, value: pushed.__setitem__(key, value))
+    ti = SimpleNamespace(
+        map_index=-1, try_number=1, xcom_push=lambda key, value: pushed.__setitem__(key, value)
+    )
     return {"run_id": run_id, "ti": ti, "outlet_events": {}}, pushed
 
 
