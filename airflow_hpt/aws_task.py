@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
@@ -70,6 +71,8 @@ class SageMakerTaskBase(BaseOperator):
     """
 
     template_fields_renderers: ClassVar[dict[str, str]] = {"botocore_config": "json"}
+    check_interval: float
+    min_deferral: float = DEFAULT_MIN_DEFERRAL
     fail_on_stopped: bool = True
     # price per instance-hour by instance type: the result's consumption then has a cost
     instance_prices: dict[str, float] | None = None
@@ -88,6 +91,23 @@ class SageMakerTaskBase(BaseOperator):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+
+    def wait_kwargs(self, deadline: float | None) -> dict[str, Any]:
+        """The arguments every wait trigger takes (airflow_hpt/triggers/base.py) for a deferral now:
+        this task's connection and poll interval, ``deadline``, and no event before ``min_deferral``."""
+        return {
+            **{field: getattr(self, field) for field in CONNECTION_FIELDS},
+            "check_interval": self.check_interval,
+            "deadline": deadline,
+            "not_before": time.time() + self.min_deferral,
+        }
+
+    def backstop_timeout(self, deadline: float | None) -> timedelta | None:
+        """Airflow's deferral timeout for a trigger that enforces ``deadline`` itself: a few
+        intervals later, so that it fires only if the trigger could not."""
+        if deadline is None:
+            return None
+        return timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval)
 
     @cached_property
     def hook(self) -> TuningJobHook:

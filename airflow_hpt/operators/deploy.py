@@ -245,19 +245,13 @@ class DeployModelOperator(SageMakerTaskBase):
             trigger=EndpointTrigger(
                 endpoint_name=self.endpoint_name,
                 endpoint_config_name=config_name,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                check_interval=self.check_interval,
-                deadline=deadline,
-                not_before=time.time() + self.min_deferral,
                 handoff=handoff,
+                **self.wait_kwargs(deadline),
             ),
             method_name="execute_complete",
             kwargs=handoff,
             # the trigger reports the deadline itself; this is only a backstop
-            timeout=timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval),
+            timeout=self.backstop_timeout(deadline),
         )
 
     def _wait_settled(self, config_name: str | None, deadline: float) -> dict[str, Any]:

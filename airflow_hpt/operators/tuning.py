@@ -362,23 +362,13 @@ class CreateTuningJobOperator(GuardrailsMixin, SageMakerTaskBase):
 
         self.defer(
             trigger=TuningJobTrigger(
-                tuning_job_name=name,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                check_interval=self.check_interval,
-                deadline=deadline,
-                stop_on_kill=self.stop_on_kill,
-                not_before=time.time() + self.min_deferral,
+                tuning_job_name=name, stop_on_kill=self.stop_on_kill, **self.wait_kwargs(deadline)
             ),
             method_name="execute_complete",
             # Read back if Airflow resumes the task without the trigger's event.
             kwargs={"tuning_job_name": name, "deadline": deadline},
             # The trigger enforces max_wait itself (it stops the job first); this is only a backstop.
-            timeout=None
-            if deadline is None
-            else timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval),
+            timeout=self.backstop_timeout(deadline),
         )
 
     def _wait(self, context: Context, name: str) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class TuningJobSensor(SageMakerTaskBase, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
+        self.check_interval = self.poke_interval  # the trigger's poll interval when deferred
         self.tuning_job_name = tuning_job_name
         self.fail_on_stopped = fail_on_stopped
         self.stop_on_kill = stop_on_kill
@@ -94,16 +95,10 @@ class TuningJobSensor(SageMakerTaskBase, BaseSensorOperator):
         self.defer(
             trigger=TuningJobTrigger(
                 tuning_job_name=self.tuning_job_name,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                check_interval=self.poke_interval,
+                stop_on_kill=self.stop_on_kill,
                 # The sensor's timeout is Airflow's deferral timeout: it fails the task and, like
                 # a poke-mode timeout, leaves the job running.
-                deadline=None,
-                stop_on_kill=self.stop_on_kill,
-                not_before=time.time() + self.min_deferral,
+                **self.wait_kwargs(deadline=None),
             ),
             method_name="execute_complete",
             kwargs={"timeout_at": timeout_at},
