@@ -23,7 +23,7 @@ def test_provider_is_registered_and_its_modules_import() -> None:
 
 
 def test_every_task_and_trigger_module_is_listed() -> None:
-    """Each module of operators/, sensors/ and triggers/ that defines a task or a trigger class."""
+    """Each module of operators/, sensors/ and triggers/ that defines a concrete task or trigger class."""
     import inspect
     import pkgutil
 
@@ -37,7 +37,7 @@ def test_every_task_and_trigger_module_is_listed() -> None:
         for found in pkgutil.iter_modules(package.__path__, f"airflow_hpt.{kind}."):
             module = importlib.import_module(found.name)
             if any(
-                issubclass(value, base) and value.__module__ == found.name
+                issubclass(value, base) and value.__module__ == found.name and not inspect.isabstract(value)
                 for value in vars(module).values()
                 if inspect.isclass(value)
             ):
