@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger
 
-from airflow_hpt.triggers.shared_poll import Connection
+from airflow_hpt.triggers.shared_client import Connection
 
 
 class SageMakerWaitTrigger(BaseTrigger):
