@@ -82,7 +82,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Amazon SageMaker Automatic Model Tuning",
-                "python-modules": ["airflow_hpt.triggers.tuning"],
+                "python-modules": [
+                    "airflow_hpt.triggers.tuning",
+                    "airflow_hpt.triggers.endpoint",
+                    "airflow_hpt.triggers.capacity",
+                ],
             }
         ],
         "extra-links": ["airflow_hpt.links.tuning.TuningJobLink"],

@@ -79,6 +79,12 @@ class TuningJobConflict(RuntimeError):
     """The job name is taken by a job this task did not create."""
 
 
+class CreateNotConfirmed(RuntimeError):
+    """SageMaker answered a Create with transient errors (throttling, 5xx, dropped connections) for
+    longer than the Create may retry: whether a resource was made is unknown; a later try of the task
+    reattaches to it if it was (the Create is idempotent by name and fingerprint)."""
+
+
 class TuningJobNotStopped(PermissionError):
     """Stopping the job was refused (IAM): it keeps running, and costing, until it ends or is stopped."""
 

@@ -1,9 +1,14 @@
-"""Backoff policy for polling through transient faults. No Airflow or boto3 import."""
+"""Backoff policy for polling through transient faults, and how long a Create retries them.
+No Airflow or boto3 import."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+
+# How long a Create is retried through transient faults before the task fails: unlike a wait, a
+# Create has no deadline of its own, and an outage should fail the task, not hold it for ever.
+CREATE_RETRY_SECONDS = 300.0
 
 
 @dataclass

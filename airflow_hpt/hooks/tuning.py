@@ -15,10 +15,15 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_hpt.consumption import consumption, usage_of
-from airflow_hpt.exceptions import CapacityUnavailable, TuningJobConflict, TuningJobNotStopped
+from airflow_hpt.exceptions import (
+    CapacityUnavailable,
+    CreateNotConfirmed,
+    TuningJobConflict,
+    TuningJobNotStopped,
+)
 from airflow_hpt.naming import TAG_LINEAGE, fingerprint_of, tag_value
 from airflow_hpt.result import TERMINAL_STATUSES, tuning_result
-from airflow_hpt.retry import Backoff
+from airflow_hpt.retry import CREATE_RETRY_SECONDS, Backoff
 
 T = TypeVar("T")
 
@@ -159,11 +164,34 @@ class TuningJobHook(AwsBaseHook):
                 self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)
                 time.sleep(delay)
 
-    def create_or_reattach(self, request: Mapping[str, Any], fingerprint: str) -> CreatedJob:
-        """Create the job; if the name is taken by our own job (same fingerprint tag), reattach to it."""
+    def create(
+        self, operation: str, /, retry_for: float = CREATE_RETRY_SECONDS, **kwargs: Any
+    ) -> dict[str, Any]:
+        """A Create call, its transient faults retried for `retry_for` seconds at most; then
+        :class:`CreateNotConfirmed`, which says what is known of the resource."""
+        try:
+            return self.call(operation, retry_for, **kwargs)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            api_name = self.conn.meta.method_to_api_mapping[operation]
+            raise CreateNotConfirmed(
+                f"{api_name} failed with transient errors (throttling, 5xx or dropped connections) for "
+                f"{retry_for:g}s; gave up (last error: {error}). Whether SageMaker made the resource is "
+                "unknown: a retry of the task reattaches to it if it did, and never creates a second one."
+            ) from error
+
+    def create_or_reattach(
+        self, request: Mapping[str, Any], fingerprint: str, retry_for: float = CREATE_RETRY_SECONDS
+    ) -> CreatedJob:
+        """Create the job; if the name is taken by our own job (same fingerprint tag), reattach to it.
+
+        Transient faults are retried for `retry_for` seconds (a retried Create that meets the job its
+        lost answer made reattaches to it), then :class:`CreateNotConfirmed`.
+        """
         name = request["HyperParameterTuningJobName"]
         try:
-            response = self.call("create_hyper_parameter_tuning_job", **request)
+            response = self.create("create_hyper_parameter_tuning_job", retry_for, **request)
             return CreatedJob(name=name, arn=response["HyperParameterTuningJobArn"], reattached=False)
         except ClientError as error:
             if error_code(error) == "ResourceLimitExceeded":

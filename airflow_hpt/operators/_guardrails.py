@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_hpt.operators._common import seconds
+from airflow_hpt.aws_task import seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,6 +28,7 @@ class GuardrailsMixin:
     max_cost: float | None
     instance_prices: dict[str, float] | None
     capacity_wait: float | None
+    create_retry_timeout: float
     check_interval: float
     min_deferral: float
     deferrable: bool
@@ -86,7 +87,7 @@ class GuardrailsMixin:
             try:
                 # the same idempotent create every time: a Create that went through before its answer
                 # was lost is found again by name and fingerprint, never made twice
-                return self.hook.create_or_reattach(request, fingerprint)
+                return self.hook.create_or_reattach(request, fingerprint, self.create_retry_timeout)
             except CapacityUnavailable as refused:
                 if self.capacity_wait is None:
                     raise

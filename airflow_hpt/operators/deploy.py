@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
-from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, SageMakerTaskBase, aws_template_fields, seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class DeployModelOperator(TuningTaskMixin, BaseOperator):
+class DeployModelOperator(SageMakerTaskBase):
     """CreateModel from the best training job's artifacts, CreateEndpointConfig, then CreateEndpoint, or
     UpdateEndpoint when the endpoint exists; wait until it is InService.
 
@@ -44,9 +44,12 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
 
     An update that fails is rolled back by SageMaker: the task then fails with SageMaker's reason
     and names the model that still serves.
+
+    The AWS connection arguments (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``,
+    all templated) are :class:`~airflow_hpt.aws_task.SageMakerTaskBase`'s.
     """
 
-    template_fields: Sequence[str] = (
+    template_fields: Sequence[str] = aws_template_fields(
         "result",
         "endpoint_name",
         "model_name",
@@ -57,8 +60,6 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         "code_location",
         "env",
         "instance_type",
-        "aws_conn_id",
-        "region_name",
     )
 
     def __init__(
@@ -81,10 +82,6 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         check_interval: float = 5,
         max_wait: timedelta | float = 3600,
         min_deferral: timedelta | float = DEFAULT_MIN_DEFERRAL,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,13 +102,9 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         self.check_interval = check_interval
         self.max_wait = seconds(max_wait)
         self.min_deferral = seconds(min_deferral)
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_hpt.operators._common import as_result
+        from airflow_hpt.aws_task import as_result
         from airflow_hpt.quality import model_tags
 
         result = as_result(self.result)
@@ -252,19 +245,13 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
             trigger=EndpointTrigger(
                 endpoint_name=self.endpoint_name,
                 endpoint_config_name=config_name,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                check_interval=self.check_interval,
-                deadline=deadline,
-                not_before=time.time() + self.min_deferral,
                 handoff=handoff,
+                **self.wait_kwargs(deadline),
             ),
             method_name="execute_complete",
             kwargs=handoff,
             # the trigger reports the deadline itself; this is only a backstop
-            timeout=timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval),
+            timeout=self.backstop_timeout(deadline),
         )
 
     def _wait_settled(self, config_name: str | None, deadline: float) -> dict[str, Any]:
@@ -405,7 +392,7 @@ class DeployModelOperator(TuningTaskMixin, BaseOperator):
         from airflow_hpt.hooks.tuning import error_code
 
         try:
-            self.hook.call(operation, **kwargs)
+            self.hook.create(operation, **kwargs)
         except ClientError as error:
             if error_code(error) != "ValidationException":
                 raise

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_hpt.operators._common import TuningTaskMixin
+from airflow_hpt.aws_task import SageMakerTaskBase, aws_template_fields
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -15,7 +13,7 @@ if TYPE_CHECKING:
     from airflow_hpt.quality import Champion
 
 
-class QualityGateOperator(TuningTaskMixin, BaseOperator):
+class QualityGateOperator(SageMakerTaskBase):
     """Skip (not fail) the downstream deployment unless the tuned model is good enough.
 
     :param result: the tuning result (``tune.output`` or a template pulling it from XCom).
@@ -24,9 +22,12 @@ class QualityGateOperator(TuningTaskMixin, BaseOperator):
     :param champion_endpoint_name: compare with the model serving on this endpoint now, as tagged by
         :class:`~airflow_hpt.operators.deploy.DeployModelOperator`; the new model must beat it. None
         or a missing endpoint: no champion.
+
+    The AWS connection arguments (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``,
+    all templated) are :class:`~airflow_hpt.aws_task.SageMakerTaskBase`'s.
     """
 
-    template_fields: Sequence[str] = ("result", "min_objective", "champion_endpoint_name", "aws_conn_id")
+    template_fields: Sequence[str] = aws_template_fields("result", "min_objective", "champion_endpoint_name")
 
     def __init__(
         self,
@@ -34,25 +35,17 @@ class QualityGateOperator(TuningTaskMixin, BaseOperator):
         result: Any,
         min_objective: float | None = None,
         champion_endpoint_name: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.result = result
         self.min_objective = min_objective
         self.champion_endpoint_name = champion_endpoint_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from airflow_hpt.operators._common import as_result
+        from airflow_hpt.aws_task import as_result
         from airflow_hpt.quality import decide
 
         threshold = None if self.min_objective in (None, "") else float(self.min_objective)

@@ -10,74 +10,22 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+from airflow.sdk import BaseOperatorLink, conf
 
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, SageMakerTaskBase, aws_template_fields, seconds
 from airflow_hpt.exceptions import VALIDATION_MODES, Validation
 from airflow_hpt.links.tuning import TuningJobLink, tuning_view_url
-from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
 from airflow_hpt.operators._guardrails import GuardrailsMixin
+from airflow_hpt.operators.request_template import RequestTemplate
+from airflow_hpt.retry import CREATE_RETRY_SECONDS
 from airflow_hpt.warmstart import WarmStart
 
 if TYPE_CHECKING:
-    import jinja2
     from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
 
 
-class RequestTemplate:
-    """The request as written: a dict or a template file's path, rendered leaf by leaf.
-
-    Airflow calls a callable template field with the context and the DAG's Jinja environment. That is
-    the one rendering path that mapped tasks share with plain ones, and it keeps Airflow's own
-    rendering, which would read a template file as one text blob, away from the request.
-    """
-
-    def __init__(self, source: Mapping[str, Any] | str) -> None:
-        self.source = source
-
-    def __repr__(self) -> str:
-        return repr(self.source)
-
-    def __call__(self, *, context: Context, jinja_env: jinja2.Environment) -> Any:
-        """The rendered request, so no value can change its structure.
-
-        Secrets known to Airflow's masker are masked in the error (see docs/security.md).
-        """
-        from airflow.sdk.log import redact
-
-        from airflow_hpt.exceptions import TemplateError
-        from airflow_hpt.request import (
-            is_request_file,
-            load_request_template,
-            make_jinja_environment,
-            render_request,
-        )
-
-        failure: TemplateError | None = None
-        try:
-            template: Any = self.source
-            if is_request_file(template):
-                template = load_request_template(str(template), _search_path(context, jinja_env))
-            elif not isinstance(template, Mapping):
-                raise TemplateError(
-                    "request must be a dict or the path of a .json, .json.j2, .yaml, .yml or .yaml.j2 "
-                    f"file, got {type(template).__name__}: {str(template)[:80]!r}"
-                )
-            return render_request(template, context, make_jinja_environment(jinja_env))
-        except TemplateError as error:
-            failure = error.redacted(redact)
-        raise failure  # outside the except block: a redacted copy does not chain to the original
-
-
-def _search_path(context: Context, jinja_env: jinja2.Environment) -> list[str]:
-    searchpath = getattr(jinja_env.loader, "searchpath", None)
-    if searchpath:
-        return [str(path) for path in searchpath]
-    dag = context.get("dag")
-    return [dag.folder] if dag is not None else []
-
-
-class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
+class CreateTuningJobOperator(GuardrailsMixin, SageMakerTaskBase):
     """Start an Amazon SageMaker hyperparameter tuning job from a templated request.
 
     :param request: the CreateHyperParameterTuningJob request, as a dict or as the path of a
@@ -85,10 +33,6 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         path. Each string leaf is a Jinja template rendered on its own (see docs/request.md).
     :param tuning_job_name: the job name; by default the request's, else one derived from the dag id,
         task id, run id and map index (the same for every try of a task instance).
-    :param aws_conn_id: Airflow AWS connection (the amazon provider's; ``endpoint_url`` extra honoured).
-    :param region_name: AWS region; by default the connection's.
-    :param verify: TLS verification, as for the amazon provider's hooks.
-    :param botocore_config: botocore ``Config`` parameters as a dict.
     :param wait_for_completion: wait until the job ends; otherwise return name, ARN and status at once.
     :param check_interval: seconds between status polls.
     :param max_wait: give up waiting after this long (seconds or timedelta): the job is stopped and
@@ -110,24 +54,25 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
     :param capacity_wait: while SageMaker refuses the Create for a full quota (ResourceLimitExceeded),
         try again with jittered backoff for this long (seconds or timedelta); a deferrable task waits
         in the triggerer. None (the default) fails at the first refusal.
+    :param create_retry_timeout: how long (seconds or timedelta) the Create is retried while SageMaker
+        answers with transient errors (throttling, 5xx, dropped connections); then the task fails with
+        ``CreateNotConfirmed``. A job a lost answer hid is found again by a retry, never made twice.
     :param validation: ``"strict"`` (the default) fails before Create on the rules with evidence that
         SageMaker refuses and logs the other problems as warnings; ``"warn"`` logs every problem and
         refuses nothing, for the day a rule refuses what SageMaker accepts (docs/request.md).
 
     Asset outlets receive an event whose extra holds the best training job and its model artifacts.
+
+    The AWS connection arguments (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``,
+    all templated) are :class:`~airflow_hpt.aws_task.SageMakerTaskBase`'s.
     """
 
-    template_fields: Sequence[str] = (
-        "request",
-        "tuning_job_name",
-        "aws_conn_id",
-        "region_name",
-        "verify",
-        "botocore_config",
-        # read by the "Tuning job" view, which sees only what Airflow serializes: the template fields
-        "instance_prices",
-    )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"request": "json", "botocore_config": "json"}
+    # instance_prices: read by the "Tuning job" view, which sees only what Airflow serializes
+    template_fields: Sequence[str] = aws_template_fields("request", "tuning_job_name", "instance_prices")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **SageMakerTaskBase.template_fields_renderers,
+        "request": "json",
+    }
     operator_extra_links: tuple[BaseOperatorLink, ...] = (TuningJobLink(),)
     ui_color = "#d9ead3"
 
@@ -136,10 +81,6 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         *,
         request: Mapping[str, Any] | str,
         tuning_job_name: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
         wait_for_completion: bool = True,
         check_interval: float = 30,
         max_wait: timedelta | float | None = None,
@@ -153,18 +94,16 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
         max_cost: float | None = None,
         capacity_wait: timedelta | float | None = None,
         validation: Validation = "strict",
+        create_retry_timeout: timedelta | float = CREATE_RETRY_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if validation not in VALIDATION_MODES:
             raise ValueError(f"validation must be one of {', '.join(VALIDATION_MODES)}, got {validation!r}")
         self.validation = validation
+        self.create_retry_timeout = seconds(create_retry_timeout)
         self.request = RequestTemplate(request) if isinstance(request, str | Mapping) else request
         self.tuning_job_name = tuning_job_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
         self.wait_for_completion = wait_for_completion
         self.check_interval = check_interval
         self.max_wait = None if max_wait is None else seconds(max_wait)
@@ -359,30 +298,24 @@ class CreateTuningJobOperator(GuardrailsMixin, TuningTaskMixin, BaseOperator):
             raise TimeoutError(
                 f"Tuning job {name} did not finish within max_wait={self.max_wait}s; stopped it"
             )
-        self._defer(name, deadline)
+        self._defer(context, name, deadline)
 
-    def _defer(self, name: str, deadline: float | None) -> NoReturn:
+    def _defer(self, context: Context, name: str, deadline: float | None) -> NoReturn:
+        from airflow_hpt.triggers.kill import mark_deferring_try
         from airflow_hpt.triggers.tuning import TuningJobTrigger
+
+        if self.stop_on_kill:
+            mark_deferring_try(context)
 
         self.defer(
             trigger=TuningJobTrigger(
-                tuning_job_name=name,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                check_interval=self.check_interval,
-                deadline=deadline,
-                stop_on_kill=self.stop_on_kill,
-                not_before=time.time() + self.min_deferral,
+                tuning_job_name=name, stop_on_kill=self.stop_on_kill, **self.wait_kwargs(deadline)
             ),
             method_name="execute_complete",
             # Read back if Airflow resumes the task without the trigger's event.
             kwargs={"tuning_job_name": name, "deadline": deadline},
             # The trigger enforces max_wait itself (it stops the job first); this is only a backstop.
-            timeout=None
-            if deadline is None
-            else timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval),
+            timeout=self.backstop_timeout(deadline),
         )
 
     def _wait(self, context: Context, name: str) -> dict[str, Any]:

@@ -12,24 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL, TuningTaskMixin, seconds
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL, SageMakerTaskBase, aws_template_fields, seconds
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
 
 
-class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
+class TuningJobSensor(SageMakerTaskBase, BaseSensorOperator):
     """Wait until a SageMaker hyperparameter tuning job ends; return its result.
 
     Same status rule, result dict and XCom keys as ``CreateTuningJobOperator``: a Failed job fails
     the task, a Stopped one too unless ``fail_on_stopped=False``.
 
     :param tuning_job_name: the job to wait for (templated).
-    :param aws_conn_id: Airflow AWS connection.
-    :param region_name: AWS region; by default the connection's.
-    :param verify: TLS verification, as for the amazon provider's hooks.
-    :param botocore_config: botocore ``Config`` parameters as a dict.
     :param fail_on_stopped: a job that ends Stopped fails the task (otherwise its result is returned).
     :param stop_on_kill: stop the job when the task is killed. Off by default: the sensor did not
         create the job.
@@ -39,27 +35,19 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         after it deferred (see ``CreateTuningJobOperator``).
     :param instance_prices: price per instance-hour by instance type: the result's ``consumption``
         then has a ``cost`` (docs/consumption.md), and so has the "Tuning job" view.
+
+    The AWS connection arguments (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``,
+    all templated) are :class:`~airflow_hpt.aws_task.SageMakerTaskBase`'s.
     """
 
-    template_fields: Sequence[str] = (
-        "tuning_job_name",
-        "aws_conn_id",
-        "region_name",
-        "verify",
-        "botocore_config",
-        # read by the "Tuning job" view, which sees only what Airflow serializes: the template fields
-        "instance_prices",
-    )
+    # instance_prices: read by the "Tuning job" view, which sees only what Airflow serializes
+    template_fields: Sequence[str] = aws_template_fields("tuning_job_name", "instance_prices")
     ui_color = "#d9ead3"
 
     def __init__(
         self,
         *,
         tuning_job_name: str,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
         fail_on_stopped: bool = True,
         stop_on_kill: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -69,11 +57,8 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
+        self.check_interval = self.poke_interval  # the trigger's poll interval when deferred
         self.tuning_job_name = tuning_job_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
         self.fail_on_stopped = fail_on_stopped
         self.stop_on_kill = stop_on_kill
         self.deferrable = deferrable
@@ -102,21 +87,18 @@ class TuningJobSensor(TuningTaskMixin, BaseSensorOperator):
                 f"Sensor timed out after {self.timeout} s: tuning job {self.tuning_job_name} has not "
                 "ended (it keeps running)"
             )
+        from airflow_hpt.triggers.kill import mark_deferring_try
         from airflow_hpt.triggers.tuning import TuningJobTrigger
 
+        if self.stop_on_kill:
+            mark_deferring_try(context)
         self.defer(
             trigger=TuningJobTrigger(
                 tuning_job_name=self.tuning_job_name,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                check_interval=self.poke_interval,
+                stop_on_kill=self.stop_on_kill,
                 # The sensor's timeout is Airflow's deferral timeout: it fails the task and, like
                 # a poke-mode timeout, leaves the job running.
-                deadline=None,
-                stop_on_kill=self.stop_on_kill,
-                not_before=time.time() + self.min_deferral,
+                **self.wait_kwargs(deadline=None),
             ),
             method_name="execute_complete",
             kwargs={"timeout_at": timeout_at},

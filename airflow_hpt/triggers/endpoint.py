@@ -14,25 +14,26 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import ClientError
 
 from airflow_hpt.endpoints import Outcome, outcome, summary
 from airflow_hpt.hooks.tuning import async_call, async_retry_transient
-from airflow_hpt.triggers.shared_poll import Connection, event_loop_registry
+from airflow_hpt.triggers.base import SageMakerWaitTrigger
+from airflow_hpt.triggers.shared_poll import event_loop_registry
 
 
-class EndpointTrigger(BaseTrigger):
+class EndpointTrigger(SageMakerWaitTrigger):
     """Wait until ``endpoint_name`` leaves Creating/Updating, then yield its Describe's summary.
 
     :param endpoint_config_name: the configuration being deployed; None waits for any settled state
         (an update that must wait for an earlier change to finish).
-    :param deadline: epoch seconds after which a timeout event is yielded; None waits as long as it takes.
-    :param not_before: epoch seconds before which no event is yielded (Airflow's deferral race,
-        docs/waiting.md); serialized, so a triggerer restart keeps it.
     :param handoff: JSON-safe values the resumed task needs, returned in every event: Airflow
         passes a resumed task the event alone in some paths (``dag.test()`` drops the deferral's
         ``kwargs`` when an event came).
+
+    The connection, ``check_interval``, ``deadline`` (after which a timeout event is yielded) and
+    ``not_before`` are :class:`~airflow_hpt.triggers.base.SageMakerWaitTrigger`'s.
     """
 
     def __init__(
@@ -40,60 +41,34 @@ class EndpointTrigger(BaseTrigger):
         *,
         endpoint_name: str,
         endpoint_config_name: str | None,
-        aws_conn_id: str | None,
-        region_name: str | None,
-        verify: bool | str | None,
-        botocore_config: dict[str, Any] | None,
-        check_interval: float,
-        deadline: float | None,
-        not_before: float | None = None,
         handoff: dict[str, Any] | None = None,
+        **wait: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**wait)
         self.endpoint_name = endpoint_name
         self.endpoint_config_name = endpoint_config_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.check_interval = check_interval
-        self.deadline = deadline
-        self.not_before = not_before
         self.handoff = handoff or {}
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "endpoint_name": self.endpoint_name,
-                "endpoint_config_name": self.endpoint_config_name,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-                "check_interval": self.check_interval,
-                "deadline": self.deadline,
-                "not_before": self.not_before,
-                "handoff": self.handoff,
-            },
-        )
+    def own_kwargs(self) -> dict[str, Any]:
+        return {
+            "endpoint_name": self.endpoint_name,
+            "endpoint_config_name": self.endpoint_config_name,
+            "handoff": self.handoff,
+        }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         payload = await self._wait_for_event()
-        remaining = 0.0 if self.not_before is None else self.not_before - time.time()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        await self.hold_until_not_before(f"endpoint {self.endpoint_name}")
         yield TriggerEvent({**payload, "handoff": self.handoff})
 
     async def _wait_for_event(self) -> dict[str, Any]:
-        connection = Connection(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
-        async with event_loop_registry().client(connection) as client:
+        async with event_loop_registry().client(self.connection) as client:
             while True:
                 try:
                     endpoint = await async_retry_transient(
                         lambda: async_call(client, "describe_endpoint", EndpointName=self.endpoint_name),
                         retry_for=None,
-                        on_retry=self._log_retry,
+                        on_retry=self.log_retry,
                     )
                 except ClientError as error:
                     return {"status": "error", "message": f"{self.endpoint_name}: {error}"}
@@ -107,6 +82,3 @@ class EndpointTrigger(BaseTrigger):
                 if self.deadline is not None:
                     wait = max(0.0, min(wait, self.deadline - time.time()))
                 await asyncio.sleep(wait)
-
-    def _log_retry(self, error: BaseException, delay: float) -> None:
-        self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)

@@ -20,97 +20,47 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_hpt.exceptions import TuningJobNotStopped
 from airflow_hpt.hooks.tuning import async_call, async_retry_transient, async_stop_tuning_job
 from airflow_hpt.result import TERMINAL_STATUSES, progress_line
-from airflow_hpt.triggers.shared_poll import Connection, Failure, Watch, event_loop_registry
+from airflow_hpt.triggers.base import SageMakerWaitTrigger
+from airflow_hpt.triggers.kill import outlive_cancels, taken_over
+from airflow_hpt.triggers.shared_poll import Failure, Watch, event_loop_registry
 
 # Stopping a job runs while a task is being killed or has timed out: bounded.
 STOP_RETRY_SECONDS = 20.0
 
 
-class TuningJobTrigger(BaseTrigger):
+class TuningJobTrigger(SageMakerWaitTrigger):
     """Wait for a hyperparameter tuning job to reach a terminal status, then yield its result.
 
     :param tuning_job_name: the job to wait for.
-    :param aws_conn_id: AWS connection (the one the job was created with).
-    :param region_name: AWS region; by default the connection's.
-    :param verify: TLS verification, as for the amazon provider's hooks.
-    :param botocore_config: botocore ``Config`` parameters as a dict.
-    :param check_interval: seconds between status polls.
-    :param deadline: epoch seconds after which the job is stopped and a timeout event is yielded;
-        None waits as long as the job runs.
     :param stop_on_kill: stop the job when a user kills the deferred task (mark failed/success,
         clear). Triggerer restarts and redistribution never stop it.
-    :param not_before: epoch seconds before which no event is yielded, however early the job ends.
-        Airflow's scheduler fails a try when the trigger resumes the task before the executor has
-        reported the process that deferred it (see docs/waiting.md, "Airflow's deferral race");
-        the deferring task sets it a few seconds after the deferral. Part of the serialized
-        kwargs, so a triggerer restart does not reset it.
+
+    The connection, ``check_interval``, ``deadline`` (after which the job is stopped and a timeout
+    event is yielded) and ``not_before`` are :class:`~airflow_hpt.triggers.base.SageMakerWaitTrigger`'s.
     """
 
-    def __init__(
-        self,
-        *,
-        tuning_job_name: str,
-        aws_conn_id: str | None,
-        region_name: str | None,
-        verify: bool | str | None,
-        botocore_config: dict[str, Any] | None,
-        check_interval: float,
-        deadline: float | None,
-        stop_on_kill: bool,
-        not_before: float | None = None,
-    ) -> None:
-        super().__init__()
+    def __init__(self, *, tuning_job_name: str, stop_on_kill: bool, **wait: Any) -> None:
+        super().__init__(**wait)
         self.tuning_job_name = tuning_job_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.check_interval = check_interval
-        self.deadline = deadline
         self.stop_on_kill = stop_on_kill
-        self.not_before = not_before
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "tuning_job_name": self.tuning_job_name,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-                "check_interval": self.check_interval,
-                "deadline": self.deadline,
-                "stop_on_kill": self.stop_on_kill,
-                "not_before": self.not_before,
-            },
-        )
-
-    @property
-    def _connection(self) -> Connection:
-        return Connection(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
+    def own_kwargs(self) -> dict[str, Any]:
+        return {"tuning_job_name": self.tuning_job_name, "stop_on_kill": self.stop_on_kill}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self._wait_for_event()
-        await self._hold_until_not_before()
+        await self.hold_until_not_before(f"tuning job {self.tuning_job_name}")
         yield event
-
-    async def _hold_until_not_before(self) -> None:
-        """Keep the event back until `not_before`, so Airflow cannot resume the task too early."""
-        remaining = 0.0 if self.not_before is None else self.not_before - time.time()
-        if remaining > 0:
-            self.log.info("Holding the event of tuning job %s for %.1fs", self.tuning_job_name, remaining)
-            await asyncio.sleep(remaining)
 
     async def _wait_for_event(self) -> TriggerEvent:
         name = self.tuning_job_name
         registry = event_loop_registry()
-        poller = registry.poller(self._connection)
+        poller = registry.poller(self.connection)
         watch = Watch(name, self.check_interval)
         poller.add(watch)
         try:
@@ -137,18 +87,18 @@ class TuningJobTrigger(BaseTrigger):
     async def _at_deadline(self) -> TriggerEvent:
         """max_wait is over: a job that ended meanwhile is a result; otherwise stop it."""
         name = self.tuning_job_name
-        async with event_loop_registry().client(self._connection) as client:
+        async with event_loop_registry().client(self.connection) as client:
             describe = await async_retry_transient(
                 lambda: async_call(
                     client, "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name
                 ),
                 retry_for=STOP_RETRY_SECONDS,
-                on_retry=self._log_retry,
+                on_retry=self.log_retry,
             )
             if describe["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
                 return _ended_event(name, describe["HyperParameterTuningJobStatus"])
             try:
-                stopped = await async_stop_tuning_job(client, name, STOP_RETRY_SECONDS, self._log_retry)
+                stopped = await async_stop_tuning_job(client, name, STOP_RETRY_SECONDS, self.log_retry)
                 outcome = "stopped it" if stopped else "it was no longer running when asked to stop"
             except TuningJobNotStopped as refused:
                 stopped, outcome = False, str(refused)
@@ -165,15 +115,24 @@ class TuningJobTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts)."""
-        if not self.stop_on_kill:
-            return
-        async with event_loop_registry().client(self._connection) as client:
-            if await async_stop_tuning_job(client, self.tuning_job_name, STOP_RETRY_SECONDS, self._log_retry):
-                self.log.info("Asked SageMaker to stop tuning job %s (task killed)", self.tuning_job_name)
+        """A user killed the deferred task: stop the job if asked to (never on triggerer restarts,
+        nor when another triggerer took the trigger over: airflow_hpt/triggers/kill.py)."""
+        if self.stop_on_kill:
+            await outlive_cancels(self._stop_unless_taken_over())
 
-    def _log_retry(self, error: BaseException, delay: float) -> None:
-        self.log.warning("Transient SageMaker error (%s); retrying in %.1fs", error, delay)
+    async def _stop_unless_taken_over(self) -> None:
+        ti = self.task_instance
+        if ti is not None and await taken_over(ti):
+            self.log.info(
+                "Not stopping tuning job %s: try %s is still deferred on it, its trigger now run by "
+                "another triggerer",
+                self.tuning_job_name,
+                ti.try_number,
+            )
+            return
+        async with event_loop_registry().client(self.connection) as client:
+            if await async_stop_tuning_job(client, self.tuning_job_name, STOP_RETRY_SECONDS, self.log_retry):
+                self.log.info("Asked SageMaker to stop tuning job %s (task killed)", self.tuning_job_name)
 
 
 def ended_job(event: Mapping[str, Any]) -> str:

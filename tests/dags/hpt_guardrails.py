@@ -77,3 +77,9 @@ with DAG(
         check_interval=0.3,
         min_deferral=0.5,
     )
+
+# a Create that the backend keeps failing (tests/integration/test_create_retries.py) gives up after 2 s
+with DAG(
+    "hpt_create_retries", schedule=None, start_date=START, params=quadratic_params(max_jobs=1)
+) as create_dag:
+    CreateTuningJobOperator(task_id="tune", request=REQUEST, create_retry_timeout=2, check_interval=0.3)

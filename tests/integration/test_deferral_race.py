@@ -16,11 +16,11 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 from botocore.exceptions import ClientError
 
 from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
+from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL
 from airflow_hpt.exceptions import TuningJobFailed
 from airflow_hpt.hooks.tuning import TuningJobHook
 from airflow_hpt.local.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
-from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL
 from airflow_hpt.result import XCOM_KEYS
 from airflow_hpt.triggers.tuning import TuningJobTrigger
 from tests.integration.test_trigger import first_event, make_trigger, start
@@ -46,7 +46,9 @@ def faults() -> CountingFaults:
 
 def _context(run_id: str = "manual__race") -> tuple[Any, dict[str, Any]]:
     pushed: dict[str, Any] = {}
-    ti = SimpleNamespace(map_index=-1, xcom_push=lambda key, value: pushed.__setitem__(key, value))
+    ti = SimpleNamespace(
+        map_index=-1, try_number=1, xcom_push=lambda key, value: pushed.__setitem__(key, value)
+    )
     return {"run_id": run_id, "ti": ti, "outlet_events": {}}, pushed
 
 

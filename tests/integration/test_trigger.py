@@ -179,7 +179,7 @@ def test_many_triggers_share_one_list_per_interval(client: Any, faults: Counting
         waiting = asyncio.gather(*(first_event(make_trigger(name, check_interval=0.5)) for name in names))
         pollers = shared_poll.event_loop_registry().pollers
         poller = await wait_until_async(
-            "the shared poller", lambda: pollers.get(make_trigger("x")._connection)
+            "the shared poller", lambda: pollers.get(make_trigger("x").connection)
         )
         return await waiting, poller.polls
 
@@ -208,7 +208,7 @@ def test_jobs_ending_together_are_reported_from_list_without_a_describe(
         waiting = asyncio.gather(*(first_event(make_trigger(name, check_interval=0.3)) for name in names))
         pollers = shared_poll.event_loop_registry().pollers
         poller = await wait_until_async(
-            "the shared poller", lambda: pollers.get(make_trigger("x")._connection)
+            "the shared poller", lambda: pollers.get(make_trigger("x").connection)
         )
         # every job seen running in a List: from now on, how they end is read from List alone
         await wait_until_async(
@@ -232,7 +232,7 @@ def test_a_job_list_misses_is_still_seen(client: Any, faults: CountingFaults) ->
 
     async def wait_all() -> list[TriggerEvent]:
         registry = shared_poll.event_loop_registry()
-        connection = make_trigger("x")._connection
+        connection = make_trigger("x").connection
         async with registry.client(connection) as real:
             registry.clients[connection]._client = _HidingClient(real, "trig-hidden")
             return await asyncio.gather(*(first_event(make_trigger(name)) for name in names))

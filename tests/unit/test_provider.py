@@ -22,6 +22,29 @@ def test_provider_is_registered_and_its_modules_import() -> None:
     assert getattr(importlib.import_module(module_name), class_name) is TuningJobLink
 
 
+def test_every_task_and_trigger_module_is_listed() -> None:
+    """Each module of operators/, sensors/ and triggers/ that defines a concrete task or trigger class."""
+    import inspect
+    import pkgutil
+
+    from airflow.sdk import BaseOperator
+    from airflow.triggers.base import BaseTrigger
+
+    info = get_provider_info()
+    for kind, base in (("operators", BaseOperator), ("sensors", BaseOperator), ("triggers", BaseTrigger)):
+        package = importlib.import_module(f"airflow_hpt.{kind}")
+        defining = set()
+        for found in pkgutil.iter_modules(package.__path__, f"airflow_hpt.{kind}."):
+            module = importlib.import_module(found.name)
+            if any(
+                issubclass(value, base) and value.__module__ == found.name and not inspect.isabstract(value)
+                for value in vars(module).values()
+                if inspect.isclass(value)
+            ):
+                defining.add(found.name)
+        assert defining == set(info[kind][0]["python-modules"]), kind
+
+
 def test_console_link_is_partition_and_region_aware() -> None:
     link = TuningJobLink()
     url = link.format_link(region_name="eu-west-1", aws_domain=link.get_aws_domain("aws"), job_name="tune-1")

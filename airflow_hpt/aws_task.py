@@ -1,13 +1,18 @@
-"""What the operators and the sensor share: connection handling and the tuning result handoff."""
+"""What every operator and the sensor share: the AWS connection arguments (one base, templated
+alike, as the amazon provider's ``AwsBaseOperator`` and ``aws_template_fields`` do), the hook and the
+tuning result handoff."""
 
 from __future__ import annotations
 
 import ast
 import json
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -46,20 +51,63 @@ def as_result(value: Any) -> dict[str, Any]:
     raise TypeError(f"expected the tuning result (a dict from CreateTuningJobOperator), got {value!r:.120}")
 
 
-class TuningTaskMixin:
-    """The connection handling and the result handoff that the tuning operator, the sensor, the gate
-    and the deploy operator share."""
+# The connection arguments every task of this package takes, and templates.
+CONNECTION_FIELDS = ("aws_conn_id", "region_name", "verify", "botocore_config")
 
-    aws_conn_id: str | None
-    region_name: str | None
-    verify: bool | str | None = None
-    botocore_config: dict[str, Any] | None = None
+
+def aws_template_fields(*fields: str) -> tuple[str, ...]:
+    """A task's own template fields, then the four connection arguments: each once."""
+    return tuple(dict.fromkeys((*fields, *CONNECTION_FIELDS)))
+
+
+class SageMakerTaskBase(BaseOperator):
+    """The base of every operator and the sensor: the AWS connection arguments, the hook on them and
+    the result handoff. A ``BaseOperator``, so that ``default_args`` reach the connection arguments.
+
+    :param aws_conn_id: Airflow AWS connection (the amazon provider's; ``endpoint_url`` extra honoured).
+    :param region_name: AWS region; by default the connection's.
+    :param verify: TLS verification, as for the amazon provider's hooks.
+    :param botocore_config: botocore ``Config`` parameters as a dict.
+    """
+
+    template_fields_renderers: ClassVar[dict[str, str]] = {"botocore_config": "json"}
+    check_interval: float
+    min_deferral: float = DEFAULT_MIN_DEFERRAL
     fail_on_stopped: bool = True
     # price per instance-hour by instance type: the result's consumption then has a cost
     instance_prices: dict[str, float] | None = None
-    do_xcom_push: bool
 
-    log: Any  # BaseOperator's logger
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def wait_kwargs(self, deadline: float | None) -> dict[str, Any]:
+        """The arguments every wait trigger takes (airflow_hpt/triggers/base.py) for a deferral now:
+        this task's connection and poll interval, ``deadline``, and no event before ``min_deferral``."""
+        return {
+            **{field: getattr(self, field) for field in CONNECTION_FIELDS},
+            "check_interval": self.check_interval,
+            "deadline": deadline,
+            "not_before": time.time() + self.min_deferral,
+        }
+
+    def backstop_timeout(self, deadline: float | None) -> timedelta | None:
+        """Airflow's deferral timeout for a trigger that enforces ``deadline`` itself: a few
+        intervals later, so that it fires only if the trigger could not."""
+        if deadline is None:
+            return None
+        return timedelta(seconds=max(0.0, deadline - time.time()) + 10 * self.check_interval)
 
     @cached_property
     def hook(self) -> TuningJobHook:
