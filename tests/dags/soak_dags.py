@@ -33,6 +33,8 @@ PARAMS = {
     "sleep": float(os.environ.get("SOAK_TRAINING_SLEEP", "2")),
     "fail": "false",
     "hold": os.environ.get("SOAK_HOLD", ""),
+    # a held job must outlast the faults injected while it waits
+    "max_runtime": 1800,
 }
 TASKS = 5
 # Airflow's default: no safety net. A try lost to Airflow's deferral race (docs/waiting.md) would be
