@@ -106,8 +106,8 @@ def _show_budget(path: Path, request: dict[str, Any], prices_file: str | None) -
 
 
 def _local_sagemaker(args: argparse.Namespace) -> int:
-    from airflow_hpt.local.faults import Faults
-    from airflow_hpt.local.policy import Policy, PolicyError
+    from airflow_hpt.local.http.faults import Faults
+    from airflow_hpt.local.iam.policy import Policy, PolicyError
     from airflow_hpt.local.server import serve
 
     # a secret nobody chose is generated, never a well-known default: this backend runs code

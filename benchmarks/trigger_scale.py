@@ -50,7 +50,7 @@ print(f"loss={(args.x - 0.3) ** 2:.6f}", flush=True)
 
 def _serve_backend(home: str, capacity: int, counters: Any, ready: Any, stop: Any) -> None:
     """The local backend in its own process; every call it receives is counted in `counters`."""
-    from airflow_hpt.local.faults import Faults
+    from airflow_hpt.local.http.faults import Faults
     from airflow_hpt.local.server import LocalSageMaker
 
     class CountingFaults(Faults):

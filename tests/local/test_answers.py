@@ -1,4 +1,4 @@
-"""The members SageMaker adds to Describe answers (airflow_hpt.local.answers), over HTTP, each
+"""The members SageMaker adds to Describe answers (airflow_hpt.local.tuning.answers), over HTTP, each
 answer still checked member by member against the botocore service model."""
 
 from __future__ import annotations

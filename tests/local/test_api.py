@@ -19,7 +19,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.faults import Faults
+from airflow_hpt.local.http.faults import Faults
 from airflow_hpt.local.server import LocalSageMaker
 from tests.local.conftest import (
     REGION,
