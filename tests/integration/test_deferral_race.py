@@ -18,8 +18,7 @@ from botocore.exceptions import ClientError
 from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
 from airflow_hpt.exceptions import TuningJobFailed
 from airflow_hpt.hooks.tuning import TuningJobHook
-from airflow_hpt.local.http.faults import Faults
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import Faults, LocalSageMaker
 from airflow_hpt.operators._common import DEFAULT_MIN_DEFERRAL
 from airflow_hpt.result import XCOM_KEYS
 from airflow_hpt.triggers.tuning import TuningJobTrigger

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import quadratic_request, training_jobs, wait_for
 from tests.local.test_api import assert_shape
 

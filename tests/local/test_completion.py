@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.local.tuning.records import CONVERGENCE_MIN_JOBS, converged
 from tests.local.conftest import held, make_client, quadratic_request, training_jobs, wait_for
 from tests.local.test_api import assert_shape

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from policy_sentry.querying.actions import get_action_data
 from policy_sentry.querying.conditions import get_condition_key_details, get_condition_keys_for_service
 
+from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.local.iam.actions import (
     CONTEXT_KEYS,
     REQUEST_TAG,
@@ -28,7 +29,6 @@ from airflow_hpt.local.iam.actions import (
     sagemaker_needs,
 )
 from airflow_hpt.local.iam.conditions import ARN, ARRAY_OF_STRING, BOOL, NUMERIC, STRING
-from airflow_hpt.local.server import LocalSageMaker
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.request.model import operation_input_shape
 from tests.local.conftest import backend_client, quadratic_request

@@ -23,8 +23,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from sklearn.datasets import load_digits
 
+from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.local.sagemaker.runtime import summarize
-from airflow_hpt.local.server import LocalSageMaker
 from tests.local.conftest import REGION, SCRIPTS, TRAINING_DIR, backend_client, wait_for
 
 DEADLINE_SECONDS = 120.0
