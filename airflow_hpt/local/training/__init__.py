@@ -8,7 +8,8 @@ from airflow_hpt._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from airflow_hpt.local.training.capture import MetricSample, TimedLog
-    from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
+    from airflow_hpt.local.training.process import TrainingOutcome, TrainingProcess, TrainingSpec
+    from airflow_hpt.local.training.runner import Runner
     from airflow_hpt.local.training.standalone import TrainingJobs
     from airflow_hpt.local.training.zygote import Zygote, ZygoteGone
 
@@ -28,7 +29,8 @@ __getattr__ = lazy_exports(
     __name__,
     {
         ".capture": ("MetricSample", "TimedLog"),
-        ".runner": ("Runner", "TrainingOutcome", "TrainingProcess", "TrainingSpec"),
+        ".process": ("TrainingOutcome", "TrainingProcess", "TrainingSpec"),
+        ".runner": ("Runner",),
         ".standalone": ("TrainingJobs",),
         ".zygote": ("Zygote", "ZygoteGone"),
     },
