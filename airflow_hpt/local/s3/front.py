@@ -16,14 +16,11 @@ in a trailer), and any ``x-amz-checksum-*`` or ``Content-MD5`` they carry is che
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote
-from xml.etree import ElementTree
+from urllib.parse import quote
 
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
@@ -33,16 +30,28 @@ from airflow_hpt.local.iam.actions import object_arn, s3_context, s3_needs
 from airflow_hpt.local.iam.policy import Authorizer
 from airflow_hpt.local.s3.bodies import read_document, receive_object
 from airflow_hpt.local.s3.objects import (
-    DEFAULT_CONTENT_TYPE,
     ObjectInfo,
     ObjectStore,
     S3Error,
     iter_range,
 )
+from airflow_hpt.local.s3.wire import (
+    addressed,
+    checksum_headers_of,
+    content_type_of,
+    copy_source_of,
+    decoded_token,
+    error_response,
+    iso_time,
+    parsed_xml,
+    user_metadata_of,
+    xml_child,
+    xml_element,
+    xml_response,
+)
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 AUTH_STATUS = {
     "AuthorizationHeaderMalformed": 400,
     "AuthorizationQueryParametersError": 400,
@@ -84,7 +93,6 @@ UNSUPPORTED = (
     "intelligent-tiering",
 )
 DEFAULT_MAX_KEYS = 1000
-VIRTUAL_HOST_SUFFIX = ".localhost"
 
 
 class S3Front:
@@ -108,14 +116,14 @@ class S3Front:
             self._authenticate(request)
         except AuthError as refused:
             error = S3Error(refused.s3_code, refused.message, AUTH_STATUS.get(refused.s3_code, 403))
-            return _error(error, request, request_id)
+            return error_response(error, request, request_id)
         try:
             response = self._dispatch(request)
         except S3Error as error:
-            return _error(error, request, request_id)
+            return error_response(error, request, request_id)
         except Exception:  # a bug must reach the client as a 500, not kill the connection
             log.exception("S3 %s %s failed", request.method, request.path)
-            return _error(
+            return error_response(
                 S3Error("InternalError", "We encountered an internal error. Please try again.", 500),
                 request,
                 request_id,
@@ -137,7 +145,7 @@ class S3Front:
             self.verifier.verify(request.method, url, request.headers, None, S3_SERVICE)
 
     def _dispatch(self, request: Request) -> Response:
-        bucket, key = _address(request)
+        bucket, key = addressed(request)
         args = request.args
         unsupported = [name for name in UNSUPPORTED if name in args]
         if unsupported or (not key and "uploads" in args):
@@ -188,7 +196,7 @@ class S3Front:
         args = request.args
         copy_source = None
         if key and "x-amz-copy-source" in request.headers and "uploadId" not in args:
-            copy_source = _copy_source(request)
+            copy_source = copy_source_of(request)
         context = s3_context(request.method, bucket, key, args)
         for action, resources in s3_needs(request.method, bucket, key, args, copy_source):
             refusal = self.authorizer.refusal(action, resources, context)
@@ -198,22 +206,22 @@ class S3Front:
     # --- buckets -------------------------------------------------------------------------------
 
     def _list_buckets(self) -> Response:
-        root = _element("ListAllMyBucketsResult")
-        owner = _child(root, "Owner")
-        _child(owner, "ID", "local")
-        _child(owner, "DisplayName", "local")
-        buckets = _child(root, "Buckets")
+        root = xml_element("ListAllMyBucketsResult")
+        owner = xml_child(root, "Owner")
+        xml_child(owner, "ID", "local")
+        xml_child(owner, "DisplayName", "local")
+        buckets = xml_child(root, "Buckets")
         for name, created in self.store.list_buckets():
-            entry = _child(buckets, "Bucket")
-            _child(entry, "Name", name)
-            _child(entry, "CreationDate", _iso(created))
-        return _xml(root)
+            entry = xml_child(buckets, "Bucket")
+            xml_child(entry, "Name", name)
+            xml_child(entry, "CreationDate", iso_time(created))
+        return xml_response(root)
 
     def _create_bucket(self, request: Request, bucket: str) -> Response:
         region = ""
         body = read_document(request)
         if body.strip():
-            constraint = _parse_xml(body).find("LocationConstraint")
+            constraint = parsed_xml(body).find("LocationConstraint")
             region = (constraint.text or "") if constraint is not None else ""
         self.store.create_bucket(bucket, region)
         return Response(status=200, headers={"Location": f"/{bucket}"})
@@ -227,9 +235,9 @@ class S3Front:
         return Response(status=204)
 
     def _bucket_location(self, request: Request, bucket: str) -> Response:
-        root = _element("LocationConstraint")
+        root = xml_element("LocationConstraint")
         root.text = self.store.bucket_region(bucket)  # none for us-east-1, as S3
-        return _xml(root)
+        return xml_response(root)
 
     def _list_objects(self, request: Request, bucket: str) -> Response:
         args = request.args
@@ -250,7 +258,7 @@ class S3Front:
             ) from None
         token = args.get("continuation-token")
         if v2:
-            after = _decode_token(token) if token is not None else args.get("start-after", "")
+            after = decoded_token(token) if token is not None else args.get("start-after", "")
         else:
             after = args.get("marker", "")
         contents: list[ObjectInfo] = []
@@ -274,43 +282,43 @@ class S3Front:
             else:
                 contents.append(self.store.info(bucket, key))
                 last = key
-        root = _element("ListBucketResult")
-        _child(root, "Name", bucket)
-        _child(root, "Prefix", encode(prefix))
+        root = xml_element("ListBucketResult")
+        xml_child(root, "Name", bucket)
+        xml_child(root, "Prefix", encode(prefix))
         if delimiter:
-            _child(root, "Delimiter", encode(delimiter))
-        _child(root, "MaxKeys", str(max_keys))
+            xml_child(root, "Delimiter", encode(delimiter))
+        xml_child(root, "MaxKeys", str(max_keys))
         if args.get("encoding-type") == "url":
-            _child(root, "EncodingType", "url")
-        _child(root, "IsTruncated", "true" if truncated else "false")
+            xml_child(root, "EncodingType", "url")
+        xml_child(root, "IsTruncated", "true" if truncated else "false")
         if v2:
-            _child(root, "KeyCount", str(len(contents) + len(prefixes)))
+            xml_child(root, "KeyCount", str(len(contents) + len(prefixes)))
             if token is not None:
-                _child(root, "ContinuationToken", token)
+                xml_child(root, "ContinuationToken", token)
             if "start-after" in args:
-                _child(root, "StartAfter", encode(args["start-after"]))
+                xml_child(root, "StartAfter", encode(args["start-after"]))
             if truncated:
-                _child(root, "NextContinuationToken", base64.urlsafe_b64encode(last.encode()).decode())
+                xml_child(root, "NextContinuationToken", base64.urlsafe_b64encode(last.encode()).decode())
         else:
-            _child(root, "Marker", encode(after))
+            xml_child(root, "Marker", encode(after))
             if truncated and delimiter:
-                _child(root, "NextMarker", encode(last))
+                xml_child(root, "NextMarker", encode(last))
         for info in contents:
-            entry = _child(root, "Contents")
-            _child(entry, "Key", encode(info.key))
-            _child(entry, "LastModified", _iso(info.last_modified))
-            _child(entry, "ETag", info.etag)
-            _child(entry, "Size", str(info.size))
-            _child(entry, "StorageClass", "STANDARD")
+            entry = xml_child(root, "Contents")
+            xml_child(entry, "Key", encode(info.key))
+            xml_child(entry, "LastModified", iso_time(info.last_modified))
+            xml_child(entry, "ETag", info.etag)
+            xml_child(entry, "Size", str(info.size))
+            xml_child(entry, "StorageClass", "STANDARD")
         for common in prefixes:
-            _child(_child(root, "CommonPrefixes"), "Prefix", encode(common))
-        return _xml(root)
+            xml_child(xml_child(root, "CommonPrefixes"), "Prefix", encode(common))
+        return xml_response(root)
 
     def _delete_objects(self, request: Request, bucket: str) -> Response:
         self.store.require_bucket(bucket)
-        document = _parse_xml(read_document(request))
+        document = parsed_xml(read_document(request))
         quiet = (document.findtext("Quiet") or "").lower() == "true"
-        root = _element("DeleteResult")
+        root = xml_element("DeleteResult")
         for entry in document.findall("Object"):
             key = entry.findtext("Key") or ""
             try:
@@ -319,14 +327,14 @@ class S3Front:
                     raise S3Error("AccessDenied", "Access Denied", 403)
                 self.store.delete(bucket, key)
             except S3Error as error:
-                failed = _child(root, "Error")
-                _child(failed, "Key", key)
-                _child(failed, "Code", error.code)
-                _child(failed, "Message", error.message)
+                failed = xml_child(root, "Error")
+                xml_child(failed, "Key", key)
+                xml_child(failed, "Code", error.code)
+                xml_child(failed, "Message", error.message)
                 continue
             if not quiet:
-                _child(_child(root, "Deleted"), "Key", key)
-        return _xml(root)
+                xml_child(xml_child(root, "Deleted"), "Key", key)
+        return xml_response(root)
 
     # --- objects -------------------------------------------------------------------------------
 
@@ -334,12 +342,12 @@ class S3Front:
         self.store.check_writable(bucket, key)
         received = receive_object(request, self.store.receiving)
         info = self.store.put_file(
-            bucket, key, received.path, received.md5, _content_type(request), _user_metadata(request)
+            bucket, key, received.path, received.md5, content_type_of(request), user_metadata_of(request)
         )
-        return Response(status=200, headers={"ETag": info.etag, **_checksum_headers(request)})
+        return Response(status=200, headers={"ETag": info.etag, **checksum_headers_of(request)})
 
     def _copy_object(self, request: Request, bucket: str, key: str) -> Response:
-        source_bucket, source_key = _copy_source(request)
+        source_bucket, source_key = copy_source_of(request)
         replace = request.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
         if (source_bucket, source_key) == (bucket, key) and not replace:
             raise S3Error(
@@ -353,12 +361,12 @@ class S3Front:
             (source_bucket, source_key),
             bucket,
             key,
-            (_content_type(request), _user_metadata(request)) if replace else None,
+            (content_type_of(request), user_metadata_of(request)) if replace else None,
         )
-        root = _element("CopyObjectResult")
-        _child(root, "LastModified", _iso(info.last_modified))
-        _child(root, "ETag", info.etag)
-        return _xml(root)
+        root = xml_element("CopyObjectResult")
+        xml_child(root, "LastModified", iso_time(info.last_modified))
+        xml_child(root, "ETag", info.etag)
+        return xml_response(root)
 
     def _get_object(self, request: Request, bucket: str, key: str) -> Response:
         info, path = self.store.head(bucket, key)
@@ -390,12 +398,12 @@ class S3Front:
     # --- multipart uploads ---------------------------------------------------------------------
 
     def _create_upload(self, request: Request, bucket: str, key: str) -> Response:
-        upload_id = self.store.create_upload(bucket, key, _content_type(request), _user_metadata(request))
-        root = _element("InitiateMultipartUploadResult")
-        _child(root, "Bucket", bucket)
-        _child(root, "Key", key)
-        _child(root, "UploadId", upload_id)
-        return _xml(root)
+        upload_id = self.store.create_upload(bucket, key, content_type_of(request), user_metadata_of(request))
+        root = xml_element("InitiateMultipartUploadResult")
+        xml_child(root, "Bucket", bucket)
+        xml_child(root, "Key", key)
+        xml_child(root, "UploadId", upload_id)
+        return xml_response(root)
 
     def _upload_part(self, request: Request, bucket: str, key: str, upload_id: str) -> Response:
         if "x-amz-copy-source" in request.headers:
@@ -412,10 +420,10 @@ class S3Front:
         self.store.check_writable(bucket, key, upload_id)
         received = receive_object(request, self.store.receiving)
         etag = self.store.upload_part(bucket, key, upload_id, number, received.path, received.md5)
-        return Response(status=200, headers={"ETag": etag, **_checksum_headers(request)})
+        return Response(status=200, headers={"ETag": etag, **checksum_headers_of(request)})
 
     def _complete_upload(self, request: Request, bucket: str, key: str, upload_id: str) -> Response:
-        document = _parse_xml(read_document(request))
+        document = parsed_xml(read_document(request))
         parts = []
         for part in document.findall("Part"):
             try:
@@ -428,115 +436,9 @@ class S3Front:
                     400,
                 ) from None
         info = self.store.complete_upload(bucket, key, upload_id, parts)
-        root = _element("CompleteMultipartUploadResult")
-        _child(root, "Location", f"{request.host_url}{quote(bucket)}/{quote(key)}")
-        _child(root, "Bucket", bucket)
-        _child(root, "Key", key)
-        _child(root, "ETag", info.etag)
-        return _xml(root)
-
-
-def _address(request: Request) -> tuple[str, str]:
-    """(bucket, key) of a request, from its raw path (path style) or its Host (virtual-host style)."""
-    raw_path = (request.environ.get("RAW_URI") or request.full_path).partition("?")[0]
-    hostname = request.host.rpartition(":")[0] or request.host
-    if hostname.endswith(VIRTUAL_HOST_SUFFIX) and hostname != VIRTUAL_HOST_SUFFIX.lstrip("."):
-        return hostname.removesuffix(VIRTUAL_HOST_SUFFIX), unquote(raw_path[1:])
-    bucket, _, key = raw_path[1:].partition("/")
-    return unquote(bucket), unquote(key)
-
-
-def _copy_source(request: Request) -> tuple[str, str]:
-    """The (bucket, key) of ``x-amz-copy-source``."""
-    source = unquote(request.headers["x-amz-copy-source"].partition("?")[0]).lstrip("/")
-    source_bucket, _, source_key = source.partition("/")
-    if not source_bucket or not source_key:
-        raise S3Error(
-            "InvalidArgument",
-            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-            400,
-            ArgumentName="x-amz-copy-source",
-        )
-    return source_bucket, source_key
-
-
-def _content_type(request: Request) -> str:
-    return request.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
-
-
-def _user_metadata(request: Request) -> dict[str, str]:
-    return {
-        name.lower().removeprefix("x-amz-meta-"): value
-        for name, value in request.headers.items()
-        if name.lower().startswith("x-amz-meta-")
-    }
-
-
-def _checksum_headers(request: Request) -> dict[str, str]:
-    """The checksums the client sent (checked by :mod:`bodies`), echoed as S3 does."""
-    return {
-        name: value
-        for name, value in request.headers.items()
-        if name.lower().startswith("x-amz-checksum-") and name.lower() not in ("x-amz-checksum-algorithm",)
-    }
-
-
-def _decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise S3Error(
-            "InvalidArgument",
-            "The continuation token provided is incorrect",
-            400,
-            ArgumentName="continuation-token",
-        ) from None
-
-
-def _parse_xml(body: bytes) -> ElementTree.Element:
-    """A request document with S3's namespace stripped from its tags."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise S3Error(
-            "MalformedXML",
-            "The XML you provided was not well-formed or did not validate against our published schema",
-            400,
-        ) from None
-    for element in root.iter():
-        element.tag = element.tag.rpartition("}")[2]
-    return root
-
-
-def _element(tag: str) -> ElementTree.Element:
-    return ElementTree.Element(tag, xmlns=NAMESPACE)
-
-
-def _child(parent: ElementTree.Element, tag: str, text: str | None = None) -> ElementTree.Element:
-    element = ElementTree.SubElement(parent, tag)
-    element.text = text
-    return element
-
-
-def _xml(root: ElementTree.Element, status: int = 200) -> Response:
-    body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-    return Response(body, status=status, content_type="application/xml")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _error(error: S3Error, request: Request, request_id: str) -> Response:
-    headers = {"x-amz-request-id": request_id}
-    if request.method == "HEAD":  # S3 answers a failed HEAD with its status alone
-        return Response(status=error.status, headers=headers)
-    root = ElementTree.Element("Error")
-    _child(root, "Code", error.code)
-    _child(root, "Message", error.message)
-    for name, value in error.members.items():
-        _child(root, name, value)
-    _child(root, "RequestId", request_id)
-    response = _xml(root, error.status)
-    response.headers.update(headers)
-    return response
+        root = xml_element("CompleteMultipartUploadResult")
+        xml_child(root, "Location", f"{request.host_url}{quote(bucket)}/{quote(key)}")
+        xml_child(root, "Bucket", bucket)
+        xml_child(root, "Key", key)
+        xml_child(root, "ETag", info.etag)
+        return xml_response(root)
