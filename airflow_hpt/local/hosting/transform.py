@@ -26,7 +26,8 @@ from typing import Any
 from airflow_hpt.local.hosting.deploy import Deployments
 from airflow_hpt.local.hosting.servers import Hosting, ModelServerError, ServingSpec
 from airflow_hpt.local.hosting.tracebacks import summarize
-from airflow_hpt.local.s3.objects import ObjectStore, S3Error
+from airflow_hpt.local.s3.errors import S3Error
+from airflow_hpt.local.s3.objects import ObjectStore
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.store import Record, Store
 

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 from airflow_hpt._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from airflow_hpt.local.s3.errors import S3Error
     from airflow_hpt.local.s3.front import S3Front
-    from airflow_hpt.local.s3.objects import ObjectStore, S3Error
+    from airflow_hpt.local.s3.objects import ObjectStore
     from airflow_hpt.local.s3.paths import LocalS3
 
 __all__ = [
@@ -21,8 +22,9 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        ".errors": ("S3Error",),
         ".front": ("S3Front",),
-        ".objects": ("ObjectStore", "S3Error"),
+        ".objects": ("ObjectStore",),
         ".paths": ("LocalS3",),
     },
 )

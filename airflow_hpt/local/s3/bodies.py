@@ -40,7 +40,7 @@ from airflow_hpt.local.http.limits import (
     body_stream,
     read_body,
 )
-from airflow_hpt.local.s3.objects import S3Error
+from airflow_hpt.local.s3.errors import S3Error
 
 CHECKSUM_PREFIX = "x-amz-checksum-"
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")

@@ -29,12 +29,9 @@ from airflow_hpt.local.http.auth import S3_SERVICE, AuthError, SigV4Verifier
 from airflow_hpt.local.iam.actions import object_arn, s3_context, s3_needs
 from airflow_hpt.local.iam.policy import Authorizer
 from airflow_hpt.local.s3.bodies import read_document, receive_object
-from airflow_hpt.local.s3.objects import (
-    ObjectInfo,
-    ObjectStore,
-    S3Error,
-    iter_range,
-)
+from airflow_hpt.local.s3.chunks import iter_range
+from airflow_hpt.local.s3.errors import S3Error
+from airflow_hpt.local.s3.objects import ObjectInfo, ObjectStore
 from airflow_hpt.local.s3.wire import (
     addressed,
     checksum_headers_of,

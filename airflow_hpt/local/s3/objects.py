@@ -20,11 +20,13 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from airflow_hpt.local.s3.chunks import file_chunks
+from airflow_hpt.local.s3.errors import S3Error, no_such_bucket, no_such_key, no_such_upload
 from airflow_hpt.local.s3.keys import MAX_KEY_BYTES, SegmentNames, stored_key, stored_segment
 from airflow_hpt.local.s3.paths import LocalS3
 
@@ -33,35 +35,6 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 # S3's naming rules for new buckets (general purpose buckets)
 BUCKET_NAME = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class S3Error(Exception):
-    """An S3 error: its code, message, HTTP status and the members S3 adds (``Key``, ``BucketName``...)."""
-
-    def __init__(self, code: str, message: str, status: int, **members: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.members = members
-
-
-def no_such_bucket(bucket: str) -> S3Error:
-    return S3Error("NoSuchBucket", "The specified bucket does not exist", 404, BucketName=bucket)
-
-
-def no_such_key(key: str) -> S3Error:
-    return S3Error("NoSuchKey", "The specified key does not exist.", 404, Key=key)
-
-
-def no_such_upload(upload_id: str) -> S3Error:
-    return S3Error(
-        "NoSuchUpload",
-        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been "
-        "aborted or completed.",
-        404,
-        UploadId=upload_id,
-    )
 
 
 @dataclass
@@ -370,7 +343,7 @@ class ObjectStore:
             )
         # written by something else (a training job): its ETag is the MD5 of what is there now
         digest = hashlib.md5()
-        for chunk in _file_chunks(path):
+        for chunk in file_chunks(path):
             digest.update(chunk)
         info = ObjectInfo(key, stat.st_size, f'"{digest.hexdigest()}"', stat.st_mtime_ns)
         self._write_json(self._sidecar(bucket, key), asdict(info))
@@ -411,7 +384,7 @@ class ObjectStore:
         if sources:
             with temporary.open("wb") as out:
                 for source in sources:
-                    chunks = _file_chunks(source) if isinstance(source, Path) else iter([source])
+                    chunks = file_chunks(source) if isinstance(source, Path) else iter([source])
                     for chunk in chunks:
                         digest.update(chunk)
                         out.write(chunk)
@@ -470,21 +443,3 @@ def _storable(key: str) -> bool:
 
 def _str_dict(value: object) -> dict[str, str]:
     return {str(name): str(item) for name, item in value.items()} if isinstance(value, dict) else {}
-
-
-def _file_chunks(path: Path, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-    with path.open("rb") as source:
-        yield from iter(lambda: source.read(chunk_size), b"")
-
-
-def iter_range(path: Path, start: int, stop: int, chunk_size: int = 1 << 16) -> Iterator[bytes]:
-    """The bytes ``[start, stop)`` of a file, a chunk at a time."""
-    with path.open("rb") as source:
-        source.seek(start)
-        remaining = stop - start
-        while remaining > 0:
-            chunk = source.read(min(chunk_size, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk

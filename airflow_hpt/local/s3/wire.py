@@ -10,10 +10,8 @@ from xml.etree import ElementTree
 
 from werkzeug.wrappers import Request, Response
 
-from airflow_hpt.local.s3.objects import (
-    DEFAULT_CONTENT_TYPE,
-    S3Error,
-)
+from airflow_hpt.local.s3.errors import S3Error
+from airflow_hpt.local.s3.objects import DEFAULT_CONTENT_TYPE
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 
