@@ -33,7 +33,7 @@ import botocore.session
 from werkzeug.datastructures import Headers
 
 from airflow_hpt.local.cloudwatch.streams import LogEvent, LogStream, stream_name
-from airflow_hpt.local.hosting.servers import ServedInstance, served_instances
+from airflow_hpt.local.hosting.process import ServedInstance, served_instances
 from airflow_hpt.local.http.wire import WireError, load_json_object, type_error, type_problems
 from airflow_hpt.local.iam.actions import logs_needs
 from airflow_hpt.local.iam.policy import Authorizer

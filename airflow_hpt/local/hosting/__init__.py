@@ -8,7 +8,8 @@ from airflow_hpt._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from airflow_hpt.local.hosting.deploy import DeploymentRejected, Deployments
-    from airflow_hpt.local.hosting.servers import Hosting, ModelServerError, ServingSpec
+    from airflow_hpt.local.hosting.process import ModelServerError, ServingSpec
+    from airflow_hpt.local.hosting.servers import Hosting
     from airflow_hpt.local.hosting.transform import TransformJobs
 
 __all__ = [
@@ -24,7 +25,8 @@ __getattr__ = lazy_exports(
     __name__,
     {
         ".deploy": ("DeploymentRejected", "Deployments"),
-        ".servers": ("Hosting", "ModelServerError", "ServingSpec"),
+        ".process": ("ModelServerError", "ServingSpec"),
+        ".servers": ("Hosting",),
         ".transform": ("TransformJobs",),
     },
 )

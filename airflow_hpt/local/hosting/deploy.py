@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from airflow_hpt.local.hosting.servers import Hosting, ServingSpec, Staging
+from airflow_hpt.local.hosting.process import ServingSpec
+from airflow_hpt.local.hosting.servers import Hosting, Staging
 from airflow_hpt.local.s3.paths import LocalS3
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.listing import fields_of, list_answer

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from airflow_hpt.local.hosting.deploy import Deployments
-from airflow_hpt.local.hosting.servers import Hosting, ModelServerError, ServingSpec
+from airflow_hpt.local.hosting.process import ModelServerError, ServingSpec
+from airflow_hpt.local.hosting.servers import Hosting
 from airflow_hpt.local.hosting.tracebacks import summarize
 from airflow_hpt.local.s3.errors import S3Error
 from airflow_hpt.local.s3.objects import ObjectStore
