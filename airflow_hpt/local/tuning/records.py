@@ -145,6 +145,51 @@ def converged(values: Sequence[float], objective_type: str) -> bool:
     return abs(best - earlier) <= SIGNIFICANT_IMPROVEMENT * abs(earlier)
 
 
+def final_status(records: Iterable[Record]) -> tuple[str, str | None]:
+    """A tuning job's status when it ends of itself: Completed once one of its own training jobs
+    gave the objective metric, else Failed, and why."""
+    own = [record for record in records if not record.get("_retryable")]
+    if any(record["_objective_status"] == "Succeeded" for record in own):
+        return "Completed", None
+    failures = [record.get("FailureReason", "") for record in own if record["TrainingJobStatus"] == "Failed"]
+    reason = f"No training job produced the objective metric ({len(own)} launched, {len(failures)} failed)."
+    if failures:
+        reason += f" Last failure: {failures[-1]}"
+    return "Failed", reason[:1024]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a tuning job's own ended training jobs stand, oldest first."""
+
+    best: Record | None
+    best_value: float | None
+    not_improving: int  # jobs since the best improved by 1 % or more
+    values: list[float]  # the objective's final values
+
+
+def standing(records: Iterable[Record], objective_type: str) -> Standing:
+    """The best job, its value and the not-improving count of the ended, non-retryable jobs."""
+    best: Record | None = None
+    best_value: float | None = None
+    not_improving = 0
+    values: list[float] = []
+    for record in sorted(records, key=lambda record: record["CreationTime"]):
+        if record["TrainingJobStatus"] not in TERMINAL_STATUSES or record.get("_retryable"):
+            continue
+        value = record.get("_objective_value")
+        if value is not None:
+            values.append(value)
+        if value is not None and better(value, best_value, objective_type):
+            # SageMaker's BestObjectiveNotImproving counts jobs that improve the best by < 1 %
+            enough = best_value is None or abs(value - best_value) >= 0.01 * abs(best_value)
+            best, best_value = record, value
+            not_improving = 0 if enough else not_improving + 1
+        else:
+            not_improving += 1
+    return Standing(best, best_value, not_improving, values)
+
+
 @dataclass(frozen=True)
 class CompletionCriteria:
     """A tuning job's TuningJobCompletionCriteria: when it ends before its budget is used."""

@@ -21,6 +21,7 @@ from airflow_hpt.local.tuning.records import (
     converged,
     definitions_of,
     failed_without_outcome,
+    final_status,
     interrupted,
     launched_by,
     mark_convergence,
@@ -28,6 +29,7 @@ from airflow_hpt.local.tuning.records import (
     objective_counters,
     objective_of,
     set_fields,
+    standing,
     status_counters,
     training_job_summary,
 )
@@ -205,12 +207,12 @@ class TuningRun:
             if ending is not None:
                 log.info("tuning job %s ends: %s", self.name, ending)
                 self._stop_all(ending)
-                self._end(*self._final_status())
+                self._end(*final_status(self.records.values()))
                 return
             changed = self._launch_more() or changed
             used_up = self._launched() >= self.budget or all(arm.exhausted for arm in self.arms)
             if used_up and not self.running:
-                self._end(*self._final_status())
+                self._end(*final_status(self.records.values()))
                 return
             # counters change with every launch and end; the runtime alone is written once a second
             if changed or time.monotonic() - last_write >= 1:
@@ -384,20 +386,6 @@ class TuningRun:
             return f"the first {len(finished)} training jobs all failed"
         return None
 
-    def _final_status(self) -> tuple[str, str | None]:
-        own = [record for record in self.records.values() if not record.get("_retryable")]
-        if any(record["_objective_status"] == "Succeeded" for record in own):
-            return "Completed", None
-        failures = [
-            record.get("FailureReason", "") for record in own if record["TrainingJobStatus"] == "Failed"
-        ]
-        reason = (
-            f"No training job produced the objective metric ({len(own)} launched, {len(failures)} failed)."
-        )
-        if failures:
-            reason += f" Last failure: {failures[-1]}"
-        return "Failed", reason[:1024]
-
     def _end(self, status: str, failure_reason: str | None = None) -> None:
         self._recompute()
         self._write_status()
@@ -421,25 +409,9 @@ class TuningRun:
 
     def _recompute(self) -> None:
         """Best jobs and the not-improving count, from the training job records."""
-        self.best = None
-        self.best_value = None
-        self.not_improving = 0
-        values: list[float] = []
-        for record in sorted(self.records.values(), key=lambda record: record["CreationTime"]):
-            if record["TrainingJobStatus"] not in TERMINAL_STATUSES or record.get("_retryable"):
-                continue
-            value = record.get("_objective_value")
-            if value is not None:
-                values.append(value)
-            if value is not None and better(value, self.best_value, self.objective_type):
-                # SageMaker's BestObjectiveNotImproving counts jobs that improve the best by < 1 %
-                previous: float | None = self.best_value
-                enough = previous is None or abs(value - previous) >= 0.01 * abs(previous)
-                self.best, self.best_value = record, value
-                self.not_improving = 0 if enough else self.not_improving + 1
-            else:
-                self.not_improving += 1
-        self.converged = converged(values, self.objective_type)
+        now = standing(self.records.values(), self.objective_type)
+        self.best, self.best_value, self.not_improving = now.best, now.best_value, now.not_improving
+        self.converged = converged(now.values, self.objective_type)
         self.overall = self.best
         overall_value = self.best_value
         for record in self.prior_candidates:
