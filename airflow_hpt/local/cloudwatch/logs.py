@@ -34,6 +34,7 @@ from werkzeug.datastructures import Headers
 
 from airflow_hpt.local.cloudwatch.streams import LogEvent, LogStream, stream_name
 from airflow_hpt.local.hosting.process import ServedInstance, served_instances
+from airflow_hpt.local.http.errors import ACCESS_DENIED, SERIALIZATION, UNKNOWN_OPERATION
 from airflow_hpt.local.http.wire import WireError, load_json_object, type_error, type_problems
 from airflow_hpt.local.iam.actions import logs_needs
 from airflow_hpt.local.iam.policy import Authorizer
@@ -200,19 +201,19 @@ class LogsHandler:
         operation = self._operations.get(target.removeprefix(TARGET_PREFIX))
         try:
             if method != "POST" or not target.startswith(TARGET_PREFIX) or operation is None:
-                raise LogsError("UnknownOperationException", f"Unknown operation target {target!r}")
+                raise LogsError(UNKNOWN_OPERATION, f"Unknown operation target {target!r}")
             try:
                 request = load_json_object(body)
             except WireError as error:
-                raise LogsError("SerializationException", f"Malformed request body: {error}") from None
+                raise LogsError(SERIALIZATION, f"Malformed request body: {error}") from None
             name = target.removeprefix(TARGET_PREFIX)
             problems = list(type_problems(request, self._model.operation_model(name).input_shape))
             if problems:
-                raise LogsError("SerializationException", type_error(problems, name).message)
+                raise LogsError(SERIALIZATION, type_error(problems, name).message)
             for action, resources in logs_needs(target.removeprefix(TARGET_PREFIX), request, self.region):
                 refusal = self.authorizer.refusal(action, resources)
                 if refusal is not None:
-                    raise LogsError("AccessDeniedException", refusal)
+                    raise LogsError(ACCESS_DENIED, refusal)
             return 200, {"Content-Type": CONTENT_TYPE}, json.dumps(operation(request)).encode()
         except LogsError as error:
             return _error(error)

@@ -8,6 +8,19 @@ from typing import Any
 
 Body = dict[str, Any]
 
+# The error codes the backend answers with, named once. SageMaker's own (botocore's service model
+# models ResourceNotFound, ResourceInUse and ResourceLimitExceeded), then the common errors of AWS's
+# JSON protocols, which CloudWatch Logs and the SageMaker runtime answer with too.
+RESOURCE_NOT_FOUND = "ResourceNotFound"
+RESOURCE_IN_USE = "ResourceInUse"
+RESOURCE_LIMIT_EXCEEDED = "ResourceLimitExceeded"
+VALIDATION = "ValidationException"
+ACCESS_DENIED = "AccessDeniedException"
+UNKNOWN_OPERATION = "UnknownOperationException"
+SERIALIZATION = "SerializationException"
+THROTTLING = "ThrottlingException"
+INTERNAL_FAILURE = "InternalFailure"
+
 
 class ApiError(Exception):
     """A failed call: an AWS error code, its message and the HTTP status to answer with."""
@@ -20,7 +33,11 @@ class ApiError(Exception):
 
 
 def validation(message: str) -> ApiError:
-    return ApiError("ValidationException", message)
+    return ApiError(VALIDATION, message)
+
+
+def not_found(what: str, name: str) -> ApiError:
+    return ApiError(RESOURCE_NOT_FOUND, f"Amazon SageMaker can't find a {what} with name {name}")
 
 
 def required(body: Body, member: str) -> str:

@@ -12,10 +12,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from airflow_hpt.local.http.errors import INTERNAL_FAILURE, THROTTLING
+
 # (code, HTTP status, message) of the faults SageMaker actually returns
-THROTTLE = ("ThrottlingException", 400, "Rate exceeded")
+THROTTLE = (THROTTLING, 400, "Rate exceeded")
 SERVER_ERRORS = (
-    ("InternalFailure", 500, "We encountered an internal error. Please try again."),
+    (INTERNAL_FAILURE, 500, "We encountered an internal error. Please try again."),
     ("ServiceUnavailable", 503, "Service is unavailable. Please try again."),
 )
 

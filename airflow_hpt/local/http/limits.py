@@ -35,6 +35,8 @@ from typing import Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from airflow_hpt.local.http.errors import INTERNAL_FAILURE
+
 # JSON APIs (SageMaker, Logs, CloudWatch, STS, the runtime's InvokeEndpoint payload is 6 MB on AWS)
 MAX_JSON_BODY = 6 * 1024 * 1024
 # S3's own documents (CreateBucket, DeleteObjects of 1,000 keys, CompleteMultipartUpload of 10,000 parts)
@@ -245,7 +247,7 @@ class Guarded:
             return _json_answer(environ, start_response, 400, "BadRequest", error.message)
         except Exception:
             log.exception("request failed")
-            return _json_answer(environ, start_response, 500, "InternalFailure", "The local backend failed.")
+            return _json_answer(environ, start_response, 500, INTERNAL_FAILURE, "The local backend failed.")
 
 
 def _drained(environ: dict[str, Any]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from werkzeug.wrappers import Request
 
 from airflow_hpt.local.http.auth import SERVICE, SigV4Verifier
-from airflow_hpt.local.http.errors import ApiError
+from airflow_hpt.local.http.errors import SERIALIZATION, ApiError
 from airflow_hpt.local.http.limits import MAX_JSON_BODY, BodyError, read_body
 
 
@@ -23,7 +23,7 @@ def body_error(error: BodyError) -> ApiError:
     """A refused body in the JSON protocols' terms."""
     if error.kind == "too_large":
         return ApiError("RequestEntityTooLargeException", error.message, 413)
-    return ApiError("SerializationException", error.message)
+    return ApiError(SERIALIZATION, error.message)
 
 
 def addressed_url(request: Request) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.model import Shape
 
 from airflow_hpt.exceptions import Problem
-from airflow_hpt.local.http.errors import ApiError
+from airflow_hpt.local.http.errors import SERIALIZATION, ApiError
 from airflow_hpt.request.model import member_path
 
 # deeper than any SageMaker, Logs or CloudWatch request this backend serves
@@ -78,7 +78,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         return load_json_object(raw)
     except WireError as error:
-        raise ApiError("SerializationException", f"Malformed request body: {error}") from None
+        raise ApiError(SERIALIZATION, f"Malformed request body: {error}") from None
 
 
 def depth(value: Any) -> int:
@@ -182,4 +182,4 @@ def type_error(problems: list[Problem], operation: str) -> ApiError:
     """The awsJson protocols' answer to members of the wrong type."""
     listed = "; ".join(f"{problem.path} {problem.rule}" for problem in problems[:10])
     more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-    return ApiError("SerializationException", f"Invalid {operation} request: {listed}{more}")
+    return ApiError(SERIALIZATION, f"Invalid {operation} request: {listed}{more}")

@@ -12,7 +12,17 @@ from typing import Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest
 from airflow_hpt.local.hosting.deploy import DeploymentRejected, Deployments
-from airflow_hpt.local.http.errors import ApiError, Body, value_errors_refused
+from airflow_hpt.local.http.errors import (
+    RESOURCE_IN_USE,
+    RESOURCE_LIMIT_EXCEEDED,
+    RESOURCE_NOT_FOUND,
+    UNKNOWN_OPERATION,
+    ApiError,
+    Body,
+    not_found,
+    validation,
+    value_errors_refused,
+)
 from airflow_hpt.local.http.errors import required as _required
 from airflow_hpt.local.sagemaker.jobs_api import JobsApi, check_locations
 from airflow_hpt.local.sagemaker.quotas import ACTIVE_STATUSES, Quotas
@@ -50,14 +60,6 @@ _TRAINING_JOB_SUMMARY = (
 _VALIDATED_BY_HANDLER = frozenset(
     {"CreateHyperParameterTuningJob", "CreateTrainingJob", "CreateTransformJob"}
 )
-
-
-def _not_found(what: str, name: str) -> ApiError:
-    return ApiError("ResourceNotFound", f"Amazon SageMaker can't find a {what} with name {name}")
-
-
-def _validation(message: str) -> ApiError:
-    return ApiError("ValidationException", message)
 
 
 class SageMakerApi:
@@ -107,15 +109,15 @@ class SageMakerApi:
     def handle(self, operation: str, body: Body) -> Body:
         handler = self._operations.get(operation)
         if handler is None:
-            raise ApiError("UnknownOperationException", f"Operation {operation} is not supported")
+            raise ApiError(UNKNOWN_OPERATION, f"Operation {operation} is not supported")
         if operation not in _VALIDATED_BY_HANDLER:
             problems = operation_problems(body, operation)
             if problems:
-                raise _validation(str(InvalidTuningRequest(problems, operation)))
+                raise validation(str(InvalidTuningRequest(problems, operation)))
         try:
             return handler(body)
         except DeploymentRejected as error:
-            raise _validation(str(error)) from None
+            raise validation(str(error)) from None
 
     # --- tuning jobs -------------------------------------------------------------------------
 
@@ -131,12 +133,12 @@ class SageMakerApi:
         name = request["HyperParameterTuningJobName"]
         refusal = self.quotas.request_refusal(request)
         if refusal:
-            raise ApiError("ResourceLimitExceeded", refusal)
+            raise ApiError(RESOURCE_LIMIT_EXCEEDED, refusal)
         with self.store.transaction():
             existing = self.store.get(kinds.TUNING_JOBS, name)
             if existing is not None:
                 raise ApiError(
-                    "ResourceInUse",
+                    RESOURCE_IN_USE,
                     "Job name must be unique within an AWS account and region, and a job with this name "
                     f"already exists ({existing['HyperParameterTuningJobArn']})",
                 )
@@ -147,7 +149,7 @@ class SageMakerApi:
             ]
             refusal = self.quotas.capacity_refusal(request, active)
             if refusal:
-                raise ApiError("ResourceLimitExceeded", refusal)
+                raise ApiError(RESOURCE_LIMIT_EXCEEDED, refusal)
             self._check_warm_start(request)
             self.engine.create(request, tags=list(body.get("Tags") or []))
         arn = kinds.arn_for(self.region, kinds.TUNING_JOBS, name)
@@ -163,15 +165,15 @@ class SageMakerApi:
             parent_name = parent_ref["HyperParameterTuningJobName"]
             parent = self.store.get(kinds.TUNING_JOBS, parent_name)
             if parent is None:
-                raise _not_found("parent tuning job", parent_name)
+                raise not_found("parent tuning job", parent_name)
             if parent["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
-                raise _validation(
+                raise validation(
                     f"Parent tuning job {parent_name} is {parent['HyperParameterTuningJobStatus']}: "
                     f"warm start needs parents in a terminal state ({', '.join(sorted(TERMINAL_STATUSES))})"
                 )
             parent_objective = parent["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
             if objective and parent_objective and parent_objective != objective:
-                raise _validation(
+                raise validation(
                     f"Parent tuning job {parent_name} optimizes {parent_objective}, this job optimizes "
                     f"{objective}: warm start needs the same objective metric"
                 )
@@ -179,7 +181,7 @@ class SageMakerApi:
         budget = request["HyperParameterTuningJobConfig"]["ResourceLimits"].get("MaxNumberOfTrainingJobs", 0)
         if parents_training_jobs + budget > MAX_TRAINING_JOBS:
             raise ApiError(
-                "ResourceLimitExceeded",
+                RESOURCE_LIMIT_EXCEEDED,
                 f"The parents' {parents_training_jobs} training jobs plus MaxNumberOfTrainingJobs {budget} "
                 f"exceed the limit of {MAX_TRAINING_JOBS} training jobs per tuning job",
             )
@@ -190,7 +192,7 @@ class SageMakerApi:
             kinds.TUNING_JOBS,
             body,
             "HyperParameterTuningJobName",
-            lambda name: _not_found("tuning job", name),
+            lambda name: not_found("tuning job", name),
         )
 
     def describe_hyper_parameter_tuning_job(self, body: Body) -> Body:
@@ -238,7 +240,7 @@ class SageMakerApi:
         job = self._tuning_job(body)
         status = job["HyperParameterTuningJobStatus"]
         if status != "InProgress":
-            raise _validation(
+            raise validation(
                 f"The request was rejected because the tuning job {job['HyperParameterTuningJobName']} "
                 f"is in status {status}"
             )
@@ -251,7 +253,7 @@ class SageMakerApi:
         status = job["HyperParameterTuningJobStatus"]
         if status not in TERMINAL_STATUSES:
             raise ApiError(
-                "ResourceInUse",
+                RESOURCE_IN_USE,
                 f"Tuning job {job['HyperParameterTuningJobName']} is {status}: only a Completed, Stopped or "
                 "Failed tuning job can be deleted",
             )
@@ -269,7 +271,7 @@ class SageMakerApi:
             kinds.TRAINING_JOBS,
             body,
             "TrainingJobName",
-            lambda name: _validation(f"Requested resource not found: training job {name}"),
+            lambda name: validation(f"Requested resource not found: training job {name}"),
         )
 
     def describe_training_job(self, body: Body) -> Body:
@@ -290,7 +292,7 @@ class SageMakerApi:
     def stop_training_job(self, body: Body) -> Body:
         record = self._training_job(body)
         if record["TrainingJobStatus"] != "InProgress":
-            raise _validation(
+            raise validation(
                 "The request was rejected because the training job is in status "
                 f"{record['TrainingJobStatus']}."
             )
@@ -308,9 +310,9 @@ class SageMakerApi:
         prefix = f"arn:aws:sagemaker:{self.region}:{kinds.ACCOUNT_ID}:"
         kind, _, name = arn.removeprefix(prefix).partition("/")
         if not arn.startswith(prefix) or kind not in kinds.KINDS or not name:
-            raise _validation(f"{arn} is not the ARN of a SageMaker resource of this backend")
+            raise validation(f"{arn} is not the ARN of a SageMaker resource of this backend")
         if self.store.get(kind, name) is None:
-            raise ApiError("ResourceNotFound", f"Resource {arn} not found")
+            raise ApiError(RESOURCE_NOT_FOUND, f"Resource {arn} not found")
         return kind, name
 
     def add_tags(self, body: Body) -> Body:
@@ -350,7 +352,7 @@ def _admitted(body: Body) -> dict[str, Any]:
     warnings = [problem for problem in problems if problem not in refused]
     refused = [*refused, *not_run_here(warnings, body), *unsupported_problems(body)]
     if refused:
-        raise _validation(str(InvalidTuningRequest(refused)))
+        raise validation(str(InvalidTuningRequest(refused)))
     return with_sagemaker_defaults(request)
 
 

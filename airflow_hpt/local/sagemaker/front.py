@@ -31,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.http.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.http.auth import AuthError, SigV4Verifier
-from airflow_hpt.local.http.errors import ApiError
+from airflow_hpt.local.http.errors import ACCESS_DENIED, INTERNAL_FAILURE, UNKNOWN_OPERATION, ApiError
 from airflow_hpt.local.http.faults import Faults
 from airflow_hpt.local.http.limits import BodyError
 from airflow_hpt.local.http.signed import body_error, signed_body
@@ -89,7 +89,7 @@ class Front:
         operation = target.removeprefix(TARGET_PREFIX)
         if request.method != "POST" or not target.startswith(TARGET_PREFIX) or not self.api.serves(operation):
             self.authorizer.unknown(f"sagemaker:{operation or target}")
-            error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
+            error = ApiError(UNKNOWN_OPERATION, f"Unknown operation target {target!r}")
             return _error(error, request_id)
         try:
             body = parse_json_object(raw)
@@ -104,7 +104,7 @@ class Front:
                 action, resources, action_context(action, context), self._resource_context
             )
             if refusal is not None:
-                return _error(ApiError("AccessDeniedException", refusal), request_id)
+                return _error(ApiError(ACCESS_DENIED, refusal), request_id)
         fault = self.faults.draw(operation) if self.faults is not None else None
         if fault is not None:
             return _error(ApiError(fault.code, fault.message, fault.status), request_id)
@@ -115,7 +115,7 @@ class Front:
         except Exception:  # a bug must reach the client as a 500, not kill the connection
             log.exception("%s failed", operation)
             return _error(
-                ApiError("InternalFailure", f"{operation} failed inside the local backend", 500), request_id
+                ApiError(INTERNAL_FAILURE, f"{operation} failed inside the local backend", 500), request_id
             )
         return Response(
             json.dumps(result),

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest, Problem
 from airflow_hpt.local.hosting.transform import TransformJobs
-from airflow_hpt.local.http.errors import ApiError, Body, validation, value_errors_refused
+from airflow_hpt.local.http.errors import RESOURCE_IN_USE, ApiError, Body, validation, value_errors_refused
 from airflow_hpt.local.s3.paths import LocalS3
 from airflow_hpt.local.sagemaker.support import training_job_problems, transform_job_problems
 from airflow_hpt.local.state import store as kinds
@@ -64,7 +64,7 @@ class JobsApi:
             existing = self.store.get(kinds.TRAINING_JOBS, name)
             if existing is not None:
                 raise ApiError(
-                    "ResourceInUse",
+                    RESOURCE_IN_USE,
                     "Training job names must be unique within an AWS account and region, and a training job "
                     f"with this name already exists ({existing['TrainingJobArn']})",
                 )
@@ -96,7 +96,7 @@ class JobsApi:
             existing = self.store.get(kinds.TRANSFORM_JOBS, name)
             if existing is not None:
                 raise ApiError(
-                    "ResourceInUse",
+                    RESOURCE_IN_USE,
                     f"Job name must be unique within an AWS account and region, and a job with this name "
                     f"already exists ({existing['TransformJobArn']})",
                 )

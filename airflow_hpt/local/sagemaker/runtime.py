@@ -34,6 +34,7 @@ from airflow_hpt.local.hosting.servers import Answer, Hosting
 from airflow_hpt.local.hosting.tracebacks import summarize
 from airflow_hpt.local.http.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.http.auth import AuthError, SigV4Verifier
+from airflow_hpt.local.http.errors import ACCESS_DENIED, UNKNOWN_OPERATION
 from airflow_hpt.local.http.limits import BodyError
 from airflow_hpt.local.http.signed import body_error, signed_body
 from airflow_hpt.local.iam.actions import endpoint_arn, resource_tag_context
@@ -100,9 +101,7 @@ class RuntimeFront:
             raise InvocationRefused(error.code, error.message, error.status) from None
         match = INVOCATIONS_PATH.fullmatch(request.path)
         if request.method != "POST" or match is None:
-            raise InvocationRefused(
-                "UnknownOperationException", f"No operation at {request.method} {request.path}"
-            )
+            raise InvocationRefused(UNKNOWN_OPERATION, f"No operation at {request.method} {request.path}")
         name = unquote(match["name"])
         refusal = self.authorizer.refusal(
             "sagemaker:InvokeEndpoint",
@@ -110,7 +109,7 @@ class RuntimeFront:
             resource_context=lambda arn: resource_tag_context(self.deployments.store.tags_of(arn)),
         )
         if refusal is not None:
-            raise InvocationRefused("AccessDeniedException", refusal)
+            raise InvocationRefused(ACCESS_DENIED, refusal)
         endpoint = self.deployments.invocation_target(name)
         if endpoint is None:
             raise InvocationRefused(
