@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_hpt.exceptions import TuningJobFailed
+from airflow_hpt.statuses import TUNING_JOB_ENDED
 
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped", "DeleteFailed"})
+# the name the hooks, operators, sensor, triggers and view import
+TERMINAL_STATUSES = TUNING_JOB_ENDED
 XCOM_KEYS = (
     "tuning_job_name",
     "tuning_job_arn",

@@ -41,6 +41,7 @@ from airflow_hpt.local.iam.policy import Authorizer
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.store import Store
 from airflow_hpt.local.training.runner import LOG_FILE, LOG_TIMES_FILE, job_folder
+from airflow_hpt.statuses import TRAINING_JOB_ENDED
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ MAX_EVENTS = 10_000
 MAX_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
 MAX_STREAMS_PER_PAGE = 50
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 
 Body = dict[str, Any]
 Answer = tuple[int, dict[str, str], bytes]
@@ -248,7 +248,7 @@ class LogsHandler:
                     record["CreationTime"],
                     folder / LOG_FILE,
                     folder / LOG_TIMES_FILE,
-                    complete=record["TrainingJobStatus"] in TERMINAL,
+                    complete=record["TrainingJobStatus"] in TRAINING_JOB_ENDED,
                     default_ms=int(float(record.get("TrainingStartTime") or record["CreationTime"]) * 1000),
                 )
         return streams

@@ -36,7 +36,6 @@ from airflow_hpt.local.state.store import Record, Store
 from airflow_hpt.local.training.standalone import is_standalone
 from airflow_hpt.local.tuning.answers import described_training_job, described_tuning_job
 from airflow_hpt.local.tuning.engine import (
-    TERMINAL_STATUSES,
     TuningEngine,
     definitions_of,
     training_job_summary,
@@ -44,6 +43,7 @@ from airflow_hpt.local.tuning.engine import (
 from airflow_hpt.local.tuning.strategies import MAX_TRAINING_JOBS
 from airflow_hpt.request import check_request, refusals, with_sagemaker_defaults
 from airflow_hpt.request.validate import operation_problems
+from airflow_hpt.statuses import TUNING_JOB_ENDED
 
 _TRAINING_JOB_SUMMARY = (
     "TrainingJobName",
@@ -166,10 +166,10 @@ class SageMakerApi:
             parent = self.store.get(kinds.TUNING_JOBS, parent_name)
             if parent is None:
                 raise not_found("parent tuning job", parent_name)
-            if parent["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
+            if parent["HyperParameterTuningJobStatus"] not in TUNING_JOB_ENDED:
                 raise validation(
                     f"Parent tuning job {parent_name} is {parent['HyperParameterTuningJobStatus']}: "
-                    f"warm start needs parents in a terminal state ({', '.join(sorted(TERMINAL_STATUSES))})"
+                    f"warm start needs parents in a terminal state ({', '.join(sorted(TUNING_JOB_ENDED))})"
                 )
             parent_objective = parent["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
             if objective and parent_objective and parent_objective != objective:
@@ -251,7 +251,7 @@ class SageMakerApi:
     def delete_hyper_parameter_tuning_job(self, body: Body) -> Body:
         job = self._tuning_job(body)
         status = job["HyperParameterTuningJobStatus"]
-        if status not in TERMINAL_STATUSES:
+        if status not in TUNING_JOB_ENDED:
             raise ApiError(
                 RESOURCE_IN_USE,
                 f"Tuning job {job['HyperParameterTuningJobName']} is {status}: only a Completed, Stopped or "

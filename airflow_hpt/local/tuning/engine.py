@@ -36,7 +36,6 @@ from airflow_hpt.local.state.store import Record, Store
 from airflow_hpt.local.training.runner import Runner
 from airflow_hpt.local.tuning.records import (
     INTERRUPTED,
-    TERMINAL_STATUSES,
     definitions_of,
     interrupted,
     objective_counters,
@@ -46,7 +45,7 @@ from airflow_hpt.local.tuning.records import (
 )
 from airflow_hpt.local.tuning.scheduler import TuningRun
 
-__all__ = ["INTERRUPTED", "TERMINAL_STATUSES", "TuningEngine", "definitions_of", "training_job_summary"]
+__all__ = ["INTERRUPTED", "TuningEngine", "definitions_of", "training_job_summary"]
 
 log = logging.getLogger(__name__)
 

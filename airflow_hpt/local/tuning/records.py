@@ -15,8 +15,8 @@ from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.store import Record
 from airflow_hpt.local.training.runner import TrainingSpec
 from airflow_hpt.local.tuning.answers import DEFAULT_MAX_RUNTIME_SECONDS, training_resource_config
+from airflow_hpt.statuses import TRAINING_JOB_ENDED
 
-TERMINAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
 INTERRUPTED = (
     "InternalServerError: the local SageMaker backend stopped while this training job ran; "
     "the tuning job launches a replacement when the backend starts again"
@@ -175,7 +175,7 @@ def standing(records: Iterable[Record], objective_type: str) -> Standing:
     not_improving = 0
     values: list[float] = []
     for record in sorted(records, key=lambda record: record["CreationTime"]):
-        if record["TrainingJobStatus"] not in TERMINAL_STATUSES or record.get("_retryable"):
+        if record["TrainingJobStatus"] not in TRAINING_JOB_ENDED or record.get("_retryable"):
             continue
         value = record.get("_objective_value")
         if value is not None:

@@ -15,7 +15,6 @@ from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.store import Record, Store
 from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess
 from airflow_hpt.local.tuning.records import (
-    TERMINAL_STATUSES,
     CompletionCriteria,
     better,
     converged,
@@ -34,6 +33,7 @@ from airflow_hpt.local.tuning.records import (
     training_job_summary,
 )
 from airflow_hpt.local.tuning.strategies import MAX_TRAINING_JOBS, TuningStrategy
+from airflow_hpt.statuses import TRAINING_JOB_ENDED
 
 
 class Host(Protocol):
@@ -124,7 +124,7 @@ class TuningRun:
                 reason = f"The local backend restarted while this job ran and could not resume it: {error!r}"
             # e.g. a training job recorded, then the runner raised before it started
             for name, record in list(self.records.items()):
-                if record["TrainingJobStatus"] not in TERMINAL_STATUSES:
+                if record["TrainingJobStatus"] not in TRAINING_JOB_ENDED:
                     self._update_training_job(name, failed_without_outcome(reason, interrupted=False))
             self._end("Failed", reason)
 
@@ -378,7 +378,7 @@ class TuningRun:
         finished = [
             record
             for record in self.records.values()
-            if record["TrainingJobStatus"] in TERMINAL_STATUSES and not record.get("_retryable")
+            if record["TrainingJobStatus"] in TRAINING_JOB_ENDED and not record.get("_retryable")
         ]
         if len(finished) >= min(FAIL_FAST_AFTER, self.budget) and all(
             record["TrainingJobStatus"] == "Failed" for record in finished
