@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.local.iam.conditions import ARN, ARRAY_OF_STRING, BOOL, NUMERIC, STRING
 from airflow_hpt.local.state import store as kinds
 
@@ -218,10 +219,8 @@ def _add_settings(context: dict[str, list[str]], body: Mapping[str, Any], region
 def _definitions(body: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     """The request, and a tuning job's training job definitions: where the settings are."""
     yield body
-    single = body.get("TrainingJobDefinition")
-    if isinstance(single, Mapping):
-        yield single
-    yield from _mappings(body, "TrainingJobDefinitions")
+    for _path, definition in training_job_definitions(body):
+        yield definition
 
 
 def _mapping(parent: Mapping[str, Any], member: str) -> Mapping[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.exceptions import InvalidTuningRequest
 from airflow_hpt.local.hosting.deploy import DeploymentRejected, Deployments
 from airflow_hpt.local.http.errors import (
@@ -37,7 +38,6 @@ from airflow_hpt.local.training.standalone import is_standalone
 from airflow_hpt.local.tuning.answers import described_training_job, described_tuning_job
 from airflow_hpt.local.tuning.engine import (
     TuningEngine,
-    definitions_of,
     training_job_summary,
 )
 from airflow_hpt.local.tuning.strategies import MAX_TRAINING_JOBS
@@ -123,12 +123,7 @@ class SageMakerApi:
 
     def create_hyper_parameter_tuning_job(self, body: Body) -> Body:
         request = _admitted(body)
-        for index, definition in enumerate(definitions_of(request)):
-            member = (
-                f"TrainingJobDefinitions[{index}]"
-                if request.get("TrainingJobDefinitions")
-                else "TrainingJobDefinition"
-            )
+        for member, definition in training_job_definitions(request):
             check_locations(self.engine.runner.s3, definition, member)
         name = request["HyperParameterTuningJobName"]
         refusal = self.quotas.request_refusal(request)

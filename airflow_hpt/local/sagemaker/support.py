@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.exceptions import Problem
 from airflow_hpt.local.training.runner import PROGRAM_HP, SUBMIT_DIR_HP
-from airflow_hpt.request.model import items, mapping, training_job_definitions
+from airflow_hpt.request.model import items, mapping
 from airflow_hpt.request.ranges import range_sets
 
 _NOT_SUPPORTED = "the local backend does not support"

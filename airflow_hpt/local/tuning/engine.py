@@ -36,7 +36,6 @@ from airflow_hpt.local.state.store import Record, Store
 from airflow_hpt.local.training.runner import Runner
 from airflow_hpt.local.tuning.records import (
     INTERRUPTED,
-    definitions_of,
     interrupted,
     objective_counters,
     set_fields,
@@ -45,7 +44,7 @@ from airflow_hpt.local.tuning.records import (
 )
 from airflow_hpt.local.tuning.scheduler import TuningRun
 
-__all__ = ["INTERRUPTED", "TuningEngine", "definitions_of", "training_job_summary"]
+__all__ = ["INTERRUPTED", "TuningEngine", "training_job_summary"]
 
 log = logging.getLogger(__name__)
 

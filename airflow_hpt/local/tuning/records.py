@@ -23,13 +23,6 @@ INTERRUPTED = (
 )
 
 
-def definitions_of(request: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The training definitions of a tuning request (one, or up to ten for multi-algorithm)."""
-    if request.get("TrainingJobDefinitions"):
-        return [dict(definition) for definition in request["TrainingJobDefinitions"]]
-    return [dict(request["TrainingJobDefinition"])]
-
-
 def objective_of(job: Mapping[str, Any], definition: Mapping[str, Any]) -> dict[str, Any]:
     objective = definition.get("TuningObjective") or job["HyperParameterTuningJobConfig"].get(
         "HyperParameterTuningJobObjective"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.store import Record, Store
 from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess
@@ -18,7 +19,6 @@ from airflow_hpt.local.tuning.records import (
     CompletionCriteria,
     better,
     converged,
-    definitions_of,
     failed_without_outcome,
     final_status,
     interrupted,
@@ -131,7 +131,7 @@ class TuningRun:
     def _prepare(self) -> None:
         job = self._job()
         config = job["HyperParameterTuningJobConfig"]
-        definitions = definitions_of(job)
+        definitions = [dict(definition) for _path, definition in training_job_definitions(job)]
         self.objective = objective_of(job, definitions[0])
         self.objective_type = self.objective.get("Type", "Minimize")
         limits = config["ResourceLimits"]
