@@ -34,7 +34,8 @@ from werkzeug.datastructures import Headers
 
 from airflow_hpt.local.cloudwatch.streams import LogEvent, LogStream, stream_name
 from airflow_hpt.local.hosting.process import ServedInstance, served_instances
-from airflow_hpt.local.http.errors import ACCESS_DENIED, SERIALIZATION, UNKNOWN_OPERATION
+from airflow_hpt.local.http.answer import Answer
+from airflow_hpt.local.http.errors import ACCESS_DENIED, SERIALIZATION, UNKNOWN_OPERATION, Body
 from airflow_hpt.local.http.wire import WireError, load_json_object, type_error, type_problems
 from airflow_hpt.local.iam.actions import logs_needs
 from airflow_hpt.local.iam.policy import Authorizer
@@ -55,9 +56,6 @@ MAX_EVENTS = 10_000
 MAX_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
 MAX_STREAMS_PER_PAGE = 50
-
-Body = dict[str, Any]
-Answer = tuple[int, dict[str, str], bytes]
 
 
 class LogsError(Exception):
@@ -165,7 +163,7 @@ def _capped(events: list[Any], message: Callable[[Any], str], limit: int) -> lis
 def _error(error: LogsError) -> Answer:
     answer = {"__type": error.code, "message": error.message}
     headers = {"Content-Type": CONTENT_TYPE, "x-amzn-ErrorType": error.code}
-    return error.status, headers, json.dumps(answer).encode()
+    return Answer(error.status, headers, json.dumps(answer).encode())
 
 
 class LogsHandler:
@@ -214,7 +212,7 @@ class LogsHandler:
                 refusal = self.authorizer.refusal(action, resources)
                 if refusal is not None:
                     raise LogsError(ACCESS_DENIED, refusal)
-            return 200, {"Content-Type": CONTENT_TYPE}, json.dumps(operation(request)).encode()
+            return Answer(200, {"Content-Type": CONTENT_TYPE}, json.dumps(operation(request)).encode())
         except LogsError as error:
             return _error(error)
         except Exception:  # a bug must reach the client as a 500, not kill the connection

@@ -32,6 +32,8 @@ import cbor2
 from botocore.utils import parse_timestamp
 from werkzeug.datastructures import Headers
 
+from airflow_hpt.local.http.answer import Answer
+from airflow_hpt.local.http.errors import Body
 from airflow_hpt.local.http.wire import (
     MAX_DEPTH,
     WireError,
@@ -57,9 +59,6 @@ MAX_DATAPOINTS = 1440
 HIGH_RESOLUTION_PERIODS = (1, 5, 10, 30)
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,2})?|100)$")
-
-Body = dict[str, Any]
-Answer = tuple[int, dict[str, str], bytes]
 
 
 class MetricsError(Exception):
@@ -187,13 +186,13 @@ class MetricsHandler:
                 ],
             }
             headers = {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}
-            return 200, headers, cbor2.dumps(wired, datetime_as_timestamp=True)
+            return Answer(200, headers, cbor2.dumps(wired, datetime_as_timestamp=True))
         if wire.protocol == "json":
-            return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(result).encode()
+            return Answer(200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(result).encode())
         root = ElementTree.Element(f"{wire.operation}Response", xmlns=XML_NAMESPACE)
         shape = self._model.operation_model(wire.operation).output_shape
         _to_xml(ElementTree.SubElement(root, f"{wire.operation}Result"), result, shape)
-        return 200, {"Content-Type": "text/xml"}, ElementTree.tostring(root, xml_declaration=True)
+        return Answer(200, {"Content-Type": "text/xml"}, ElementTree.tostring(root, xml_declaration=True))
 
     @staticmethod
     def _error(wire: _Wire, error: MetricsError) -> Answer:
@@ -205,13 +204,13 @@ class MetricsHandler:
             detail = ElementTree.SubElement(root, "Error")
             for tag, text in (("Type", fault), ("Code", error.code), ("Message", error.message)):
                 ElementTree.SubElement(detail, tag).text = text
-            return error.status, {"Content-Type": "text/xml"}, ElementTree.tostring(root)
+            return Answer(error.status, {"Content-Type": "text/xml"}, ElementTree.tostring(root))
         answer = {"__type": f"com.amazonaws.cloudwatch#{error.shape}", "message": error.message}
         if wire.protocol == "cbor":
             headers.update({"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"})
-            return error.status, headers, cbor2.dumps(answer)
+            return Answer(error.status, headers, cbor2.dumps(answer))
         headers.update({"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": error.shape})
-        return error.status, headers, json.dumps(answer).encode()
+        return Answer(error.status, headers, json.dumps(answer).encode())
 
     # --- operations ----------------------------------------------------------------------------
 

@@ -26,12 +26,12 @@ from typing import Any
 
 from airflow_hpt.local.hosting.process import ServingSpec
 from airflow_hpt.local.hosting.servers import Hosting, Staging
+from airflow_hpt.local.http.errors import Body
 from airflow_hpt.local.s3.paths import LocalS3
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.listing import fields_of, list_answer
 from airflow_hpt.local.state.store import Record, Store, public
 
-Body = dict[str, Any]
 # what SageMaker reports for a model without an image of its own
 LOCAL_IMAGE = "local/script-mode:latest"
 # SageMaker's pattern for model, endpoint configuration and endpoint names. It matters here beyond

@@ -39,6 +39,7 @@ from airflow_hpt.local.hosting.process import (
     ServingSpec,
     ending,
 )
+from airflow_hpt.local.http.answer import Answer
 from airflow_hpt.local.training.capture import TimedLog
 
 log = logging.getLogger(__name__)
@@ -47,15 +48,6 @@ log = logging.getLogger(__name__)
 INVOCATION_TIMEOUT_SECONDS = 60.0
 STARTUP_TIMEOUT_SECONDS = 120.0
 READ_SIZE = 65536
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A model server's answer to one invocation."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
+from airflow_hpt.local.http.answer import Answer
 from airflow_hpt.local.http.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.http.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.http.errors import ACCESS_DENIED, INTERNAL_FAILURE, UNKNOWN_OPERATION, ApiError
@@ -128,9 +129,7 @@ class Front:
 class ServiceHandler(Protocol):
     """Another JSON-speaking service on the same endpoint (CloudWatch Logs, CloudWatch metrics)."""
 
-    def handle(
-        self, method: str, path: str, headers: Headers, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, path: str, headers: Headers, body: bytes) -> Answer:
         """The status, headers and body of the answer."""
 
 
@@ -142,7 +141,7 @@ class ServiceFront:
         service: str,
         handler: ServiceHandler,
         verifier: SigV4Verifier,
-        refusal: Callable[[AuthError, str], tuple[int, dict[str, str], bytes]] | None = None,
+        refusal: Callable[[AuthError, str], Answer] | None = None,
     ) -> None:
         """``refusal``: the answer to a refused signature in the service's own protocol (the
         request id given); without it, the JSON protocol's error shape."""
@@ -162,14 +161,17 @@ class ServiceFront:
             if self.refusal is None:
                 response = _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
             else:
-                status, headers, answer = self.refusal(refused, request_id)
-                response = Response(
-                    answer, status=status, headers={**headers, "x-amzn-RequestId": request_id}
-                )
+                response = _response(self.refusal(refused, request_id), request_id)
         else:
-            status, headers, answer = self.handler.handle(request.method, request.path, request.headers, body)
-            response = Response(answer, status=status, headers={**headers, "x-amzn-RequestId": request_id})
+            answer = self.handler.handle(request.method, request.path, request.headers, body)
+            response = _response(answer, request_id)
         return response(environ, start_response)
+
+
+def _response(answer: Answer, request_id: str) -> Response:
+    return Response(
+        answer.body, status=answer.status, headers={**answer.headers, "x-amzn-RequestId": request_id}
+    )
 
 
 def _error(error: ApiError, request_id: str) -> Response:

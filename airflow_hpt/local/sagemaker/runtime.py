@@ -30,8 +30,9 @@ from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.hosting.deploy import DeploymentRejected, Deployments
 from airflow_hpt.local.hosting.process import ModelServerError
-from airflow_hpt.local.hosting.servers import Answer, Hosting
+from airflow_hpt.local.hosting.servers import Hosting
 from airflow_hpt.local.hosting.tracebacks import summarize
+from airflow_hpt.local.http.answer import Answer
 from airflow_hpt.local.http.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.http.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.http.errors import ACCESS_DENIED, UNKNOWN_OPERATION

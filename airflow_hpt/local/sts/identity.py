@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 from werkzeug.datastructures import Headers
 
 from airflow_hpt.local.http import auth
+from airflow_hpt.local.http.answer import Answer
 from airflow_hpt.local.iam.policy import Authorizer
 from airflow_hpt.local.state.store import ACCOUNT_ID
 
@@ -40,9 +41,7 @@ class StsHandler:
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
 
-    def handle(
-        self, method: str, path: str, headers: Headers, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, path: str, headers: Headers, body: bytes) -> Answer:
         form = parse_qs(body.decode("utf-8", "replace"))
         action = (form.get("Action") or [""])[0]
         request_id = str(uuid.uuid4())
@@ -61,18 +60,18 @@ class StsHandler:
             ElementTree.SubElement(result, tag).text = text
         metadata = ElementTree.SubElement(root, "ResponseMetadata")
         ElementTree.SubElement(metadata, "RequestId").text = request_id
-        return 200, _XML, ElementTree.tostring(root, xml_declaration=True)
+        return Answer(200, _XML, ElementTree.tostring(root, xml_declaration=True))
 
 
-def refusal(error: auth.AuthError, request_id: str) -> tuple[int, dict[str, str], bytes]:
+def refusal(error: auth.AuthError, request_id: str) -> Answer:
     """A refused signature, as STS writes it (with the backend's status for refusals)."""
     return _error(_AUTH_CODES.get(error.code, error.code), error.message, request_id, auth.STATUS)
 
 
-def _error(code: str, message: str, request_id: str, status: int = 400) -> tuple[int, dict[str, str], bytes]:
+def _error(code: str, message: str, request_id: str, status: int = 400) -> Answer:
     root = ElementTree.Element("ErrorResponse", xmlns=XML_NAMESPACE)
     error = ElementTree.SubElement(root, "Error")
     for tag, text in (("Type", "Sender"), ("Code", code), ("Message", message)):
         ElementTree.SubElement(error, tag).text = text
     ElementTree.SubElement(root, "RequestId").text = request_id
-    return status, _XML, ElementTree.tostring(root)
+    return Answer(status, _XML, ElementTree.tostring(root))
