@@ -29,7 +29,7 @@ from airflow_hpt.local.sagemaker.jobs_api import JobsApi, check_locations
 from airflow_hpt.local.sagemaker.quotas import ACTIVE_STATUSES, Quotas
 from airflow_hpt.local.sagemaker.support import not_run_here, unsupported_problems
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.listing import fields_of, list_answer, named_record
+from airflow_hpt.local.state.listing import fields_of, list_answer, named_record, refuse_taken_name
 from airflow_hpt.local.state.listing import page as _page
 from airflow_hpt.local.state.listing import sorted_by as _sorted
 from airflow_hpt.local.state.listing import with_token as _with_token
@@ -130,13 +130,7 @@ class SageMakerApi:
         if refusal:
             raise ApiError(RESOURCE_LIMIT_EXCEEDED, refusal)
         with self.store.transaction():
-            existing = self.store.get(kinds.TUNING_JOBS, name)
-            if existing is not None:
-                raise ApiError(
-                    RESOURCE_IN_USE,
-                    "Job name must be unique within an AWS account and region, and a job with this name "
-                    f"already exists ({existing['HyperParameterTuningJobArn']})",
-                )
+            refuse_taken_name(self.store, kinds.TUNING_JOBS, name, "HyperParameterTuningJobArn")
             active = [
                 job
                 for job in self.store.all(kinds.TUNING_JOBS)

@@ -13,11 +13,11 @@ from typing import Any
 
 from airflow_hpt.exceptions import InvalidTuningRequest, Problem
 from airflow_hpt.local.hosting.transform import TransformJobs
-from airflow_hpt.local.http.errors import RESOURCE_IN_USE, ApiError, Body, validation, value_errors_refused
+from airflow_hpt.local.http.errors import Body, validation, value_errors_refused
 from airflow_hpt.local.s3.paths import LocalS3
 from airflow_hpt.local.sagemaker.support import training_job_problems, transform_job_problems
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.listing import fields_of, list_answer, named_record
+from airflow_hpt.local.state.listing import fields_of, list_answer, named_record, refuse_taken_name
 from airflow_hpt.local.state.store import Record, Store, public
 from airflow_hpt.local.training.runner import PROGRAM_HP, SUBMIT_DIR_HP, hyperparameter_text
 from airflow_hpt.local.training.standalone import TrainingJobs
@@ -61,13 +61,7 @@ class JobsApi:
         check_locations(self.s3, body, "", "HyperParameters")
         name = body["TrainingJobName"]
         with self.store.transaction():
-            existing = self.store.get(kinds.TRAINING_JOBS, name)
-            if existing is not None:
-                raise ApiError(
-                    RESOURCE_IN_USE,
-                    "Training job names must be unique within an AWS account and region, and a training job "
-                    f"with this name already exists ({existing['TrainingJobArn']})",
-                )
+            refuse_taken_name(self.store, kinds.TRAINING_JOBS, name, "TrainingJobArn")
             arn = self.training_jobs.create(body, tags=list(body.get("Tags") or []))
         return {"TrainingJobArn": arn}
 
@@ -93,13 +87,7 @@ class JobsApi:
             raise validation(f'Could not find model "{arn}".')
         name = body["TransformJobName"]
         with self.store.transaction():
-            existing = self.store.get(kinds.TRANSFORM_JOBS, name)
-            if existing is not None:
-                raise ApiError(
-                    RESOURCE_IN_USE,
-                    f"Job name must be unique within an AWS account and region, and a job with this name "
-                    f"already exists ({existing['TransformJobArn']})",
-                )
+            refuse_taken_name(self.store, kinds.TRANSFORM_JOBS, name, "TransformJobArn")
             arn = self.transform_jobs.create(body, tags=list(body.get("Tags") or []))
         return {"TransformJobArn": arn}
 

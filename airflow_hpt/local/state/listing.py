@@ -1,5 +1,5 @@
-"""What the Describe, Stop and List operations share: the named record, filters, order and
-pagination tokens."""
+"""What the Create, Describe, Stop and List operations share: the name guard, the named record,
+filters, order and pagination tokens."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from airflow_hpt.local.http.errors import ApiError, Body, required, validation
+from airflow_hpt.local.http.errors import RESOURCE_IN_USE, ApiError, Body, required, validation
 from airflow_hpt.local.state.store import Record, Store
 
 
@@ -117,3 +117,14 @@ def with_token(response: Body, token: str | None) -> Body:
     if token is not None:
         response["NextToken"] = token
     return response
+
+
+def refuse_taken_name(store: Store, kind: str, name: str, arn_member: str) -> None:
+    """A Create's guard: a job's name is unique within the account and region (ResourceInUse)."""
+    existing = store.get(kind, name)
+    if existing is not None:
+        raise ApiError(
+            RESOURCE_IN_USE,
+            "Job name must be unique within an AWS account and region, and a job with this name "
+            f"already exists ({existing[arn_member]})",
+        )
