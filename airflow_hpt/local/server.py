@@ -23,12 +23,13 @@ from airflow_hpt.local.http.auth import SigV4Verifier
 from airflow_hpt.local.http.faults import Faults
 from airflow_hpt.local.http.limits import LimitedServer
 from airflow_hpt.local.http.router import PathRouter, ServiceRouter, WsgiApp
+from airflow_hpt.local.http.service import ServiceFront
 from airflow_hpt.local.iam.policy import Authorizer, Policy, RequestLog
 from airflow_hpt.local.s3.front import S3Front
 from airflow_hpt.local.s3.objects import ObjectStore
 from airflow_hpt.local.s3.paths import LocalS3
 from airflow_hpt.local.sagemaker.api import SageMakerApi
-from airflow_hpt.local.sagemaker.front import Front, ServiceFront
+from airflow_hpt.local.sagemaker.front import Front
 from airflow_hpt.local.sagemaker.jobs_api import JobsApi
 from airflow_hpt.local.sagemaker.quotas import DEFAULT_MAX_PARALLEL_TRAINING_JOBS, Quotas
 from airflow_hpt.local.sagemaker.runtime import PATH_PREFIX as RUNTIME_PATH_PREFIX

@@ -8,7 +8,7 @@ from airflow_hpt._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from airflow_hpt.local.sagemaker.api import SageMakerApi
-    from airflow_hpt.local.sagemaker.front import Front, ServiceFront
+    from airflow_hpt.local.sagemaker.front import Front
     from airflow_hpt.local.sagemaker.jobs_api import JobsApi
     from airflow_hpt.local.sagemaker.quotas import Quotas
     from airflow_hpt.local.sagemaker.runtime import RuntimeFront
@@ -19,14 +19,13 @@ __all__ = [
     "Quotas",
     "RuntimeFront",
     "SageMakerApi",
-    "ServiceFront",
 ]
 
 __getattr__ = lazy_exports(
     __name__,
     {
         ".api": ("SageMakerApi",),
-        ".front": ("Front", "ServiceFront"),
+        ".front": ("Front",),
         ".jobs_api": ("JobsApi",),
         ".quotas": ("Quotas",),
         ".runtime": ("RuntimeFront",),

@@ -23,18 +23,17 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Any
 
-from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from airflow_hpt.local.http.answer import Answer
 from airflow_hpt.local.http.auth import STATUS as AUTH_STATUS
 from airflow_hpt.local.http.auth import AuthError, SigV4Verifier
 from airflow_hpt.local.http.errors import ACCESS_DENIED, INTERNAL_FAILURE, UNKNOWN_OPERATION, ApiError
 from airflow_hpt.local.http.faults import Faults
 from airflow_hpt.local.http.limits import BodyError
+from airflow_hpt.local.http.service import CONTENT_TYPE, json_error
 from airflow_hpt.local.http.signed import body_error, signed_body
 from airflow_hpt.local.http.wire import parse_json_object, type_error, type_problems
 from airflow_hpt.local.iam.actions import (
@@ -49,7 +48,6 @@ from airflow_hpt.request.model import operation_input_shape
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "SageMaker."
 
 
@@ -83,39 +81,39 @@ class Front:
         try:
             raw = signed_body(request, self.verifier)
         except AuthError as refused:
-            return _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
+            return json_error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
         except BodyError as refused:
-            return _error(body_error(refused), request_id)
+            return json_error(body_error(refused), request_id)
         target = request.headers.get("X-Amz-Target", "")
         operation = target.removeprefix(TARGET_PREFIX)
         if request.method != "POST" or not target.startswith(TARGET_PREFIX) or not self.api.serves(operation):
             self.authorizer.unknown(f"sagemaker:{operation or target}")
             error = ApiError(UNKNOWN_OPERATION, f"Unknown operation target {target!r}")
-            return _error(error, request_id)
+            return json_error(error, request_id)
         try:
             body = parse_json_object(raw)
             problems = list(type_problems(body, operation_input_shape(operation)))
             if problems:
                 raise type_error(problems, operation)
         except ApiError as error:
-            return _error(error, request_id)
+            return json_error(error, request_id)
         context = sagemaker_context(operation, body, self.region)
         for action, resources in sagemaker_needs(operation, body, self.region):
             refusal = self.authorizer.refusal(
                 action, resources, action_context(action, context), self._resource_context
             )
             if refusal is not None:
-                return _error(ApiError(ACCESS_DENIED, refusal), request_id)
+                return json_error(ApiError(ACCESS_DENIED, refusal), request_id)
         fault = self.faults.draw(operation) if self.faults is not None else None
         if fault is not None:
-            return _error(ApiError(fault.code, fault.message, fault.status), request_id)
+            return json_error(ApiError(fault.code, fault.message, fault.status), request_id)
         try:
             result = self.api.handle(operation, body)
         except ApiError as error:
-            return _error(error, request_id)
+            return json_error(error, request_id)
         except Exception:  # a bug must reach the client as a 500, not kill the connection
             log.exception("%s failed", operation)
-            return _error(
+            return json_error(
                 ApiError(INTERNAL_FAILURE, f"{operation} failed inside the local backend", 500), request_id
             )
         return Response(
@@ -124,60 +122,3 @@ class Front:
             content_type=CONTENT_TYPE,
             headers={"x-amzn-RequestId": request_id},
         )
-
-
-class ServiceHandler(Protocol):
-    """Another JSON-speaking service on the same endpoint (CloudWatch Logs, CloudWatch metrics)."""
-
-    def handle(self, method: str, path: str, headers: Headers, body: bytes) -> Answer:
-        """The status, headers and body of the answer."""
-
-
-class ServiceFront:
-    """The WSGI application of one such service: checks the signature for its signing name."""
-
-    def __init__(
-        self,
-        service: str,
-        handler: ServiceHandler,
-        verifier: SigV4Verifier,
-        refusal: Callable[[AuthError, str], Answer] | None = None,
-    ) -> None:
-        """``refusal``: the answer to a refused signature in the service's own protocol (the
-        request id given); without it, the JSON protocol's error shape."""
-        self.service = service
-        self.handler = handler
-        self.verifier = verifier
-        self.refusal = refusal
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
-        request_id = str(uuid.uuid4())
-        try:
-            body = signed_body(request, self.verifier, self.service)
-        except BodyError as refused:
-            response = _error(body_error(refused), request_id)
-        except AuthError as refused:
-            if self.refusal is None:
-                response = _error(ApiError(refused.code, refused.message, AUTH_STATUS), request_id)
-            else:
-                response = _response(self.refusal(refused, request_id), request_id)
-        else:
-            answer = self.handler.handle(request.method, request.path, request.headers, body)
-            response = _response(answer, request_id)
-        return response(environ, start_response)
-
-
-def _response(answer: Answer, request_id: str) -> Response:
-    return Response(
-        answer.body, status=answer.status, headers={**answer.headers, "x-amzn-RequestId": request_id}
-    )
-
-
-def _error(error: ApiError, request_id: str) -> Response:
-    return Response(
-        json.dumps({"__type": error.code, "message": error.message}),
-        status=error.status,
-        content_type=CONTENT_TYPE,
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
-    )
