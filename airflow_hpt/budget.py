@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.exceptions import BudgetError, BudgetExceeded
 from airflow_hpt.request.defaults import DEFAULT_MAX_RUNTIME_SECONDS
-from airflow_hpt.request.model import CONFIG, items, mapping, training_job_definitions
+from airflow_hpt.request.model import CONFIG, items, mapping
 from airflow_hpt.request.ranges import range_sets
 
 LIMITS = f"{CONFIG}.ResourceLimits"

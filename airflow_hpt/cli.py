@@ -106,9 +106,7 @@ def _show_budget(path: Path, request: dict[str, Any], prices_file: str | None) -
 
 
 def _local_sagemaker(args: argparse.Namespace) -> int:
-    from airflow_hpt.local.faults import Faults
-    from airflow_hpt.local.policy import Policy, PolicyError
-    from airflow_hpt.local.server import serve
+    from airflow_hpt.local import Faults, Policy, PolicyError, serve
 
     # a secret nobody chose is generated, never a well-known default: this backend runs code
     secret = args.secret_access_key or secrets.token_urlsafe(32)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
+
 BILLABLE = "billable"  # BillableTimeInSeconds, as SageMaker bills it
 WALL_CLOCK = "wall_clock"  # TrainingEndTime - TrainingStartTime
 RUNNING = "running"  # now - TrainingStartTime: grows until the job ends
@@ -48,9 +50,7 @@ def resource_config_of(
     None as the type when the definition leaves the choice to SageMaker (several InstanceConfigs):
     then only the training job's own ResourceConfig tells.
     """
-    definitions = tuning_describe.get("TrainingJobDefinitions") or [
-        tuning_describe.get("TrainingJobDefinition") or {}
-    ]
+    definitions = [definition for _path, definition in training_job_definitions(tuning_describe)] or [{}]
     definition = next(
         (item for item in definitions if item.get("DefinitionName") == definition_name), definitions[0]
     )

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.result import best_job_of, objective_of
 
 # The key of the run facet in OpenLineage events; custom facets carry their producer's prefix.
@@ -42,19 +43,10 @@ def s3_dataset(uri: object) -> S3Dataset | None:
     return S3Dataset(namespace=f"s3://{bucket}", name=key or "/")
 
 
-def training_definitions(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The training job definition(s) of a request or a Describe: single- or multi-algorithm."""
-    single = request.get("TrainingJobDefinition")
-    if isinstance(single, Mapping):
-        return [single]
-    many = request.get("TrainingJobDefinitions")
-    return [definition for definition in many or [] if isinstance(definition, Mapping)]
-
-
 def input_datasets(request: Mapping[str, Any]) -> list[S3Dataset]:
     """The S3 channels of every training job definition, each once, in request order."""
     found: dict[S3Dataset, None] = {}
-    for definition in training_definitions(request):
+    for _path, definition in training_job_definitions(request):
         for channel in definition.get("InputDataConfig") or []:
             uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
             dataset = s3_dataset(uri)

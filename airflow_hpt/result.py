@@ -10,9 +10,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.exceptions import TuningJobFailed
+from airflow_hpt.statuses import TUNING_JOB_ENDED
 
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped", "DeleteFailed"})
+# the name the hooks, operators, sensor, triggers and view import
+TERMINAL_STATUSES = TUNING_JOB_ENDED
 XCOM_KEYS = (
     "tuning_job_name",
     "tuning_job_arn",
@@ -38,8 +41,8 @@ def objective_of(describe: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(metric name, Maximize|Minimize) of the job's objective, single- or multi-algorithm."""
     objective = (describe.get("HyperParameterTuningJobConfig") or {}).get("HyperParameterTuningJobObjective")
     if not objective:
-        definitions = describe.get("TrainingJobDefinitions") or [{}]
-        objective = definitions[0].get("TuningObjective") or {}
+        first = next((definition for _path, definition in training_job_definitions(describe)), {})
+        objective = first.get("TuningObjective") or {}
     return objective.get("MetricName"), objective.get("Type")
 
 

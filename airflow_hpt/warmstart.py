@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.exceptions import InvalidTuningRequest, Problem
 
 MAX_PARENTS = 5
@@ -187,7 +188,8 @@ def _incompatibilities(
 
 
 def _definition(request: Mapping[str, Any]) -> Mapping[str, Any]:
-    return request.get("TrainingJobDefinition") or (request.get("TrainingJobDefinitions") or [{}])[0]
+    """The first training job definition (a multi-algorithm job's first)."""
+    return next((definition for _path, definition in training_job_definitions(request)), {})
 
 
 def _objective(request: Mapping[str, Any]) -> tuple[str | None, str | None]:

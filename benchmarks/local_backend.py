@@ -32,7 +32,7 @@ from botocore.config import Config
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from airflow_hpt.local.server import LocalSageMaker  # noqa: E402
+from airflow_hpt.local import LocalSageMaker  # noqa: E402
 
 SCRIPTS = REPO / "tests" / "local" / "scripts"
 PARALLEL = 2

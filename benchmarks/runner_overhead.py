@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from airflow_hpt.local.runner import Runner, TrainingSpec, _bytecode_environment  # noqa: E402
-from airflow_hpt.local.s3 import LocalS3  # noqa: E402
+from airflow_hpt.local.s3.paths import LocalS3  # noqa: E402
+from airflow_hpt.local.training.runner import Runner, TrainingSpec, _bytecode_environment  # noqa: E402
 
 SCRIPTS = REPO / "tests" / "local" / "scripts"
 

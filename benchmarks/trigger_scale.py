@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_hpt.local.server import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
+from airflow_hpt.local import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 
 OPERATIONS = ("ListHyperParameterTuningJobs", "DescribeHyperParameterTuningJob", "DescribeTrainingJob")
 STATUS_OPERATIONS = OPERATIONS[:2]
@@ -50,8 +50,7 @@ print(f"loss={(args.x - 0.3) ** 2:.6f}", flush=True)
 
 def _serve_backend(home: str, capacity: int, counters: Any, ready: Any, stop: Any) -> None:
     """The local backend in its own process; every call it receives is counted in `counters`."""
-    from airflow_hpt.local.faults import Faults
-    from airflow_hpt.local.server import LocalSageMaker
+    from airflow_hpt.local import Faults, LocalSageMaker
 
     class CountingFaults(Faults):
         def draw(self, operation: str) -> Any:

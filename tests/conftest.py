@@ -109,7 +109,7 @@ def sagemaker_client(endpoint_url: str) -> Any:
 @pytest.fixture
 def local_sagemaker(tmp_path: Path, aws_conn_env: Any) -> Iterator[Any]:
     """A fresh local SageMaker backend, with the `aws_default` connection pointing at it; yields a client."""
-    from airflow_hpt.local.server import LocalSageMaker
+    from airflow_hpt.local import LocalSageMaker
 
     with LocalSageMaker(tmp_path / "backend", endpoint_delay_seconds=0.2) as backend:
         aws_conn_env(backend.endpoint_url)

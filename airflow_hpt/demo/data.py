@@ -30,7 +30,7 @@ def stage_digits(home: Path, uri: str = DEFAULT_DATA_URI, holdout_uri: str = DEF
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from airflow_hpt.local.s3 import LocalS3
+    from airflow_hpt.local.s3.paths import LocalS3
 
     features, labels = load_digits(return_X_y=True)
     table = np.column_stack([labels, features])

@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import boto3
 
-    from airflow_hpt.local.server import LocalSageMaker
+    from airflow_hpt.local import LocalSageMaker
 
     with LocalSageMaker(workdir / "sagemaker", region=REGION) as backend:
         session = boto3.Session(

@@ -14,30 +14,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
-from airflow_hpt.local.api import SageMakerApi
-from airflow_hpt.local.auth import SigV4Verifier
-from airflow_hpt.local.deploy import Deployments
-from airflow_hpt.local.engine import TuningEngine
-from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.front import Front, ServiceFront
-from airflow_hpt.local.hosting import Hosting
-from airflow_hpt.local.httplimits import LimitedServer
-from airflow_hpt.local.jobs_api import JobsApi
-from airflow_hpt.local.logs import LogsHandler
-from airflow_hpt.local.metrics import MetricsHandler
-from airflow_hpt.local.policy import Authorizer, Policy, RequestLog
-from airflow_hpt.local.quotas import DEFAULT_MAX_PARALLEL_TRAINING_JOBS, Quotas
-from airflow_hpt.local.router import PathRouter, ServiceRouter, WsgiApp
-from airflow_hpt.local.runner import Runner
-from airflow_hpt.local.runtime import PATH_PREFIX as RUNTIME_PATH_PREFIX
-from airflow_hpt.local.runtime import RuntimeFront
-from airflow_hpt.local.s3 import LocalS3
-from airflow_hpt.local.s3api import S3Front
-from airflow_hpt.local.s3store import ObjectStore
-from airflow_hpt.local.store import Store
-from airflow_hpt.local.sts import StsHandler, refusal
-from airflow_hpt.local.training_jobs import TrainingJobs
-from airflow_hpt.local.transform_jobs import TransformJobs
+from airflow_hpt.local.cloudwatch.logs import LogsHandler
+from airflow_hpt.local.cloudwatch.metrics import MetricsHandler
+from airflow_hpt.local.hosting.deploy import Deployments
+from airflow_hpt.local.hosting.servers import Hosting
+from airflow_hpt.local.hosting.transform import TransformJobs
+from airflow_hpt.local.http.auth import SigV4Verifier
+from airflow_hpt.local.http.faults import Faults
+from airflow_hpt.local.http.limits import LimitedServer
+from airflow_hpt.local.http.router import PathRouter, ServiceRouter, WsgiApp
+from airflow_hpt.local.http.service import ServiceFront
+from airflow_hpt.local.iam.policy import Authorizer, Policy, RequestLog
+from airflow_hpt.local.s3.front import S3Front
+from airflow_hpt.local.s3.objects import ObjectStore
+from airflow_hpt.local.s3.paths import LocalS3
+from airflow_hpt.local.sagemaker.api import SageMakerApi
+from airflow_hpt.local.sagemaker.front import Front
+from airflow_hpt.local.sagemaker.jobs_api import JobsApi
+from airflow_hpt.local.sagemaker.quotas import DEFAULT_MAX_PARALLEL_TRAINING_JOBS, Quotas
+from airflow_hpt.local.sagemaker.runtime import PATH_PREFIX as RUNTIME_PATH_PREFIX
+from airflow_hpt.local.sagemaker.runtime import RuntimeFront
+from airflow_hpt.local.state.store import Store
+from airflow_hpt.local.sts.identity import StsHandler, refusal
+from airflow_hpt.local.training.runner import Runner
+from airflow_hpt.local.training.standalone import TrainingJobs
+from airflow_hpt.local.tuning.engine import TuningEngine
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_hpt.request.model import training_job_definitions
+from airflow_hpt.definitions import training_job_definitions
 
 # StoppingCondition.MaxRuntimeInSeconds: "The default value is 1 day."
 DEFAULT_MAX_RUNTIME_SECONDS = 86400

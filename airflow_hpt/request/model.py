@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:
@@ -77,11 +77,3 @@ def items(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
     if not isinstance(value, list | tuple):
         return []
     return [(i, item) for i, item in enumerate(value) if isinstance(item, Mapping)]
-
-
-def training_job_definitions(request: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(path, definition) of every training job definition of the request."""
-    if isinstance(request.get("TrainingJobDefinition"), Mapping):
-        yield "TrainingJobDefinition", request["TrainingJobDefinition"]
-    for i, definition in items(request.get("TrainingJobDefinitions")):
-        yield f"TrainingJobDefinitions[{i}]", definition

@@ -7,11 +7,12 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.exceptions import Problem
 from airflow_hpt.request.coerce import NotCoercible, to_integer
 from airflow_hpt.request.definitions import definition_problems
 from airflow_hpt.request.evidence import problem
-from airflow_hpt.request.model import CONFIG, is_number, items, mapping, training_job_definitions
+from airflow_hpt.request.model import CONFIG, is_number, items, mapping
 from airflow_hpt.request.ranges import RANGE_KINDS, range_set_problems, range_sets
 
 _HYPERBAND_MAX_RESOURCE = 20000

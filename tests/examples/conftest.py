@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from airflow_hpt.demo.data import stage_digits
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 
 
 @pytest.fixture(scope="module")

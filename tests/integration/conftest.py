@@ -8,8 +8,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import Faults, LocalSageMaker
 from tests.local.conftest import make_client
 
 

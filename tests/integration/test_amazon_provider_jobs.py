@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.local.conftest import SCRIPTS, TRAINING_DIR, make_client, s3_client

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.local.conftest import SCRIPTS, make_client, s3_client, training_jobs

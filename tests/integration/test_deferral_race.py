@@ -19,8 +19,7 @@ from airflow_hpt import CreateTuningJobOperator, TuningJobSensor
 from airflow_hpt.aws_task import DEFAULT_MIN_DEFERRAL
 from airflow_hpt.exceptions import TuningJobFailed
 from airflow_hpt.hooks.tuning import TuningJobHook
-from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import Faults, LocalSageMaker
 from airflow_hpt.result import XCOM_KEYS
 from airflow_hpt.triggers.tuning import TuningJobTrigger
 from tests.integration.test_trigger import first_event, make_trigger, start

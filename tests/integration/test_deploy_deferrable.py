@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.conftest import load_dag_module, sagemaker_client
 from tests.integration.airflow_state import task_states, xcom
 from tests.local.test_invoke import constant_model, write_model

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.integration.test_bad_input import run_supervised, task_error

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_hpt.demo.data import stage_digits
-from airflow_hpt.local.policy import Policy
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker, Policy
 from tests.conftest import REPO, load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.local.conftest import SCRIPTS, make_client

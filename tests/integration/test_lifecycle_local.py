@@ -12,7 +12,7 @@ import pytest
 
 from airflow_hpt import CreateTuningJobOperator
 from airflow_hpt.exceptions import TuningJobFailed
-from airflow_hpt.local.faults import Faults
+from airflow_hpt.local import Faults
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.local.conftest import SCRIPTS, quadratic_request, wait_for

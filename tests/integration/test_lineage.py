@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from airflow_hpt.lineage import RUN_FACET_KEY
-from airflow_hpt.local.s3 import LocalS3
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.s3.paths import LocalS3
 from tests.conftest import OPENLINEAGE_EVENTS, load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.lineage_schema import facet_errors

@@ -22,8 +22,8 @@ from airflow.models.renderedtifields import RenderedTaskInstanceFields
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 
-from airflow_hpt.local.auth import SigV4Verifier
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.http.auth import SigV4Verifier
 from tests.conftest import load_dag_module
 from tests.integration.airflow_state import task_states, xcom
 from tests.integration.test_bad_input import LOGS, run_supervised, task_error

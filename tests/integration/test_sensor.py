@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_hpt import TuningJobSensor
 from airflow_hpt.exceptions import TuningJobFailed
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.result import XCOM_KEYS
 from airflow_hpt.triggers.tuning import TuningJobTrigger
 from tests.local.conftest import held, make_client, quadratic_request, wait_for

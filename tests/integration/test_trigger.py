@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.triggers import shared_poll
 from airflow_hpt.triggers.tuning import TuningJobTrigger, ended_job
 from tests.local.conftest import CountingFaults, quadratic_request, wait_for

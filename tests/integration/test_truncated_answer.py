@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_hpt.hooks.tuning import IncompleteAnswer, TuningJobHook
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.naming import TAG_FINGERPRINT
 from tests.local.conftest import quadratic_request, wait_for
 

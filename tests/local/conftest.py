@@ -14,8 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from airflow_hpt.local.faults import Fault, Faults
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import Fault, Faults, LocalSageMaker
 from tests.waiting import PATIENCE_SECONDS, wait_until
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

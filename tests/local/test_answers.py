@@ -1,11 +1,11 @@
-"""The members SageMaker adds to Describe answers (airflow_hpt.local.answers), over HTTP, each
+"""The members SageMaker adds to Describe answers (airflow_hpt.local.tuning.answers), over HTTP, each
 answer still checked member by member against the botocore service model."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import quadratic_request, training_jobs, wait_for
 from tests.local.test_api import assert_shape
 

@@ -19,8 +19,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.faults import Faults
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import Faults, LocalSageMaker
 from tests.local.conftest import (
     REGION,
     make_client,

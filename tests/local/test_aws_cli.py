@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import REGION, backend_client, quadratic_request, training_jobs, wait_for
 from tests.local.test_invoke import constant_model, deploy, eventually, runtime_client
 

@@ -14,7 +14,7 @@ import boto3
 import botocore.session
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import REGION, training_jobs, wait_for
 
 GROUP = "/aws/sagemaker/TrainingJobs"

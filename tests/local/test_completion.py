@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
-from airflow_hpt.local.tuning_records import CONVERGENCE_MIN_JOBS, converged
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.tuning.records import CONVERGENCE_MIN_JOBS, converged
 from tests.local.conftest import held, make_client, quadratic_request, training_jobs, wait_for
 from tests.local.test_api import assert_shape
 from tests.local.test_lifecycle import wait_running

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.conftest import REPO
 from tests.local.conftest import make_client, s3_client, wait_for
 from tests.local.test_sagemaker_shaped import CFG, NOT_SUPPORTED, localized

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import make_client, quadratic_request, training_jobs, wait_for
 
 Change = Callable[[dict[str, Any]], None]

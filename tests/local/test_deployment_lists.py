@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_hpt.local.listing import filtered
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.state.listing import filtered
 from tests.local.test_aws_cli import aws_cli
 from tests.local.test_invoke import constant_model, create_model, deploy, deploy_config, wait_endpoint
 from tests.waiting import wait_until

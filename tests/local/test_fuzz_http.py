@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.httplimits import MAX_JSON_BODY, LimitedServer
+from airflow_hpt.local.http.limits import MAX_JSON_BODY, LimitedServer
 from tests.local.fuzzing import (
     BackendProcess,
     raw_exchange,

@@ -15,9 +15,8 @@ from botocore.exceptions import ClientError
 from policy_sentry.querying.actions import get_action_data
 from policy_sentry.querying.conditions import get_condition_key_details, get_condition_keys_for_service
 
-from airflow_hpt.local import store as kinds
-from airflow_hpt.local.conditions import ARN, ARRAY_OF_STRING, BOOL, NUMERIC, STRING
-from airflow_hpt.local.resources import (
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.iam.actions import (
     CONTEXT_KEYS,
     REQUEST_TAG,
     RESOURCE_TAGS,
@@ -29,7 +28,8 @@ from airflow_hpt.local.resources import (
     sagemaker_context,
     sagemaker_needs,
 )
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local.iam.conditions import ARN, ARRAY_OF_STRING, BOOL, NUMERIC, STRING
+from airflow_hpt.local.state import store as kinds
 from airflow_hpt.request.model import operation_input_shape
 from tests.local.conftest import backend_client, quadratic_request
 

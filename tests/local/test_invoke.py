@@ -23,8 +23,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from sklearn.datasets import load_digits
 
-from airflow_hpt.local.runtime import summarize
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.sagemaker.runtime import summarize
 from tests.local.conftest import REGION, SCRIPTS, TRAINING_DIR, backend_client, wait_for
 
 DEADLINE_SECONDS = 120.0
@@ -113,7 +113,7 @@ def model_servers(endpoint: str) -> list[psutil.Process]:
             running = child.status() != psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             continue
-        if running and "airflow_hpt.local.serving" in command and f"/serving/{endpoint}/" in command:
+        if running and "airflow_hpt.local.hosting.serving" in command and f"/serving/{endpoint}/" in command:
             servers.append(child)
     return servers
 

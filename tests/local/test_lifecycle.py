@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.runner import Runner, TrainingSpec
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.training.runner import Runner, TrainingSpec
 from tests.local.conftest import TRAINING_DIR, held, make_client, quadratic_request, training_jobs, wait_for
 from tests.waiting import wait_until
 

@@ -12,8 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_hpt.hooks.tuning import is_transient
-from airflow_hpt.local.policy import Policy, PolicyError, RequestLog
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker, Policy, PolicyError, RequestLog
 from tests.local.conftest import make_client, quadratic_request, wait_for
 
 MINIMAL = Path(__file__).resolve().parents[2] / "docs" / "iam-minimal.json"

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.policy import Policy
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker, Policy
 from tests.local.conftest import backend_client, make_client, quadratic_request, s3_client, wait_for
 
 BUCKET_A = "arn:aws:s3:::bucket-a"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_hpt.local.quotas import Quotas, reserved_instances
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.sagemaker.quotas import Quotas, reserved_instances
 from tests.local.conftest import make_client, quadratic_request, wait_for
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.runner import (
+from airflow_hpt.local.s3.paths import LocalS3
+from airflow_hpt.local.training.runner import (
     Runner,
     TrainingOutcome,
     TrainingProcess,
     TrainingSpec,
     _bytecode_environment,
 )
-from airflow_hpt.local.s3 import LocalS3
 from tests.local.conftest import SCRIPTS, TRAINING_DIR
 from tests.waiting import PATIENCE_SECONDS, wait_until
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_hpt.local.s3 import LocalS3
+from airflow_hpt.local.s3.paths import LocalS3
 
 
 @pytest.fixture

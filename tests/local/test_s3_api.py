@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import REGION, make_client
 
 MIB = 1024 * 1024

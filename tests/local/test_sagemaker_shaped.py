@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import SCRIPTS, quadratic_container, s3_client, training_jobs, wait_for
 from tests.waiting import wait_until
 

@@ -27,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from airflow_hpt.cli import build_parser
-from airflow_hpt.local.faults import Faults
+from airflow_hpt.local import Faults
 from airflow_hpt.local.server import LocalSageMaker, is_loopback
 from tests.local.conftest import REGION, SCRIPTS, make_client, quadratic_request, signed_headers, wait_for
 

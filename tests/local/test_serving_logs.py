@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import backend_client, s3_client
 from tests.local.test_invoke import constant_model, deploy, eventually, runtime_client
 from tests.local.test_transform import transform

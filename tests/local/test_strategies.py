@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.strategies import MAX_TRAINING_JOBS, TuningStrategy
+from airflow_hpt.local.tuning.strategies import MAX_TRAINING_JOBS, TuningStrategy
 
 RANGES: dict[str, Any] = {
     "ContinuousParameterRanges": [

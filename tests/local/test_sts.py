@@ -6,8 +6,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
-from airflow_hpt.local.store import ACCOUNT_ID
+from airflow_hpt.local import LocalSageMaker
+from airflow_hpt.local.state.store import ACCOUNT_ID
 from tests.local.conftest import REGION
 
 

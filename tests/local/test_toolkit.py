@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_hpt.local.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
-from airflow_hpt.local.s3 import LocalS3
+from airflow_hpt.local.s3.paths import LocalS3
+from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # a tiny pure-Python package that the project's environment does not have

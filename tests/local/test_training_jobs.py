@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import REGION, SCRIPTS, TERMINAL, TRAINING_DIR, make_client, quadratic_container
 from tests.waiting import wait_until
 

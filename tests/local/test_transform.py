@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from sklearn.datasets import load_digits
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import SCRIPTS, TERMINAL, TRAINING_DIR, s3_client
 from tests.waiting import wait_until
 

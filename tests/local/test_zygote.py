@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from airflow_hpt.local import toolkit
-from airflow_hpt.local.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
-from airflow_hpt.local.s3 import LocalS3
-from airflow_hpt.local.zygote import MAX_FAILED_STARTS, Zygote, ZygoteGone
+from airflow_hpt.local.s3.paths import LocalS3
+from airflow_hpt.local.training import toolkit
+from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
+from airflow_hpt.local.training.zygote import MAX_FAILED_STARTS, Zygote, ZygoteGone
 from tests.waiting import PATIENCE_SECONDS, wait_until
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -32,8 +32,8 @@ with open(sys.argv[1], "a") as imports:
     imports.write(__name__ + "\\n")
 
 if __name__ == "__main__":
-    from airflow_hpt.local.runner import Runner, TrainingSpec
-    from airflow_hpt.local.s3 import LocalS3
+    from airflow_hpt.local.training.runner import Runner, TrainingSpec
+    from airflow_hpt.local.s3.paths import LocalS3
 
     home = Path(sys.argv[2])
     runner = Runner(home, LocalS3(home))

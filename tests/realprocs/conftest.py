@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import CountingFaults
 from tests.realprocs.harness import Airflow
 

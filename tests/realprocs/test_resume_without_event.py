@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import SCRIPTS, make_client
 from tests.realprocs.conftest import DAG_ID, deferred_on_a_triggerer
 from tests.realprocs.harness import Airflow, wait_until

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import SCRIPTS
 from tests.realprocs.harness import Airflow, wait_until
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import REGION
 from tests.sdk.venvs import client_venv
 

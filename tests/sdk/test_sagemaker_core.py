@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import make_client, quadratic_request, wait_for
 from tests.sdk.conftest import run_client
 

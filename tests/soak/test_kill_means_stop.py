@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.server import LocalSageMaker
+from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.naming import TAG_DAG_ID, TAG_TASK_ID
 from tests.local.conftest import SCRIPTS, make_client
 from tests.realprocs.harness import Airflow, wait_until

@@ -6,8 +6,13 @@ from typing import Any
 
 import pytest
 
-from airflow_hpt.local.conditions import Condition, ConditionError, Context, parse_conditions
-from airflow_hpt.local.resources import context_key_type, resource_tag_context, s3_context, sagemaker_context
+from airflow_hpt.local.iam.actions import (
+    context_key_type,
+    resource_tag_context,
+    s3_context,
+    sagemaker_context,
+)
+from airflow_hpt.local.iam.conditions import Condition, ConditionError, Context, parse_conditions
 from tests.local.conftest import quadratic_request
 
 REGION = "us-east-1"

@@ -82,3 +82,68 @@ def test_airflow_hpt_has_no_import_cycle() -> None:
     graph = import_graph()
     assert "airflow_hpt.local.server" in graph  # the walk found the package
     assert cycles(graph) == []
+
+
+# The rooms of the local backend, bottom first. A room's modules import only rooms of lower layers
+# (and their own room); rooms of one layer are peers, unaware of each other. Only the modules at
+# the top of airflow_hpt.local (server.py, which composes the fronts, and __init__.py) import any.
+LOCAL = "airflow_hpt.local"
+LAYERS: list[set[str]] = [
+    {"http"},
+    {"state"},
+    {"iam"},
+    {"s3"},
+    {"training"},
+    {"hosting", "tuning"},
+    {"sagemaker", "cloudwatch", "sts"},
+]
+TOP_MODULES = {LOCAL, f"{LOCAL}.server"}
+
+
+def _room(module: str) -> str | None:
+    """The room (subpackage of airflow_hpt.local) a module belongs to; None outside the rooms."""
+    parts = module.split(".")
+    if parts[:2] != LOCAL.split(".") or len(parts) < 3 or module in TOP_MODULES:
+        return None
+    return parts[2]
+
+
+def layer_violations(graph: dict[str, set[str]], layers: list[set[str]]) -> list[str]:
+    """Each import from one room into a room not below it, as "importer -> imported"."""
+    layer_of = {room: level for level, rooms in enumerate(layers) for room in rooms}
+    found = []
+    for module, imported in sorted(graph.items()):
+        room = _room(module)
+        if room is None:
+            continue
+        for target in sorted(imported):
+            target_room = _room(target)
+            if target in TOP_MODULES or (
+                target_room not in (None, room) and layer_of[target_room] >= layer_of[room]
+            ):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_every_room_has_a_layer_and_only_the_top_modules_lie_outside_the_rooms() -> None:
+    rooms = {path.parent.name for path in (PACKAGE / "local").glob("*/__init__.py")}
+    assert rooms == set().union(*LAYERS)
+    loose = {_module_name(path) for path in (PACKAGE / "local").glob("*.py")}
+    assert loose == TOP_MODULES
+
+
+def test_the_layer_checker_finds_an_upward_import() -> None:
+    graph = {
+        f"{LOCAL}.tuning.engine": {f"{LOCAL}.training.runner"},
+        f"{LOCAL}.training.runner": {f"{LOCAL}.tuning.engine", f"{LOCAL}.server"},
+        f"{LOCAL}.hosting.deploy": {f"{LOCAL}.tuning"},
+    }
+    assert layer_violations(graph, LAYERS) == [
+        f"{LOCAL}.hosting.deploy -> {LOCAL}.tuning",
+        f"{LOCAL}.training.runner -> {LOCAL}.server",
+        f"{LOCAL}.training.runner -> {LOCAL}.tuning.engine",
+    ]
+
+
+def test_each_room_imports_only_rooms_below_it() -> None:
+    assert layer_violations(import_graph(), LAYERS) == []
