@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
+# how the tests are grouped and ordered on pytest-xdist workers
+pytest_plugins = ["tests.xdist_groups"]
+
 REPO = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="airflow-hpt-tests-"))
 DAGS_FOLDER = _HOME / "dags"
@@ -135,45 +138,3 @@ def local_sagemaker(tmp_path: Path, aws_conn_env: Any) -> Iterator[Any]:
     with LocalSageMaker(tmp_path / "backend", endpoint_delay_seconds=0.2) as backend:
         aws_conn_env(backend.endpoint_url)
         yield sagemaker_client(backend.endpoint_url)
-
-
-# Run first under pytest-xdist (scripts/test passes --no-loadscope-reorder, so the work queue keeps
-# this order): each group runs on one worker for many minutes, and started last they would be the
-# run's tail. The soaks and the other tests that start a whole Airflow.
-LONG_GROUPS = ("soak", "airflow-processes")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
-    """Under pytest-xdist: the long groups first; and a module whose tests share a module-scoped
-    fixture (a backend, a DAG run) becomes a group of its own, so that the fixture is set up once on
-    one worker, not once on each. (A wrapper: xdist reads the groups in its own implementation.)"""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        for item in items:
-            if item.get_closest_marker("xdist_group") is not None or not isinstance(item, pytest.Function):
-                continue
-            fixtures = item._fixtureinfo.name2fixturedefs.values()
-            if any(definition.scope == "module" for definitions in fixtures for definition in definitions):
-                item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-        items.sort(key=lambda item: not _in_a_long_group(item))
-    yield
-    if getattr(config.option, "loadgroup", False):
-        _name_the_groups(items)
-
-
-def _name_the_groups(items: list[pytest.Item]) -> None:
-    """pytest-xdist 3.8 puts an item's group in its node id (``...::test@group``, what its scheduler
-    groups by) through ``_nodeid``, which pytest 9.2 no longer reads: without this, --dist loadgroup
-    would ignore every group. A no-op where xdist's renaming took."""
-    try:
-        from _pytest.nodeid import coerce_node_id
-    except ImportError:  # an older pytest: xdist's own renaming works
-        return
-    for item in items:
-        names = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args})
-        if names and "@" not in item.nodeid.rsplit("]", 1)[-1]:
-            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
-
-
-def _in_a_long_group(item: pytest.Item) -> bool:
-    return any(mark.args[:1] and mark.args[0] in LONG_GROUPS for mark in item.iter_markers("xdist_group"))
