@@ -20,6 +20,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from filelock import FileLock
+
+# how the tests are grouped and ordered on pytest-xdist workers
+pytest_plugins = ["tests.xdist_groups"]
 
 REPO = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="airflow-hpt-tests-"))
@@ -53,10 +57,30 @@ shutil.copytree(REPO / "tests" / "dags", DAGS_FOLDER / "testing")
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """A migrated SQLite metadata database in the private AIRFLOW_HOME."""
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite metadata database in the private AIRFLOW_HOME.
+
+    Migrating costs several CPU-seconds; with pytest-xdist the first worker that needs it migrates
+    a template in the run's shared temporary folder, and every worker copies that.
+    """
+    basetemp = tmp_path_factory.getbasetemp()
+    # a worker's basetemp is <the run's basetemp>/popen-gwN
+    shared = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+    template = shared / "airflow-db-template"
+    with FileLock(shared / "airflow-db-template.lock"):
+        if not (template / "migrated").exists():
+            shutil.rmtree(template, ignore_errors=True)
+            template.mkdir()
+            airflow = Path(sys.executable).with_name("airflow")
+            env = {
+                **os.environ,
+                "AIRFLOW_HOME": str(template),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{template / 'airflow.db'}",
+            }
+            subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=env)
+            (template / "migrated").touch()
+    # nothing in it depends on the home: the schema, the default pool and the log templates
+    shutil.copyfile(template / "airflow.db", _HOME / "airflow.db")
     return _HOME
 
 

@@ -17,6 +17,7 @@ def test_the_quick_start_is_the_shipped_dag_word_for_word() -> None:
     assert named("quickstart").text == (ROOT / "dags" / "quickstart.py").read_text()
 
 
+@pytest.mark.slow  # about 13 s: the CLI run once per shipped template
 def test_the_validate_commands_pass_on_the_shipped_templates(reader_dir: Path) -> None:
     block = named("validate")
     done = run_block(block.text, reader_dir)

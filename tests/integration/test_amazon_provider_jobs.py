@@ -66,6 +66,7 @@ def run_conf(suffix: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # about 50 s: training, model and transform jobs waited on in the worker
 def test_training_and_transform_operators_wait_synchronously(
     backend: LocalSageMaker, held_out: tuple[np.ndarray, np.ndarray], capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -81,6 +82,7 @@ def test_training_and_transform_operators_wait_synchronously(
     assert all(line in console for line in metric_lines)
 
 
+@pytest.mark.slow  # about 15 s: training and transform jobs, deferred
 def test_training_and_transform_operators_deferred(
     backend: LocalSageMaker, held_out: tuple[np.ndarray, np.ndarray]
 ) -> None:

@@ -64,6 +64,7 @@ def test_tuning_operator_waits_synchronously(backend: LocalSageMaker, uploaded: 
     assert channel["S3Uri"] == f"s3://{BUCKET}/train/"
 
 
+@pytest.mark.slow  # about 15 s: a tuning job run to its end, deferred
 def test_tuning_operator_deferred(backend: LocalSageMaker, uploaded: None) -> None:
     dag_run = load_dag_module("testing/amazon_provider_tuning.py").deferrable_dag.test(run_conf=RUN_CONF)
     assert task_states(dag_run) == {"tune": "success"}

@@ -26,6 +26,7 @@ def backend(tmp_path: Path, aws_conn_env: Any) -> Iterator[LocalSageMaker]:
         yield started
 
 
+@pytest.mark.slow  # about 12 s: a tuning job run to its end, then a deployment
 def test_deferrable_operator_hands_the_best_job_to_deploy(backend: LocalSageMaker) -> None:
     dag = load_dag_module("testing/hpt_local_wait.py").deferrable_dag
     dag_run = dag.test(run_conf=RUN_CONF)

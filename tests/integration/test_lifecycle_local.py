@@ -41,6 +41,7 @@ def test_sync_operator_completes(client: Any) -> None:
     assert xcom(dag_run, "tune", "model_artifacts") == result["model_artifacts"] is not None
 
 
+@pytest.mark.slow  # about 15 s: a tuning job run to its failure twice
 def test_failed_job_fails_both_ways(client: Any) -> None:
     dag_run = _dag("failed_dag").test(run_conf=RUN_CONF)
     assert task_states(dag_run) == {"tune_sync": "failed", "tune_deferred": "failed"}
@@ -49,6 +50,7 @@ def test_failed_job_fails_both_ways(client: Any) -> None:
     assert statuses == ["Failed", "Failed"]
 
 
+@pytest.mark.slow  # about 25 s: two tuning jobs stopped while they run
 def test_stopped_job_fails_unless_accepted(client: Any) -> None:
     stopper = _Stopper(client, "hpt-local-stopped")
     with stopper:
@@ -63,6 +65,7 @@ def test_stopped_job_fails_unless_accepted(client: Any) -> None:
     assert result["status"] == "Stopped"
 
 
+@pytest.mark.slow  # about 17 s: the task waits out max_wait on a running job
 def test_max_wait_stops_the_job_and_fails_the_task(client: Any) -> None:
     dag_run = _dag("max_wait_dag").test(run_conf=RUN_CONF)
     # each training job sleeps 3 minutes: only the stop at max_wait (3 s) ends them Stopped

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import REGION, backend_client, quadratic_request, training_jobs, wait_for
 from tests.local.test_invoke import constant_model, deploy, eventually, runtime_client
@@ -49,6 +51,7 @@ def aws_cli(backend: LocalSageMaker, tmp_path: Path) -> Any:
     return run
 
 
+@pytest.mark.slow  # about 10 s: AWS CLI processes on a running job
 def test_aws_cli_sagemaker_and_logs(backend: LocalSageMaker, client: Any, tmp_path: Path) -> None:
     aws = aws_cli(backend, tmp_path)
     request = tmp_path / "request.json"

@@ -144,6 +144,7 @@ def predictions(answer: dict[str, Any]) -> Any:
     return json.loads(answer["Body"].read())
 
 
+@pytest.mark.slow  # about 10 s: a real training job, then an endpoint
 def test_model_trained_by_a_real_job_answers_csv_and_json(backend: LocalSageMaker, client: Any) -> None:
     client.create_hyper_parameter_tuning_job(
         HyperParameterTuningJobName="digits",

@@ -385,6 +385,7 @@ def test_s3_hook_through_an_airflow_connection(backend: LocalSageMaker, aws_conn
     assert hook.list_keys(bucket_name="hooked", prefix="input/") == ["input/train.csv"]
 
 
+@pytest.mark.slow  # about 25 s: a dozen AWS CLI processes
 def test_aws_cli_s3_commands(backend: LocalSageMaker, tmp_path: Path) -> None:
     source = tmp_path / "upload"
     (source / "nested").mkdir(parents=True)

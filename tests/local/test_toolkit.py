@@ -66,6 +66,7 @@ def test_the_project_env_lacks_the_extra_package() -> None:
     assert found.returncode != 0
 
 
+@pytest.mark.slow  # about 12 s: pip installs into the job's environment
 def test_requirements_are_installed_once_per_requirements(runner: Runner, tmp_path: Path) -> None:
     code = tmp_path / "code"
     code.mkdir()

@@ -32,7 +32,13 @@ TEST_BUDGET_SECONDS = 420
 # a triggerer polls a single job once per check_interval (1 s): two triggerers, about two a second
 MOST_DESCRIBES_IN_TWO_SECONDS = 8
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2 * TEST_BUDGET_SECONDS)]
+# one at a time, on one pytest-xdist worker (--dist loadgroup), beside the soaks' worker: each starts
+# a whole Airflow, and more at once on a 2-core machine would starve each other's processes
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("airflow-processes"),
+    pytest.mark.timeout(2 * TEST_BUDGET_SECONDS),
+]
 
 
 @pytest.fixture(scope="module")

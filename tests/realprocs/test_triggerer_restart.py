@@ -16,7 +16,13 @@ from tests.realprocs.harness import Airflow, wait_until
 
 TEST_BUDGET_SECONDS = 230
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TEST_BUDGET_SECONDS + 30)]
+# one at a time, on one pytest-xdist worker (--dist loadgroup), beside the soaks' worker: each starts
+# a whole Airflow, and more at once on a 2-core machine would starve each other's processes
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("airflow-processes"),
+    pytest.mark.timeout(TEST_BUDGET_SECONDS + 30),
+]
 
 
 def test_task_survives_a_triggerer_killed_mid_wait(

@@ -45,7 +45,13 @@ USERS = "admin:admin,viewer:viewer,outsider:"
 # set to a path (docs/tuning-view.png) to keep the screenshot
 SCREENSHOT_ENV = "AIRFLOW_HPT_VIEW_SCREENSHOT"
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TEST_BUDGET_SECONDS + 60)]
+# one at a time, on one pytest-xdist worker (--dist loadgroup), beside the soaks' worker: each starts
+# a whole Airflow, and more at once on a 2-core machine would starve each other's processes
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("airflow-processes"),
+    pytest.mark.timeout(TEST_BUDGET_SECONDS + 60),
+]
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from airflow_hpt.local import LocalSageMaker
 from tests.local.conftest import make_client, quadratic_request, wait_for
 from tests.sdk.conftest import run_client
 
-# the first run builds the venv from the package registry
-pytestmark = pytest.mark.timeout(900)
+# slow: the first run on a machine builds the venv from the package registry
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_sagemaker_core_reads_a_tuning_job_and_its_best_training_job(

@@ -26,7 +26,13 @@ from tests.realprocs.harness import Airflow, wait_until
 BUDGET_SECONDS = 420
 RUNNING = ("InProgress", "Stopping")
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(BUDGET_SECONDS + 60)]
+# with the other tests that start a whole Airflow, one at a time, on one pytest-xdist worker (--dist
+# loadgroup), beside the soaks' worker: more at once on a 2-core machine would starve each other
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("airflow-processes"),
+    pytest.mark.timeout(BUDGET_SECONDS + 60),
+]
 
 
 @pytest.fixture

@@ -18,7 +18,13 @@ from tests.soak.soak import EXPECTED_TASKS, SoakConfig, run_soak
 SEED = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(1, 1_000_000))
 CONFIG = SoakConfig(fault_seed=SEED)
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(CONFIG.budget_seconds + 120)]
+# one soak at a time, on one pytest-xdist worker (--dist loadgroup): each brings a whole Airflow and
+# 40 tasks, and two at once on a 2-core machine would starve each other's processes
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("soak"),
+    pytest.mark.timeout(CONFIG.budget_seconds + 120),
+]
 
 
 def test_soak_under_faults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
