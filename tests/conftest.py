@@ -23,7 +23,7 @@ import pytest
 from filelock import FileLock
 
 # how the tests are grouped and ordered on pytest-xdist workers
-pytest_plugins = ["tests.xdist_groups"]
+pytest_plugins = ["tests.xdist_groups", "tests.summaries"]
 
 REPO = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="airflow-hpt-tests-"))

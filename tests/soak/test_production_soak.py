@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,11 @@ pytestmark = [
 ]
 
 
-def test_production_soak_under_faults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_production_soak_under_faults(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+    # in the run's summary, pass or fail, from a pytest-xdist worker too (tests/conftest.py)
+    record_property("summary", "production soak, fault seed " + str(SEED))
     figures = run_production_soak(tmp_path, CONFIG)
-    with capsys.disabled():
-        print(f"\nproduction soak, fault seed {SEED}\n{figures.table()}")
+    record_property("summary", figures.table())
     details = f"fault seed {SEED} (SOAK_SEED={SEED} replays it)\n" + "\n".join(figures.details)
 
     assert figures.triggerer_kills == CONFIG.triggerer_kills

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,11 @@ pytestmark = [
 ]
 
 
-def test_soak_under_faults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_soak_under_faults(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+    # in the run's summary, pass or fail, from a pytest-xdist worker too (tests/conftest.py)
+    record_property("summary", "fault seed " + str(SEED))
     figures = run_soak(tmp_path, CONFIG)
-    # shown even when the test passes, so every CI log holds the seed it drew and its figures
-    with capsys.disabled():
-        print(f"\nfault seed {SEED}\n{figures.table()}")
+    record_property("summary", figures.table())
     details = f"fault seed {SEED} (SOAK_SEED={SEED} replays it)\n" + "\n".join(figures.details)
 
     # every fault was injected while work was in flight
