@@ -28,12 +28,16 @@ from airflow_hpt.local.iam.policy import Authorizer, Policy, RequestLog
 from airflow_hpt.local.s3.front import S3Front
 from airflow_hpt.local.s3.objects import ObjectStore
 from airflow_hpt.local.s3.paths import LocalS3
-from airflow_hpt.local.sagemaker.api import SageMakerApi
 from airflow_hpt.local.sagemaker.front import Front
-from airflow_hpt.local.sagemaker.jobs_api import JobsApi
+from airflow_hpt.local.sagemaker.hosting import hosting_operations
 from airflow_hpt.local.sagemaker.quotas import DEFAULT_MAX_PARALLEL_TRAINING_JOBS, Quotas
+from airflow_hpt.local.sagemaker.registry import Operations
 from airflow_hpt.local.sagemaker.runtime import PATH_PREFIX as RUNTIME_PATH_PREFIX
 from airflow_hpt.local.sagemaker.runtime import RuntimeFront
+from airflow_hpt.local.sagemaker.tags import TagOperations
+from airflow_hpt.local.sagemaker.training_jobs import TrainingJobOperations
+from airflow_hpt.local.sagemaker.transform_jobs import TransformJobOperations
+from airflow_hpt.local.sagemaker.tuning_jobs import TuningJobOperations
 from airflow_hpt.local.state.store import Store
 from airflow_hpt.local.sts.identity import StsHandler, refusal
 from airflow_hpt.local.training.runner import Runner
@@ -120,8 +124,14 @@ class LocalSageMaker:
         training_jobs = TrainingJobs(store, runner, self.region)
         transform_hosting = Hosting(self.home / "transform")
         transform_jobs = TransformJobs(store, deployments, objects, transform_hosting)
-        jobs = JobsApi(store, self.s3, training_jobs, transform_jobs)
-        api = SageMakerApi(store, engine, deployments, self.quotas, jobs)
+        api = Operations(
+            store,
+            TuningJobOperations(store, engine, self.quotas).operations(),
+            TrainingJobOperations(store, self.s3, training_jobs, engine).operations(),
+            TransformJobOperations(store, self.s3, transform_jobs).operations(),
+            hosting_operations(deployments),
+            TagOperations(store, self.region).operations(),
+        )
         authorizer = Authorizer(self.policy, self.requests, self.access_key_id, self.region)
         runtime = RuntimeFront(deployments, hosting, self._verifier, self.region, authorizer)
         logs = LogsHandler(store, self.home, self.region, authorizer, hosting.root, transform_hosting.root)

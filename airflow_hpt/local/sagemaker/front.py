@@ -43,7 +43,7 @@ from airflow_hpt.local.iam.actions import (
     sagemaker_needs,
 )
 from airflow_hpt.local.iam.policy import Authorizer
-from airflow_hpt.local.sagemaker.api import SageMakerApi
+from airflow_hpt.local.sagemaker.registry import Operations
 from airflow_hpt.request.model import operation_input_shape
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Front:
 
     def __init__(
         self,
-        api: SageMakerApi,
+        api: Operations,
         verifier: SigV4Verifier,
         authorizer: Authorizer,
         region: str,

@@ -13,10 +13,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow_hpt.definitions import training_job_definitions
-from airflow_hpt.exceptions import Problem
+from airflow_hpt.exceptions import InvalidTuningRequest, Problem
+from airflow_hpt.local.http.errors import Body, validation
 from airflow_hpt.local.training.runner import PROGRAM_HP, SUBMIT_DIR_HP
 from airflow_hpt.request.model import items, mapping
 from airflow_hpt.request.ranges import range_sets
+from airflow_hpt.request.validate import operation_problems
 
 _NOT_SUPPORTED = "the local backend does not support"
 
@@ -162,3 +164,10 @@ def _channel_problems(path: str, channel: Mapping[str, Any]) -> Iterator[Problem
             f"{path}.DataSource.S3DataSource.S3DataType",
             f"{_NOT_SUPPORTED} {data_type}: only S3Prefix",
         )
+
+
+def admit(body: Body, operation: str, unsupported: list[Problem]) -> None:
+    """One ValidationException naming every member the service model or this backend refuses."""
+    problems = [*operation_problems(body, operation), *unsupported]
+    if problems:
+        raise validation(str(InvalidTuningRequest(problems, operation)))

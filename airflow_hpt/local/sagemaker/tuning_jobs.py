@@ -1,125 +1,56 @@
-"""The SageMaker operations of the local backend: request dict in, response dict out.
-
-Responses follow the botocore service model's output shapes (member names, wire types,
-timestamps as epoch seconds). Failures raise :class:`ApiError` carrying one of SageMaker's
-error codes; the HTTP front turns it into the AWS JSON error shape.
-"""
+"""The tuning job operations: Create, Describe, List, ListTrainingJobsFor, Stop and Delete."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.exceptions import InvalidTuningRequest
-from airflow_hpt.local.hosting.deploy import DeploymentRejected, Deployments
 from airflow_hpt.local.http.errors import (
     RESOURCE_IN_USE,
     RESOURCE_LIMIT_EXCEEDED,
-    RESOURCE_NOT_FOUND,
-    UNKNOWN_OPERATION,
     ApiError,
     Body,
     not_found,
     validation,
     value_errors_refused,
 )
-from airflow_hpt.local.http.errors import required as _required
-from airflow_hpt.local.sagemaker.jobs_api import JobsApi, check_locations
 from airflow_hpt.local.sagemaker.quotas import ACTIVE_STATUSES, Quotas
+from airflow_hpt.local.sagemaker.registry import Handler
 from airflow_hpt.local.sagemaker.support import not_run_here, unsupported_problems
+from airflow_hpt.local.sagemaker.training_jobs import check_locations
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.listing import fields_of, list_answer, named_record, refuse_taken_name
+from airflow_hpt.local.state.listing import list_answer, named_record, refuse_taken_name
 from airflow_hpt.local.state.listing import page as _page
 from airflow_hpt.local.state.listing import sorted_by as _sorted
 from airflow_hpt.local.state.listing import with_token as _with_token
 from airflow_hpt.local.state.store import Record, Store
-from airflow_hpt.local.training.standalone import is_standalone
-from airflow_hpt.local.tuning.answers import described_training_job, described_tuning_job
-from airflow_hpt.local.tuning.engine import (
-    TuningEngine,
-    training_job_summary,
-)
+from airflow_hpt.local.tuning.answers import described_tuning_job
+from airflow_hpt.local.tuning.engine import TuningEngine, training_job_summary
 from airflow_hpt.local.tuning.strategies import MAX_TRAINING_JOBS
 from airflow_hpt.request import check_request, refusals, with_sagemaker_defaults
-from airflow_hpt.request.validate import operation_problems
 from airflow_hpt.statuses import TUNING_JOB_ENDED
 
-_TRAINING_JOB_SUMMARY = (
-    "TrainingJobName",
-    "TrainingJobArn",
-    "CreationTime",
-    "TrainingEndTime",
-    "LastModifiedTime",
-    "TrainingJobStatus",
-    "SecondaryStatus",
-)
 
+class TuningJobOperations:
+    """The handlers of the hyperparameter tuning job operations."""
 
-# Creates whose handlers check the service model together with SageMaker's Create rules, in one answer
-_VALIDATED_BY_HANDLER = frozenset(
-    {"CreateHyperParameterTuningJob", "CreateTrainingJob", "CreateTransformJob"}
-)
-
-
-class SageMakerApi:
-    """Dispatches an operation name to its handler (``handle``)."""
-
-    def __init__(
-        self, store: Store, engine: TuningEngine, deployments: Deployments, quotas: Quotas, jobs: JobsApi
-    ) -> None:
+    def __init__(self, store: Store, engine: TuningEngine, quotas: Quotas) -> None:
         self.store = store
         self.engine = engine
-        self.deployments = deployments
         self.region = engine.region
         self.quotas = quotas
-        self.jobs = jobs
-        self._operations: dict[str, Callable[[Body], Body]] = {
+
+    def operations(self) -> dict[str, Handler]:
+        return {
             "CreateHyperParameterTuningJob": self.create_hyper_parameter_tuning_job,
             "DescribeHyperParameterTuningJob": self.describe_hyper_parameter_tuning_job,
             "ListHyperParameterTuningJobs": self.list_hyper_parameter_tuning_jobs,
             "ListTrainingJobsForHyperParameterTuningJob": self.list_training_jobs_for_tuning_job,
             "StopHyperParameterTuningJob": self.stop_hyper_parameter_tuning_job,
             "DeleteHyperParameterTuningJob": self.delete_hyper_parameter_tuning_job,
-            "DescribeTrainingJob": self.describe_training_job,
-            "ListTrainingJobs": self.list_training_jobs,
-            "StopTrainingJob": self.stop_training_job,
-            "AddTags": self.add_tags,
-            "ListTags": self.list_tags,
-            "DeleteTags": self.delete_tags,
-            "CreateModel": deployments.create_model,
-            "DescribeModel": deployments.describe_model,
-            "DeleteModel": deployments.delete_model,
-            "CreateEndpointConfig": deployments.create_endpoint_config,
-            "DescribeEndpointConfig": deployments.describe_endpoint_config,
-            "DeleteEndpointConfig": deployments.delete_endpoint_config,
-            "CreateEndpoint": deployments.create_endpoint,
-            "DescribeEndpoint": deployments.describe_endpoint,
-            "UpdateEndpoint": deployments.update_endpoint,
-            "DeleteEndpoint": deployments.delete_endpoint,
-            "ListModels": deployments.list_models,
-            "ListEndpointConfigs": deployments.list_endpoint_configs,
-            "ListEndpoints": deployments.list_endpoints,
-            **jobs.operations(),
         }
-
-    def serves(self, operation: str) -> bool:
-        return operation in self._operations
-
-    def handle(self, operation: str, body: Body) -> Body:
-        handler = self._operations.get(operation)
-        if handler is None:
-            raise ApiError(UNKNOWN_OPERATION, f"Operation {operation} is not supported")
-        if operation not in _VALIDATED_BY_HANDLER:
-            problems = operation_problems(body, operation)
-            if problems:
-                raise validation(str(InvalidTuningRequest(problems, operation)))
-        try:
-            return handler(body)
-        except DeploymentRejected as error:
-            raise validation(str(error)) from None
-
-    # --- tuning jobs -------------------------------------------------------------------------
 
     def create_hyper_parameter_tuning_job(self, body: Body) -> Body:
         request = _admitted(body)
@@ -248,88 +179,6 @@ class SageMakerApi:
             )
         # As on SageMaker, the training jobs it launched stay describable.
         self.store.delete(kinds.TUNING_JOBS, job["HyperParameterTuningJobName"])
-        return {}
-
-    # --- training jobs -----------------------------------------------------------------------
-
-    def _training_job(self, body: Body) -> Record:
-        # SageMaker answers ValidationException, not ResourceNotFound: the amazon provider's
-        # operators rely on that code to tell a free job name
-        return named_record(
-            self.store,
-            kinds.TRAINING_JOBS,
-            body,
-            "TrainingJobName",
-            lambda name: validation(f"Requested resource not found: training job {name}"),
-        )
-
-    def describe_training_job(self, body: Body) -> Body:
-        return described_training_job(self._training_job(body))
-
-    def list_training_jobs(self, body: Body) -> Body:
-        return list_answer(
-            self.store.all(kinds.TRAINING_JOBS),
-            body,
-            name_key="TrainingJobName",
-            status_key="TrainingJobStatus",
-            default_sort="CreationTime",
-            default_order="Ascending",
-            summaries_key="TrainingJobSummaries",
-            summary=fields_of(_TRAINING_JOB_SUMMARY),
-        )
-
-    def stop_training_job(self, body: Body) -> Body:
-        record = self._training_job(body)
-        if record["TrainingJobStatus"] != "InProgress":
-            raise validation(
-                "The request was rejected because the training job is in status "
-                f"{record['TrainingJobStatus']}."
-            )
-        if is_standalone(record):
-            self.jobs.stop_training_job(record["TrainingJobName"])
-            return {}
-        with value_errors_refused():
-            self.engine.stop_training_job(record["TrainingJobName"])
-        return {}
-
-    # --- tags --------------------------------------------------------------------------------
-
-    def _tagged(self, arn: str) -> tuple[str, str]:
-        """The (kind, name) an ARN names, if that resource exists."""
-        prefix = f"arn:aws:sagemaker:{self.region}:{kinds.ACCOUNT_ID}:"
-        kind, _, name = arn.removeprefix(prefix).partition("/")
-        if not arn.startswith(prefix) or kind not in kinds.KINDS or not name:
-            raise validation(f"{arn} is not the ARN of a SageMaker resource of this backend")
-        if self.store.get(kind, name) is None:
-            raise ApiError(RESOURCE_NOT_FOUND, f"Resource {arn} not found")
-        return kind, name
-
-    def add_tags(self, body: Body) -> Body:
-        kind, name = self._tagged(_required(body, "ResourceArn"))
-        new_tags = list(body.get("Tags") or [])
-
-        def merge(record: Record) -> None:
-            tags = {tag["Key"]: tag["Value"] for tag in record.get("_tags", [])}
-            tags.update({tag["Key"]: tag["Value"] for tag in new_tags})
-            record["_tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
-
-        self.store.update(kind, name, merge)
-        return {"Tags": new_tags}
-
-    def list_tags(self, body: Body) -> Body:
-        kind, name = self._tagged(_required(body, "ResourceArn"))
-        record = self.store.get(kind, name) or {}
-        page, token = _page(record.get("_tags", []), body, default_size=50)
-        return _with_token({"Tags": page}, token)
-
-    def delete_tags(self, body: Body) -> Body:
-        kind, name = self._tagged(_required(body, "ResourceArn"))
-        keys = set(body.get("TagKeys") or [])
-
-        def remove(record: Record) -> None:
-            record["_tags"] = [tag for tag in record.get("_tags", []) if tag["Key"] not in keys]
-
-        self.store.update(kind, name, remove)
         return {}
 
 
