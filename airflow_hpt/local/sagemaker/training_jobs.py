@@ -88,17 +88,13 @@ class TrainingJobOperations:
 
     def stop_training_job(self, body: Body) -> Body:
         record = self._training_job(body)
-        if record["TrainingJobStatus"] != "InProgress":
-            raise validation(
-                "The request was rejected because the training job is in status "
-                f"{record['TrainingJobStatus']}."
-            )
-        if is_standalone(record):
-            with value_errors_refused():
-                self.training_jobs.stop(record["TrainingJobName"])
-            return {}
+        name = record["TrainingJobName"]
+        # both check the job is stoppable (training.stopping), as the job stands when the stop is asked
         with value_errors_refused():
-            self.engine.stop_training_job(record["TrainingJobName"])
+            if is_standalone(record):
+                self.training_jobs.stop(name)
+            else:
+                self.engine.stop_trial(name)
         return {}
 
 

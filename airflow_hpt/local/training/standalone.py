@@ -22,6 +22,7 @@ from typing import Any
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.store import Record, Store
 from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
+from airflow_hpt.local.training.stopping import check_stoppable
 from airflow_hpt.request.defaults import DEFAULT_MAX_RUNTIME_SECONDS
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,7 @@ class TrainingJobs:
     def stop(self, name: str) -> None:
         """InProgress -> Stopping; the runner's outcome then makes it Stopped."""
         with self.store.transaction():
-            record = self.store.get(kinds.TRAINING_JOBS, name)
-            if record is None or record["TrainingJobStatus"] != "InProgress":
-                status = record["TrainingJobStatus"] if record else "deleted"
-                raise ValueError(f"The request was rejected because the training job is in status {status}.")
+            check_stoppable(self.store.get(kinds.TRAINING_JOBS, name))
             with self._lock:
                 process = self._running.get(name.lower())
             if process is None:

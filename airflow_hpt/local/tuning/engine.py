@@ -34,6 +34,7 @@ from typing import Any
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.store import Record, Store
 from airflow_hpt.local.training.runner import Runner
+from airflow_hpt.local.training.stopping import check_stoppable
 from airflow_hpt.local.tuning.records import (
     INTERRUPTED,
     interrupted,
@@ -125,11 +126,9 @@ class TuningEngine:
             run.stop_requested.set()
             run.wakeup.set()
 
-    def stop_training_job(self, training_job_name: str) -> None:
-        record = self.store.get(kinds.TRAINING_JOBS, training_job_name)
-        if record is None or record["TrainingJobStatus"] != "InProgress":
-            status = record["TrainingJobStatus"] if record else "unknown"
-            raise ValueError(f"The request was rejected because the training job is in status {status}.")
+    def stop_trial(self, training_job_name: str) -> None:
+        """Ask the scheduler of the training job's tuning job to stop it (ValueError if it cannot)."""
+        record = check_stoppable(self.store.get(kinds.TRAINING_JOBS, training_job_name))
         with self._lock:
             run = self._runs.get(record["_tuning_job_name"].lower())
         if run is None or not run.thread.is_alive():
