@@ -23,12 +23,11 @@ from airflow_hpt.local.iam.actions import (
     endpoint_arn,
     logs_needs,
     resource_tag_context,
-    s3_context,
-    s3_needs,
     sagemaker_context,
     sagemaker_needs,
 )
 from airflow_hpt.local.iam.conditions import ARN, ARRAY_OF_STRING, BOOL, NUMERIC, STRING
+from airflow_hpt.local.s3.operations import s3_operation
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.request.model import operation_input_shape
 from tests.local.conftest import backend_client, quadratic_request
@@ -198,11 +197,13 @@ def test_invoke_endpoint_is_authorized_on_the_endpoint() -> None:
 def test_each_s3_request_needs_the_action_and_resource_aws_names(
     method: str, bucket: str, key: str, args: dict[str, str], copy_source: Any
 ) -> None:
-    needs = s3_needs(method, bucket, key, args, copy_source)
+    operation = s3_operation(method, bucket, key, args, copy_source is not None)
+    assert operation is not None
+    needs = operation.needs(bucket, key, copy_source)
     assert needs
     for action, resources in needs:
         assert_authorized_as_aws_names("s3", action, resources)
-        assert {as_reference_key(k) for k in s3_context(method, bucket, key, args)} <= condition_keys(action)
+        assert {as_reference_key(k) for k in operation.context(args)} <= condition_keys(action)
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import pytest
 from airflow_hpt.local.iam.actions import (
     context_key_type,
     resource_tag_context,
-    s3_context,
     sagemaker_context,
 )
 from airflow_hpt.local.iam.conditions import Condition, ConditionError, Context, parse_conditions
+from airflow_hpt.local.s3.operations import s3_operation
 from tests.local.conftest import quadratic_request
 
 REGION = "us-east-1"
@@ -287,6 +287,12 @@ def test_endpoint_configs_transforms_and_tag_calls_carry_their_keys() -> None:
         "aws:resourcetag/env": ("prod",),
         "sagemaker:resourcetag/env": ("prod",),
     }
+
+
+def s3_context(method: str, bucket: str, key: str, args: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    operation = s3_operation(method, bucket, key, args, copy_source=False)
+    assert operation is not None
+    return operation.context(args)
 
 
 def test_an_s3_listing_carries_its_prefix() -> None:

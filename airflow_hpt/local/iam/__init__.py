@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from airflow_hpt._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from airflow_hpt.local.iam.actions import logs_needs, s3_needs, sagemaker_needs
+    from airflow_hpt.local.iam.actions import logs_needs, sagemaker_needs
     from airflow_hpt.local.iam.conditions import Condition, ConditionError, parse_conditions
     from airflow_hpt.local.iam.policy import Authorizer, Policy, PolicyError, RequestLog
 
@@ -20,14 +20,13 @@ __all__ = [
     "RequestLog",
     "logs_needs",
     "parse_conditions",
-    "s3_needs",
     "sagemaker_needs",
 ]
 
 __getattr__ = lazy_exports(
     __name__,
     {
-        ".actions": ("logs_needs", "s3_needs", "sagemaker_needs"),
+        ".actions": ("logs_needs", "sagemaker_needs"),
         ".conditions": ("Condition", "ConditionError", "parse_conditions"),
         ".policy": ("Authorizer", "Policy", "PolicyError", "RequestLog"),
     },

@@ -13,19 +13,11 @@ and the execution roles a Create hands over (``RoleArn``, ``ExecutionRoleArn``) 
 on each role with ``iam:PassedToService`` = ``sagemaker.amazonaws.com``.
 Calls naming no resource (List, Search) are on ``*``.
 
-S3 (the REST operation -> IAM action): ListBuckets -> ``s3:ListAllMyBuckets`` on ``*``;
-ListObjects(V2) and HeadBucket -> ``s3:ListBucket``, GetBucketLocation -> ``s3:GetBucketLocation``,
-CreateBucket / DeleteBucket -> ``s3:CreateBucket`` / ``s3:DeleteBucket``, all on
-``arn:aws:s3:::<bucket>``; GetObject and HeadObject -> ``s3:GetObject``, PutObject and the
-multipart upload calls (create, part, complete) -> ``s3:PutObject``, AbortMultipartUpload ->
-``s3:AbortMultipartUpload``, DeleteObject and each key of DeleteObjects (on its own, as S3 answers per
-key) -> ``s3:DeleteObject``, all
-on ``arn:aws:s3:::<bucket>/<key>``; CopyObject -> ``s3:GetObject`` on the source and
-``s3:PutObject`` on the target.
+S3: the table of :mod:`airflow_hpt.local.s3.operations`, which the S3 front also dispatches from.
 
 CloudWatch Logs: :func:`logs_needs`.
 
-Condition keys (:func:`sagemaker_context`, :func:`s3_context`, :func:`resource_tag_context`): what a
+Condition keys (:func:`sagemaker_context`, :func:`resource_tag_context`; S3's in its table): what a
 request carries for a policy's ``Condition``, under IAM's names, each only where the request has it
 (AWS's service authorization reference lists them per action; the tests check against it).
 """
@@ -164,16 +156,6 @@ def resource_tag_context(tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     return {prefix + key.lower(): (value,) for key, value in tags.items() for prefix in RESOURCE_TAGS}
 
 
-def s3_context(method: str, bucket: str, key: str, args: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """The condition keys of an S3 request: a listing's prefix, delimiter and max-keys."""
-    context: dict[str, tuple[str, ...]] = {}
-    if bucket and not key and method == "GET" and not {"location", "uploads"} & set(args):
-        for arg in ("prefix", "delimiter", "max-keys"):
-            if arg in args:
-                context[f"s3:{arg}"] = (args[arg],)
-    return context
-
-
 def _add_settings(context: dict[str, list[str]], body: Mapping[str, Any], region: str) -> None:
     for part in _definitions(body):
         for config in (
@@ -276,42 +258,3 @@ def bucket_arn(bucket: str) -> str:
 
 def object_arn(bucket: str, key: str) -> str:
     return f"arn:aws:s3:::{bucket}/{key}"
-
-
-def s3_needs(
-    method: str,
-    bucket: str,
-    key: str,
-    args: Mapping[str, str],
-    copy_source: tuple[str, str] | None = None,
-) -> list[Need]:
-    """The IAM actions and resources an S3 REST request needs (see the module's table).
-
-    ``copy_source``: the (bucket, key) of ``x-amz-copy-source``. A request the front does not serve
-    needs nothing here: it is refused as NotImplemented either way. Nor does DeleteObjects as a
-    whole: each of its keys needs ``s3:DeleteObject`` (:func:`object_arn`), and S3 answers per key.
-    """
-    if not bucket:
-        return [("s3:ListAllMyBuckets", (ANY,))] if method == "GET" else []
-    if not key:
-        if method == "GET" and "location" in args:
-            return [("s3:GetBucketLocation", (bucket_arn(bucket),))]
-        if method == "POST" and "delete" in args:
-            return []
-        action = {
-            "GET": "s3:ListBucket",
-            "HEAD": "s3:ListBucket",
-            "PUT": "s3:CreateBucket",
-            "DELETE": "s3:DeleteBucket",
-        }.get(method)
-        return [(action, (bucket_arn(bucket),))] if action else []
-    target = (object_arn(bucket, key),)
-    if method == "PUT" and copy_source is not None and "uploadId" not in args:
-        return [("s3:GetObject", (object_arn(*copy_source),)), ("s3:PutObject", target)]
-    if method in ("GET", "HEAD"):
-        return [("s3:GetObject", target)]
-    if method == "DELETE":
-        return [("s3:AbortMultipartUpload" if "uploadId" in args else "s3:DeleteObject", target)]
-    if method in ("PUT", "POST"):
-        return [("s3:PutObject", target)]
-    return []

@@ -5,7 +5,7 @@ virtual-host style on ``<bucket>.localhost``. Each request is verified first (Si
 ``Authorization`` header, or a presigned URL's query string) with the backend's one access key,
 then mapped to an operation by its method, whether it names a bucket and a key, and its
 sub-resource query parameters, and refused (403 AccessDenied) if the backend's IAM policy does not
-allow its IAM actions (``s3:PutObject``...: :mod:`actions`). Errors are S3's XML ``<Error>`` documents (a HEAD gets the status
+allow its IAM actions (``s3:PutObject``...), both read from one table (:mod:`operations`). Errors are S3's XML ``<Error>`` documents (a HEAD gets the status
 alone), so botocore raises the ``ClientError`` codes it raises against S3.
 
 Bodies are read only once the request is authenticated, and bounded (:mod:`bodies`): objects are
@@ -26,12 +26,13 @@ from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
 from airflow_hpt.local.http.auth import S3_SERVICE, AuthError, SigV4Verifier
-from airflow_hpt.local.iam.actions import object_arn, s3_context, s3_needs
+from airflow_hpt.local.iam.actions import object_arn
 from airflow_hpt.local.iam.policy import Authorizer
 from airflow_hpt.local.s3.bodies import read_document, receive_object
 from airflow_hpt.local.s3.chunks import iter_range
 from airflow_hpt.local.s3.errors import S3Error
 from airflow_hpt.local.s3.objects import ObjectInfo, ObjectStore
+from airflow_hpt.local.s3.operations import OPERATIONS, S3Operation, s3_operation
 from airflow_hpt.local.s3.wire import (
     addressed,
     checksum_headers_of,
@@ -102,6 +103,27 @@ class S3Front:
         self.verifier = verifier
         self.region = region
         self.authorizer = authorizer
+        self._handlers: dict[str, Callable[[Request, str, str], Response]] = {
+            "ListBuckets": self._list_buckets,
+            "GetBucketLocation": self._bucket_location,
+            "ListObjects": self._list_objects,
+            "HeadBucket": self._head_bucket,
+            "CreateBucket": self._create_bucket,
+            "DeleteBucket": self._delete_bucket,
+            "DeleteObjects": self._delete_objects,
+            "UploadPart": self._upload_part,
+            "CopyObject": self._copy_object,
+            "PutObject": self._put_object,
+            "GetObject": self._get_object,
+            "HeadObject": self._get_object,
+            "AbortMultipartUpload": self._abort_upload,
+            "DeleteObject": self._delete_object,
+            "CreateMultipartUpload": self._create_upload,
+            "CompleteMultipartUpload": self._complete_upload,
+        }
+        unhandled = {operation.name for operation in OPERATIONS} ^ self._handlers.keys()
+        if unhandled:
+            raise RuntimeError(f"S3 operations without a handler, or handlers of none: {sorted(unhandled)}")
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -150,59 +172,26 @@ class S3Front:
             raise S3Error(
                 "NotImplemented", f"The local backend does not serve the {name!r} sub-resource.", 501
             )
-        self._authorize(request, bucket, key)
-        method = request.method
-        if not bucket:
-            if method == "GET":
-                return self._list_buckets()
-        elif not key:
-            handler = {
-                ("PUT", False): self._create_bucket,
-                ("HEAD", False): self._head_bucket,
-                ("DELETE", False): self._delete_bucket,
-                ("GET", False): self._list_objects,
-                ("GET", True): self._bucket_location,
-                ("POST", False): self._delete_objects if "delete" in args else None,
-            }.get((method, "location" in args))
-            if handler is not None:
-                return handler(request, bucket)
-        else:
-            upload_id = args.get("uploadId")
-            if method == "PUT" and upload_id is not None:
-                return self._upload_part(request, bucket, key, upload_id)
-            if method == "PUT":
-                if "x-amz-copy-source" in request.headers:
-                    return self._copy_object(request, bucket, key)
-                return self._put_object(request, bucket, key)
-            if method in ("GET", "HEAD") and upload_id is None:
-                return self._get_object(request, bucket, key)
-            if method == "DELETE":
-                if upload_id is not None:
-                    self.store.abort_upload(bucket, key, upload_id)
-                else:
-                    self.store.delete(bucket, key)
-                return Response(status=204)
-            if method == "POST" and "uploads" in args:
-                return self._create_upload(request, bucket, key)
-            if method == "POST" and upload_id is not None:
-                return self._complete_upload(request, bucket, key, upload_id)
-        raise S3Error("NotImplemented", f"The local backend does not serve {method} {request.path}.", 501)
+        operation = s3_operation(request.method, bucket, key, args, "x-amz-copy-source" in request.headers)
+        if operation is None:
+            raise S3Error(
+                "NotImplemented", f"The local backend does not serve {request.method} {request.path}.", 501
+            )
+        self._authorize(request, operation, bucket, key)
+        return self._handlers[operation.name](request, bucket, key)
 
-    def _authorize(self, request: Request, bucket: str, key: str) -> None:
-        """Refuse, as S3 does (403 AccessDenied), a request the policy does not allow (:mod:`actions`)."""
-        args = request.args
-        copy_source = None
-        if key and "x-amz-copy-source" in request.headers and "uploadId" not in args:
-            copy_source = copy_source_of(request)
-        context = s3_context(request.method, bucket, key, args)
-        for action, resources in s3_needs(request.method, bucket, key, args, copy_source):
+    def _authorize(self, request: Request, operation: S3Operation, bucket: str, key: str) -> None:
+        """Refuse, as S3 does (403 AccessDenied), a request the policy does not allow."""
+        copy_source = copy_source_of(request) if operation.copies else None
+        context = operation.context(request.args)
+        for action, resources in operation.needs(bucket, key, copy_source):
             refusal = self.authorizer.refusal(action, resources, context)
             if refusal is not None:
                 raise S3Error("AccessDenied", refusal, 403)
 
     # --- buckets -------------------------------------------------------------------------------
 
-    def _list_buckets(self) -> Response:
+    def _list_buckets(self, request: Request, bucket: str, key: str) -> Response:
         root = xml_element("ListAllMyBucketsResult")
         owner = xml_child(root, "Owner")
         xml_child(owner, "ID", "local")
@@ -214,7 +203,7 @@ class S3Front:
             xml_child(entry, "CreationDate", iso_time(created))
         return xml_response(root)
 
-    def _create_bucket(self, request: Request, bucket: str) -> Response:
+    def _create_bucket(self, request: Request, bucket: str, key: str) -> Response:
         region = ""
         body = read_document(request)
         if body.strip():
@@ -223,20 +212,20 @@ class S3Front:
         self.store.create_bucket(bucket, region)
         return Response(status=200, headers={"Location": f"/{bucket}"})
 
-    def _head_bucket(self, request: Request, bucket: str) -> Response:
+    def _head_bucket(self, request: Request, bucket: str, key: str) -> Response:
         region = self.store.bucket_region(bucket) or self.region
         return Response(status=200, headers={"x-amz-bucket-region": region})
 
-    def _delete_bucket(self, request: Request, bucket: str) -> Response:
+    def _delete_bucket(self, request: Request, bucket: str, key: str) -> Response:
         self.store.delete_bucket(bucket)
         return Response(status=204)
 
-    def _bucket_location(self, request: Request, bucket: str) -> Response:
+    def _bucket_location(self, request: Request, bucket: str, key: str) -> Response:
         root = xml_element("LocationConstraint")
         root.text = self.store.bucket_region(bucket)  # none for us-east-1, as S3
         return xml_response(root)
 
-    def _list_objects(self, request: Request, bucket: str) -> Response:
+    def _list_objects(self, request: Request, bucket: str, key: str) -> Response:
         args = request.args
         v2 = args.get("list-type") == "2"
         prefix = args.get("prefix", "")
@@ -311,7 +300,7 @@ class S3Front:
             xml_child(xml_child(root, "CommonPrefixes"), "Prefix", encode(common))
         return xml_response(root)
 
-    def _delete_objects(self, request: Request, bucket: str) -> Response:
+    def _delete_objects(self, request: Request, bucket: str, key: str) -> Response:
         self.store.require_bucket(bucket)
         document = parsed_xml(read_document(request))
         quiet = (document.findtext("Quiet") or "").lower() == "true"
@@ -332,6 +321,14 @@ class S3Front:
             if not quiet:
                 xml_child(xml_child(root, "Deleted"), "Key", key)
         return xml_response(root)
+
+    def _delete_object(self, request: Request, bucket: str, key: str) -> Response:
+        self.store.delete(bucket, key)
+        return Response(status=204)
+
+    def _abort_upload(self, request: Request, bucket: str, key: str) -> Response:
+        self.store.abort_upload(bucket, key, request.args["uploadId"])
+        return Response(status=204)
 
     # --- objects -------------------------------------------------------------------------------
 
@@ -402,7 +399,8 @@ class S3Front:
         xml_child(root, "UploadId", upload_id)
         return xml_response(root)
 
-    def _upload_part(self, request: Request, bucket: str, key: str, upload_id: str) -> Response:
+    def _upload_part(self, request: Request, bucket: str, key: str) -> Response:
+        upload_id = request.args["uploadId"]
         if "x-amz-copy-source" in request.headers:
             raise S3Error("NotImplemented", "The local backend does not serve UploadPartCopy.", 501)
         try:
@@ -419,7 +417,8 @@ class S3Front:
         etag = self.store.upload_part(bucket, key, upload_id, number, received.path, received.md5)
         return Response(status=200, headers={"ETag": etag, **checksum_headers_of(request)})
 
-    def _complete_upload(self, request: Request, bucket: str, key: str, upload_id: str) -> Response:
+    def _complete_upload(self, request: Request, bucket: str, key: str) -> Response:
+        upload_id = request.args["uploadId"]
         document = parsed_xml(read_document(request))
         parts = []
         for part in document.findall("Part"):
