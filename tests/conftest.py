@@ -57,11 +57,14 @@ shutil.copytree(REPO / "tests" / "dags", DAGS_FOLDER / "testing")
 
 
 @pytest.fixture(scope="session")
-def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite metadata database in the private AIRFLOW_HOME.
+def migrated_airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite metadata database to copy, never to use in place.
 
-    Migrating costs several CPU-seconds; with pytest-xdist the first worker that needs it migrates
-    a template in the run's shared temporary folder, and every worker copies that.
+    Migrating costs several CPU-seconds (half a minute of wall time on a busy 2-core machine); with
+    pytest-xdist the first worker that needs it migrates it in the run's shared temporary folder,
+    and every test that needs a fresh database copies it: the in-process Airflow of `dag.test()`
+    (`airflow_db`) and the homes of the real-process tests (tests/realprocs/harness.py). Nothing in
+    it depends on the home: the schema, the default pool and the log templates.
     """
     basetemp = tmp_path_factory.getbasetemp()
     # a worker's basetemp is <the run's basetemp>/popen-gwN
@@ -79,8 +82,13 @@ def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
             }
             subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=env)
             (template / "migrated").touch()
-    # nothing in it depends on the home: the schema, the default pool and the log templates
-    shutil.copyfile(template / "airflow.db", _HOME / "airflow.db")
+    return template / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def airflow_db(migrated_airflow_db: Path) -> Path:
+    """The private AIRFLOW_HOME of this process, with a migrated SQLite metadata database."""
+    shutil.copyfile(migrated_airflow_db, _HOME / "airflow.db")
     return _HOME
 
 

@@ -16,6 +16,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 PATIENCE_SECONDS = 120.0
+# a boto3 waiter's WaiterConfig with the same patience: endpoint_in_service's own (30 s apart, 120
+# tries) would slow the suite, a short one (50 tries of 0.1 s) fails on a loaded machine
+PATIENT_WAITER = {"Delay": 0.2, "MaxAttempts": int(PATIENCE_SECONDS / 0.2)}
 
 
 def wait_until(

@@ -28,7 +28,7 @@ from tests.local.conftest import (
     training_jobs,
     wait_for,
 )
-from tests.waiting import PATIENCE_SECONDS, wait_until
+from tests.waiting import PATIENCE_SECONDS, PATIENT_WAITER, wait_until
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -135,9 +135,7 @@ def test_responses_follow_the_service_model(backend: LocalSageMaker, client: Any
     assert_shape(url, "CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [variant]})
     assert_shape(url, "DescribeEndpointConfig", {"EndpointConfigName": "c"})
     assert_shape(url, "CreateEndpoint", {"EndpointName": "e", "EndpointConfigName": "c"})
-    client.get_waiter("endpoint_in_service").wait(
-        EndpointName="e", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
-    )
+    client.get_waiter("endpoint_in_service").wait(EndpointName="e", WaiterConfig=PATIENT_WAITER)
     assert_shape(url, "DescribeEndpoint", {"EndpointName": "e"})
     for operation, member in (
         ("ListModels", "Models"),
@@ -404,8 +402,7 @@ def test_model_endpoint_config_endpoint_lifecycle(backend: LocalSageMaker, clien
     with pytest.raises(ClientError, match="Could not find model"):
         client.create_endpoint_config(EndpointConfigName="x", ProductionVariants=variant("nowhere"))
     client.create_endpoint(EndpointName="ep", EndpointConfigName="good-config")
-    waiter = {"Delay": 0.1, "MaxAttempts": 50}
-    client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
+    client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=PATIENT_WAITER)
     endpoint = client.describe_endpoint(EndpointName="ep")
     assert endpoint["ProductionVariants"][0]["DeployedImages"][0]["SpecifiedImage"] == "img:1"
     with pytest.raises(ClientError, match="Cannot create already existing endpoint"):
@@ -421,7 +418,7 @@ def test_model_endpoint_config_endpoint_lifecycle(backend: LocalSageMaker, clien
     assert rolled_back["EndpointConfigName"] == "good-config"
     assert "broken-config" in rolled_back["FailureReason"] and "none.tar.gz" in rolled_back["FailureReason"]
     client.update_endpoint(EndpointName="ep", EndpointConfigName="good-config")
-    client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=waiter)
+    client.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=PATIENT_WAITER)
     assert "FailureReason" not in client.describe_endpoint(EndpointName="ep")
 
     client.delete_endpoint(EndpointName="ep")

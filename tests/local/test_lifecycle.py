@@ -21,7 +21,7 @@ import pytest
 from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.local.training.runner import Runner, TrainingSpec
 from tests.local.conftest import TRAINING_DIR, held, make_client, quadratic_request, training_jobs, wait_for
-from tests.waiting import wait_until
+from tests.waiting import PATIENT_WAITER, wait_until
 
 
 def objective_values(client: Any, name: str) -> list[float]:
@@ -623,9 +623,7 @@ def test_sklearn_script_with_a_data_channel_maximize_and_deploy(
     }
     client.create_endpoint_config(EndpointConfigName="digits", ProductionVariants=[variant])
     client.create_endpoint(EndpointName="digits", EndpointConfigName="digits")
-    client.get_waiter("endpoint_in_service").wait(
-        EndpointName="digits", WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
-    )
+    client.get_waiter("endpoint_in_service").wait(EndpointName="digits", WaiterConfig=PATIENT_WAITER)
 
 
 def test_maximize_objective(client: Any, create: Any) -> None:

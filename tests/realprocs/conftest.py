@@ -27,8 +27,10 @@ def backend(tmp_path: Path, faults: CountingFaults) -> Iterator[LocalSageMaker]:
 
 
 @pytest.fixture
-def airflow(tmp_path: Path, backend: LocalSageMaker) -> Iterator[Airflow]:
-    instance = Airflow(tmp_path / "airflow", backend.endpoint_url, [f"{DAG_ID}.py"])
+def airflow(tmp_path: Path, backend: LocalSageMaker, migrated_airflow_db: Path) -> Iterator[Airflow]:
+    instance = Airflow(
+        tmp_path / "airflow", backend.endpoint_url, [f"{DAG_ID}.py"], migrated_db=migrated_airflow_db
+    )
     try:
         yield instance
     finally:

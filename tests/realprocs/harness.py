@@ -101,6 +101,7 @@ class Airflow:
         dag_files: Iterable[str],
         extra_env: Mapping[str, str] | None = None,
         postgres_dsn: str | None = None,
+        migrated_db: Path | None = None,
     ) -> None:
         self.home = home
         self.logs = home / "process-logs"
@@ -113,6 +114,10 @@ class Airflow:
         self.port = free_port()
         self.database = home / "airflow.db"
         self.postgres_dsn = postgres_dsn
+        # a copy of a migrated SQLite database saves `airflow db migrate` in start_services
+        self.migrated = migrated_db is not None and postgres_dsn is None
+        if migrated_db is not None and postgres_dsn is None:
+            shutil.copyfile(migrated_db, self.database)
         self.env = {
             **os.environ,
             # the test DAGs import what they share from tests.dags
@@ -154,10 +159,31 @@ class Airflow:
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
-            [AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=180, check=False
+            [AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=600, check=False
         )
         assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done.stdout
+
+    def start_services(self, dag_ids: Iterable[str], deadline: float, *processes: str) -> None:
+        """The api-server, then `processes` (their names are their commands); returns once the
+        api-server answers (a task queued before would fail its try) and `dag_ids` are parsed."""
+        if not self.migrated:
+            self.run("db", "migrate")
+        self.start("api-server", "api-server")
+        wait_until("the api-server to answer", self.api_healthy, deadline, self)
+        for name in processes:
+            self.start(name, name)
+        wanted = set(dag_ids)
+        marks = ", ".join("?" * len(wanted))
+        wait_until(
+            "the DAGs to be parsed",
+            lambda: (
+                len(self.query(f"select dag_id from serialized_dag where dag_id in ({marks})", *wanted))
+                == len(wanted)
+            ),
+            deadline,
+            self,
+        )
 
     def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Start `airflow *args` in its own session, logging to process-logs/<name>.log; `env` adds

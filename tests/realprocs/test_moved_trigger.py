@@ -27,9 +27,7 @@ def test_a_trigger_taken_over_by_another_triggerer_does_not_stop_the_job(
 ) -> None:
     deadline = time.monotonic() + TEST_BUDGET_SECONDS
     release = tmp_path / "release"
-    airflow.run("db", "migrate")
-    for process in ("api-server", "scheduler", "dag-processor"):
-        airflow.start(process, process)
+    airflow.start_services((DAG_ID,), deadline, "scheduler", "dag-processor")
     for name in ("triggerer-1", "triggerer-2"):
         # two triggerers on one host: each serves its logs on a port of its own
         airflow.start(name, "triggerer", env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
@@ -39,12 +37,6 @@ def test_a_trigger_taken_over_by_another_triggerer_does_not_stop_the_job(
         return sorted(row[0] for row in rows)
 
     wait_until("both triggerers to run", lambda: len(triggerers()) == 2, deadline, airflow)
-    wait_until(
-        "the DAG to be parsed",
-        lambda: airflow.query("select 1 from serialized_dag where dag_id = ?", DAG_ID),
-        deadline,
-        airflow,
-    )
     conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release)}
     airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))
     wait_until(

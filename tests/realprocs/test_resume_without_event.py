@@ -31,15 +31,7 @@ def test_resumed_without_event_defers_again_and_succeeds_first_try(
     airflow: Airflow, backend: LocalSageMaker
 ) -> None:
     deadline = time.monotonic() + TEST_BUDGET_SECONDS
-    airflow.run("db", "migrate")
-    for process in ("api-server", "scheduler", "dag-processor", "triggerer"):
-        airflow.start(process, process)
-    wait_until(
-        "the DAG to be parsed",
-        lambda: airflow.query("select 1 from serialized_dag where dag_id = ?", DAG_ID),
-        deadline,
-        airflow,
-    )
+    airflow.start_services((DAG_ID,), deadline, "scheduler", "dag-processor", "triggerer")
     # the training jobs are held until the task has been resumed and has deferred again
     release = airflow.home / "release"
     conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release)}

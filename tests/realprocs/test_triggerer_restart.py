@@ -30,18 +30,8 @@ def test_task_survives_a_triggerer_killed_mid_wait(
 ) -> None:
     deadline = time.monotonic() + TEST_BUDGET_SECONDS
     release = tmp_path / "release"
-    airflow.run("db", "migrate")
-    airflow.start("api-server", "api-server")
-    airflow.start("scheduler", "scheduler")
-    airflow.start("dag-processor", "dag-processor")
+    airflow.start_services((DAG_ID,), deadline, "scheduler", "dag-processor")
     first = airflow.start("triggerer-1", "triggerer")
-
-    wait_until(
-        "the DAG to be parsed",
-        lambda: airflow.query("select 1 from serialized_dag where dag_id = ?", DAG_ID),
-        deadline,
-        airflow,
-    )
     conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release)}
     airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))
 

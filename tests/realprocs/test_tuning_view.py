@@ -118,15 +118,7 @@ def test_tuning_view_live_in_chromium_for_readers_only(
     airflow: Airflow, backend: LocalSageMaker, tmp_path: Path
 ) -> None:
     deadline = time.monotonic() + TEST_BUDGET_SECONDS
-    airflow.run("db", "migrate")
-    for process in ("api-server", "scheduler", "dag-processor", "triggerer"):
-        airflow.start(process, process)
-    wait_until(
-        "the DAG to be parsed",
-        lambda: airflow.query("select 1 from serialized_dag where dag_id = ?", DAG_ID),
-        deadline,
-        airflow,
-    )
+    airflow.start_services((DAG_ID,), deadline, "scheduler", "dag-processor", "triggerer")
     release = tmp_path / "release"
     conf = {"scripts": SCRIPTS.as_uri(), "hold": str(release), "max_jobs": 4, "parallel": 2}
     airflow.run("dags", "trigger", DAG_ID, "--conf", json.dumps(conf))

@@ -169,10 +169,10 @@ def _log(message: str) -> None:
 
 @contextmanager
 def soak_processes(
-    workdir: Path, config: SoakConfig
+    workdir: Path, config: SoakConfig, migrated_db: Path | None = None
 ) -> Iterator[tuple[Airflow, BackendProcess, DroppingProxy]]:
-    """The backend, the proxy Airflow reaches it through, and the Airflow home; always stopped (with
-    any training script left over)."""
+    """The backend, the proxy Airflow reaches it through, and the Airflow home (its database copied
+    from `migrated_db` if given, else migrated); always stopped (with any training script left over)."""
     backend_home = workdir / "sagemaker"
     backend = BackendProcess(backend_home, workdir / "local-sagemaker.log", config.backend_args())
     proxy: DroppingProxy | None = None
@@ -188,6 +188,7 @@ def soak_processes(
                 "SOAK_TRAINING_SLEEP": str(config.training_sleep),
                 "SOAK_CRASH_AFTER_CREATE": "1" if config.crash_after_create else "0",
             },
+            migrated_db=migrated_db,
         )
         try:
             yield airflow, backend, proxy
@@ -342,25 +343,9 @@ class Soak:
     # --- the run ---------------------------------------------------------------------------------
     def run(self) -> Figures:
         airflow = self.airflow
-        airflow.run("db", "migrate")
-        airflow.start("api-server", "api-server")
-        # tasks queued before the execution API answers would fail their first try
-        self.until("the api-server to answer", airflow.api_healthy)
-        airflow.start("scheduler", "scheduler")
-        airflow.start("dag-processor", "dag-processor")
+        airflow.start_services(DAG_IDS, self.deadline, "scheduler", "dag-processor")
         triggerer = self.start_triggerer()
         placeholders = ",".join("?" * len(DAG_IDS))
-        self.until(
-            "the soak DAGs to be parsed",
-            lambda: (
-                len(
-                    airflow.query(
-                        f"select dag_id from serialized_dag where dag_id in ({placeholders})", *DAG_IDS
-                    )
-                )
-                == len(DAG_IDS)
-            ),
-        )
         _log("DAGs parsed; the scheduler runs them (catchup: two runs each)")
 
         kills_left = self.config.triggerer_kills
@@ -518,9 +503,9 @@ CONNECTION_ERROR = re.compile(
 )
 
 
-def run_soak(workdir: Path, config: SoakConfig | None = None) -> Figures:
+def run_soak(workdir: Path, config: SoakConfig | None = None, migrated_db: Path | None = None) -> Figures:
     config = config or SoakConfig()
-    with soak_processes(workdir, config) as (airflow, backend, proxy):
+    with soak_processes(workdir, config, migrated_db) as (airflow, backend, proxy):
         soak = Soak(airflow, backend, proxy, config)
         figures = soak.run()
     _log("figures:\n" + figures.table())

@@ -42,33 +42,18 @@ def backend(tmp_path: Path) -> Iterator[LocalSageMaker]:
 
 
 @pytest.fixture
-def airflow(tmp_path: Path, backend: LocalSageMaker) -> Iterator[Airflow]:
+def airflow(tmp_path: Path, backend: LocalSageMaker, migrated_airflow_db: Path) -> Iterator[Airflow]:
     instance = Airflow(
-        tmp_path / "airflow", backend.endpoint_url, ["soak_kill.py"], {"SOAK_SCRIPTS": SCRIPTS.as_uri()}
+        tmp_path / "airflow",
+        backend.endpoint_url,
+        ["soak_kill.py"],
+        {"SOAK_SCRIPTS": SCRIPTS.as_uri()},
+        migrated_db=migrated_airflow_db,
     )
     try:
         yield instance
     finally:
         instance.stop_all()
-
-
-def start_airflow(airflow: Airflow, dag_ids: tuple[str, ...], deadline: float, *processes: str) -> None:
-    """The api-server and `processes` on a fresh database; returns once `dag_ids` are parsed."""
-    airflow.run("db", "migrate")
-    airflow.start("api-server", "api-server")
-    wait_until("the api-server to answer", airflow.api_healthy, deadline, airflow)
-    for name in processes:
-        airflow.start(name, name)
-    marks = ", ".join("?" * len(dag_ids))
-    wait_until(
-        "the DAGs to be parsed",
-        lambda: (
-            len(airflow.query(f"select dag_id from serialized_dag where dag_id in ({marks})", *dag_ids))
-            == len(dag_ids)
-        ),
-        deadline,
-        airflow,
-    )
 
 
 def jobs_of(client: Any, dag_id: str, task_id: str) -> list[str]:
@@ -111,7 +96,7 @@ def test_kill_means_stop(airflow: Airflow, backend: LocalSageMaker) -> None:
     deadline = time.monotonic() + BUDGET_SECONDS
     client = make_client(backend.endpoint_url)
     dags = ("soak_kill_operator", "soak_kill_sensor")
-    start_airflow(airflow, dags, deadline, "scheduler", "dag-processor", "triggerer")
+    airflow.start_services(dags, deadline, "scheduler", "dag-processor", "triggerer")
     runs = {
         dag_id: airflow.api("POST", f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
         for dag_id in dags
@@ -239,7 +224,7 @@ def test_sync_task_killed_stops_its_job(airflow: Airflow, backend: LocalSageMake
     deadline = time.monotonic() + BUDGET_SECONDS
     client = make_client(backend.endpoint_url)
     dag_id = "soak_kill_sync"
-    start_airflow(airflow, (dag_id,), deadline, "scheduler", "dag-processor")
+    airflow.start_services((dag_id,), deadline, "scheduler", "dag-processor")
     run_id = airflow.api("POST", f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
 
     def the_job(task_id: str) -> str | None:

@@ -28,10 +28,12 @@ pytestmark = [
 ]
 
 
-def test_soak_under_faults(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+def test_soak_under_faults(
+    tmp_path: Path, migrated_airflow_db: Path, record_property: Callable[[str, object], None]
+) -> None:
     # in the run's summary, pass or fail, from a pytest-xdist worker too (tests/conftest.py)
     record_property("summary", "fault seed " + str(SEED))
-    figures = run_soak(tmp_path, CONFIG)
+    figures = run_soak(tmp_path, CONFIG, migrated_airflow_db)
     record_property("summary", figures.table())
     details = f"fault seed {SEED} (SOAK_SEED={SEED} replays it)\n" + "\n".join(figures.details)
 
