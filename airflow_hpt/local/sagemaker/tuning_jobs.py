@@ -113,7 +113,7 @@ class TuningJobOperations:
             body,
             "HyperParameterTuningJobName",
             lambda name: not_found("tuning job", name),
-        )
+        ).fields
 
     def describe_hyper_parameter_tuning_job(self, body: Body) -> Body:
         return described_tuning_job(self._tuning_job(body))
