@@ -1,5 +1,6 @@
 """The store's files: each holds a resource's Describe members (``fields``) and the backend's
-bookkeeping (``book``); a backend reads them back and answers from them alike."""
+bookkeeping (``book``); a backend reads them back, and reads a home an earlier version wrote (one dict,
+the bookkeeping among the members under names prefixed with "_"), answering from it alike."""
 
 from __future__ import annotations
 
@@ -61,6 +62,15 @@ def make_resources(client: Any) -> None:
     assert wait_training(client, "solo")["TrainingJobStatus"] == "Completed"
 
 
+def as_written_before(path: Path) -> None:
+    """Rewrite a resource's file as the backend kept it before its bookkeeping had types."""
+    saved = json.loads(path.read_text())
+    flat = {**saved["fields"], **{f"_{name}": value for name, value in saved["book"].items()}}
+    if path.parent.name == "training-job" and saved["book"]["tuning_job_id"] is None:
+        flat["_standalone"] = True
+    path.write_text(json.dumps(flat))
+
+
 def test_a_restarted_backend_answers_from_its_files_alike(home: Path) -> None:
     with LocalSageMaker(home, endpoint_delay_seconds=0) as backend:
         client = make_client(backend.endpoint_url)
@@ -80,3 +90,21 @@ def test_a_restarted_backend_answers_from_its_files_alike(home: Path) -> None:
         assert not [key for key in saved["fields"] if key.startswith("_")], path
     with LocalSageMaker(home, endpoint_delay_seconds=0) as restarted:
         assert answers(make_client(restarted.endpoint_url)) == before
+
+
+def test_a_home_of_an_earlier_version_is_read_and_answered_alike(home: Path) -> None:
+    with LocalSageMaker(home, endpoint_delay_seconds=0) as backend:
+        client = make_client(backend.endpoint_url)
+        make_resources(client)
+        before = answers(client)
+    for path in (home / "state").glob("*/*.json"):
+        as_written_before(path)
+    with LocalSageMaker(home, endpoint_delay_seconds=0) as restarted:
+        client = make_client(restarted.endpoint_url)
+        assert answers(client) == before
+        model_arn = client.describe_model(ModelName="m")["ModelArn"]
+        client.add_tags(ResourceArn=model_arn, Tags=[{"Key": "stage", "Value": "test"}])
+    # a change writes the resource anew, in the current form
+    rewritten = json.loads((home / "state" / "model" / "m.json").read_text())
+    assert rewritten["book"]["tags"] == [*TAGS, {"Key": "stage", "Value": "test"}]
+    assert "_tags" not in rewritten["fields"]

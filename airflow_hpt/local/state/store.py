@@ -56,6 +56,12 @@ def arn_for(region: str, kind: str, name: str) -> str:
 
 def _loaded(kind: Kind[BookT], saved: dict[str, Any]) -> Stored[BookT]:
     """A resource as its file keeps it."""
+    if saved.keys() != {"fields", "book"}:
+        # written by a backend of an earlier version: one dict, the bookkeeping among the Describe
+        # members under names prefixed with "_" (those a book no longer keeps are dropped)
+        names = {field.name for field in dataclasses.fields(kind.book)}
+        book = {key[1:]: saved.pop(key) for key in list(saved) if key.startswith("_")}
+        saved = {"fields": saved, "book": {name: book[name] for name in names & book.keys()}}
     return Stored(saved["fields"], kind.book(**saved["book"]))
 
 
