@@ -496,7 +496,7 @@ def test_job_that_cannot_resume_ends_failed_with_the_reason(home: Path, tmp_path
     # while the backend is down its state changes under it: Grid cannot search continuous ranges
     state = home / "state" / "hyper-parameter-tuning-job" / "doomed.json"
     record = json.loads(state.read_text())
-    record["HyperParameterTuningJobConfig"]["Strategy"] = "Grid"
+    record["fields"]["HyperParameterTuningJobConfig"]["Strategy"] = "Grid"
     state.write_text(json.dumps(record))
     with LocalSageMaker(home) as second:
         client = make_client(second.endpoint_url)

@@ -79,7 +79,7 @@ def _most_in_window(times: list[float], seconds: float) -> int:
 def _stored_status(stack: Stack) -> str | None:
     (path,) = (stack.backend.home / "state" / "hyper-parameter-tuning-job").glob("*.json")
     try:
-        return str(json.loads(path.read_text())["HyperParameterTuningJobStatus"])
+        return str(json.loads(path.read_text())["fields"]["HyperParameterTuningJobStatus"])
     except ValueError:  # being replaced right now
         return None
 

@@ -22,7 +22,6 @@ import re
 import tarfile
 import time
 from collections.abc import Callable
-from typing import Any
 
 from airflow_hpt.local.hosting.process import ServingSpec
 from airflow_hpt.local.hosting.servers import Hosting, Staging
@@ -30,7 +29,8 @@ from airflow_hpt.local.http.errors import Body
 from airflow_hpt.local.s3.paths import LocalS3
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.listing import fields_of, list_answer
-from airflow_hpt.local.state.store import Record, Store, public
+from airflow_hpt.local.state.records import Book, BookT, EndpointBook, Kind, Record, Stored, Tag
+from airflow_hpt.local.state.store import Store
 
 # what SageMaker reports for a model without an image of its own
 LOCAL_IMAGE = "local/script-mode:latest"
@@ -94,13 +94,16 @@ class Deployments:
     def _arn(self, kind: str, name: str) -> str:
         return kinds.arn_for(self.region, kind, name)
 
-    def _get(self, kind: str, name: str, label: str) -> Record:
-        record = self.store.get(kind, name)
-        if record is None:
+    def _entry(self, kind: Kind[BookT], name: str, label: str) -> Stored[BookT]:
+        stored = self.store.entry(kind, name)
+        if stored is None:
             raise DeploymentRejected(f'Could not find {label} "{self._arn(kind, name)}".')
-        return record
+        return stored
 
-    def _create(self, kind: str, name: str, label: str, record: Record, tags: Any) -> None:
+    def _get(self, kind: Kind[BookT], name: str, label: str) -> Record:
+        return self._entry(kind, name, label).fields
+
+    def _create(self, kind: Kind[BookT], name: str, label: str, stored: Stored[BookT]) -> None:
         if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
             raise DeploymentRejected(
                 f"1 validation error detected: Value {name!r} at '{label} name' failed to satisfy "
@@ -109,7 +112,7 @@ class Deployments:
         with self.store.transaction():
             if self.store.get(kind, name) is not None:
                 raise DeploymentRejected(f'Cannot create already existing {label} "{self._arn(kind, name)}".')
-            self.store.put(kind, name, {**record, "_tags": list(tags or [])})
+            self.store.put(kind, name, stored)
 
     # --- models ------------------------------------------------------------------------------
 
@@ -138,11 +141,11 @@ class Deployments:
                         f"{member}.Environment.{SUBMIT_DIRECTORY_ENV}: {error}"
                     ) from None
         record.update(ModelName=name, ModelArn=arn, CreationTime=time.time())
-        self._create(kinds.MODELS, name, "model", record, body.get("Tags"))
+        self._create(kinds.MODELS, name, "model", Stored(record, Book(tags=_tags(body))))
         return {"ModelArn": arn}
 
     def describe_model(self, body: Body) -> Body:
-        return public(self._get(kinds.MODELS, body["ModelName"], "model"))
+        return self._get(kinds.MODELS, body["ModelName"], "model")
 
     def delete_model(self, body: Body) -> Body:
         self._get(kinds.MODELS, body["ModelName"], "model")
@@ -158,11 +161,13 @@ class Deployments:
         arn = self._arn(kinds.ENDPOINT_CONFIGS, name)
         record = {key: value for key, value in body.items() if key != "Tags"}
         record.update(EndpointConfigArn=arn, CreationTime=time.time())
-        self._create(kinds.ENDPOINT_CONFIGS, name, "endpoint configuration", record, body.get("Tags"))
+        self._create(
+            kinds.ENDPOINT_CONFIGS, name, "endpoint configuration", Stored(record, Book(tags=_tags(body)))
+        )
         return {"EndpointConfigArn": arn}
 
     def describe_endpoint_config(self, body: Body) -> Body:
-        return public(self._get(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"], "endpoint configuration"))
+        return self._get(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"], "endpoint configuration")
 
     def delete_endpoint_config(self, body: Body) -> Body:
         self._get(kinds.ENDPOINT_CONFIGS, body["EndpointConfigName"], "endpoint configuration")
@@ -183,15 +188,18 @@ class Deployments:
             "EndpointStatus": "Creating",
             "CreationTime": now,
             "LastModifiedTime": now,
-            "_ready_at": now + self.delay_seconds,
-            "_pending_config": body["EndpointConfigName"],
         }
-        self._create(kinds.ENDPOINTS, name, "endpoint", record, body.get("Tags"))
+        book = EndpointBook(
+            tags=_tags(body),
+            ready_at=now + self.delay_seconds,
+            pending_config=body["EndpointConfigName"],
+        )
+        self._create(kinds.ENDPOINTS, name, "endpoint", Stored(record, book))
         self._stage(name, body["EndpointConfigName"])
         return {"EndpointArn": arn}
 
     def describe_endpoint(self, body: Body) -> Body:
-        return public(self._settled(body["EndpointName"]))
+        return self._settled(body["EndpointName"])
 
     def update_endpoint(self, body: Body) -> Body:
         name = body["EndpointName"]
@@ -208,17 +216,14 @@ class Deployments:
             endpoint["EndpointConfigName"] if endpoint["EndpointStatus"] == "InService" else None
         )
 
-        def start_update(record: Record) -> None:
-            record.update(
-                EndpointStatus="Updating",
-                LastModifiedTime=now,
-                _ready_at=now + self.delay_seconds,
-                _pending_config=body["EndpointConfigName"],
-                _rollback_config=rollback_config,
-            )
-            record.pop("FailureReason", None)
+        def start_update(updating: Stored[EndpointBook]) -> None:
+            updating.fields.update(EndpointStatus="Updating", LastModifiedTime=now)
+            updating.fields.pop("FailureReason", None)
+            updating.book.ready_at = now + self.delay_seconds
+            updating.book.pending_config = body["EndpointConfigName"]
+            updating.book.rollback_config = rollback_config
 
-        self.store.update(kinds.ENDPOINTS, name, start_update)
+        self.store.update_entry(kinds.ENDPOINTS, name, start_update)
         self._stage(name, body["EndpointConfigName"])
         return {"EndpointArn": endpoint["EndpointArn"]}
 
@@ -297,21 +302,21 @@ class Deployments:
     def _settled(self, name: str) -> Record:
         """The endpoint, moved on to InService or Failed once its delay has passed."""
         with self.store.transaction():
-            endpoint = self._get(kinds.ENDPOINTS, name, "endpoint")
+            endpoint = self._entry(kinds.ENDPOINTS, name, "endpoint")
             if (
-                endpoint["EndpointStatus"] not in ("Creating", "Updating")
-                or time.time() < endpoint["_ready_at"]
+                endpoint.fields["EndpointStatus"] not in ("Creating", "Updating")
+                or time.time() < endpoint.book.ready_at
             ):
-                return endpoint
-            config_name = endpoint["_pending_config"]
+                return endpoint.fields
+            config_name = endpoint.book.pending_config
             staging = self._stage(name, config_name)
             if staging is not None and not staging.done.is_set():
-                return endpoint  # its model server is still starting
+                return endpoint.fields  # its model server is still starting
             failure = staging.failure if staging is not None else None
-            rollback_config = endpoint.get("_rollback_config")
-            settled = self.store.update(
+            rollback_config = endpoint.book.rollback_config
+            settled = self.store.update_entry(
                 kinds.ENDPOINTS, name, self._deploy(config_name, failure, rollback_config)
-            )
+            ).fields
             if self.hosting is None:
                 return settled
             if settled["EndpointConfigName"] != config_name:
@@ -324,7 +329,7 @@ class Deployments:
 
     def _deploy(
         self, config_name: str, serving_problem: str | None = None, rollback_config: str | None = None
-    ) -> Callable[[Record], None]:
+    ) -> Callable[[Stored[EndpointBook]], None]:
         """The change that puts ``config_name`` in service on an endpoint record, or, when it cannot
         be served, fails the endpoint or rolls it back to ``rollback_config``."""
         config = self.store.get(kinds.ENDPOINT_CONFIGS, config_name)
@@ -359,9 +364,10 @@ class Deployments:
 
         problem = problem or serving_problem
 
-        def change(record: Record) -> None:
+        def change(endpoint: Stored[EndpointBook]) -> None:
+            endpoint.book.rollback_config = None
+            record = endpoint.fields
             record["LastModifiedTime"] = now
-            record.pop("_rollback_config", None)
             if problem is not None:
                 record.update(
                     EndpointStatus="InService" if rollback_config else "Failed",
@@ -384,3 +390,8 @@ class Deployments:
         except (OSError, ValueError, tarfile.TarError) as error:
             return f"could not load the model artifact {model_data_url}: {error}"
         return None
+
+
+def _tags(body: Body) -> list[Tag]:
+    """A Create's tags."""
+    return list(body.get("Tags") or [])

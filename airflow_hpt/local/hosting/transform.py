@@ -30,7 +30,8 @@ from airflow_hpt.local.hosting.tracebacks import summarize
 from airflow_hpt.local.s3.errors import S3Error
 from airflow_hpt.local.s3.objects import ObjectStore
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import Book, Record, Stored, Tag
+from airflow_hpt.local.state.store import Store
 
 # CreateTransformJob's documented default: "The default value is 6 MB."
 DEFAULT_MAX_PAYLOAD_MB = 6
@@ -68,7 +69,7 @@ class TransformJobs:
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
 
-    def create(self, request: Mapping[str, Any], tags: list[dict[str, str]]) -> str:
+    def create(self, request: Mapping[str, Any], tags: list[Tag]) -> str:
         """Record a new (validated, name checked free under the store's transaction) job; start it."""
         name = request["TransformJobName"]
         now = time.time()
@@ -82,9 +83,8 @@ class TransformJobs:
             TransformJobStatus="InProgress",
             CreationTime=now,
             LastModifiedTime=now,
-            _tags=tags,
         )
-        self.store.put(kinds.TRANSFORM_JOBS, name, record)
+        self.store.put(kinds.TRANSFORM_JOBS, name, Stored(record, Book(tags=tags)))
         self._start(name)
         return str(record["TransformJobArn"])
 

@@ -8,7 +8,8 @@ from airflow_hpt.local.sagemaker.registry import Handler
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.listing import page as _page
 from airflow_hpt.local.state.listing import with_token as _with_token
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import Book, Kind, Stored, Tag
+from airflow_hpt.local.state.store import Store
 
 
 class TagOperations:
@@ -25,11 +26,12 @@ class TagOperations:
             "DeleteTags": self.delete_tags,
         }
 
-    def _tagged(self, arn: str) -> tuple[str, str]:
+    def _tagged(self, arn: str) -> tuple[Kind[Book], str]:
         """The (kind, name) an ARN names, if that resource exists."""
         prefix = f"arn:aws:sagemaker:{self.region}:{kinds.ACCOUNT_ID}:"
-        kind, _, name = arn.removeprefix(prefix).partition("/")
-        if not arn.startswith(prefix) or kind not in kinds.KINDS or not name:
+        resource_type, _, name = arn.removeprefix(prefix).partition("/")
+        kind = kinds.kind_named(resource_type)
+        if not arn.startswith(prefix) or kind is None or not name:
             raise validation(f"{arn} is not the ARN of a SageMaker resource of this backend")
         if self.store.get(kind, name) is None:
             raise ApiError(RESOURCE_NOT_FOUND, f"Resource {arn} not found")
@@ -39,26 +41,26 @@ class TagOperations:
         kind, name = self._tagged(_required(body, "ResourceArn"))
         new_tags = list(body.get("Tags") or [])
 
-        def merge(record: Record) -> None:
-            tags = {tag["Key"]: tag["Value"] for tag in record.get("_tags", [])}
+        def merge(resource: Stored[Book]) -> None:
+            tags = {tag["Key"]: tag["Value"] for tag in resource.book.tags}
             tags.update({tag["Key"]: tag["Value"] for tag in new_tags})
-            record["_tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
+            resource.book.tags = [Tag(Key=key, Value=value) for key, value in tags.items()]
 
-        self.store.update(kind, name, merge)
+        self.store.update_entry(kind, name, merge)
         return {"Tags": new_tags}
 
     def list_tags(self, body: Body) -> Body:
         kind, name = self._tagged(_required(body, "ResourceArn"))
-        record = self.store.get(kind, name) or {}
-        page, token = _page(record.get("_tags", []), body, default_size=50)
+        resource = self.store.entry(kind, name)
+        page, token = _page(resource.book.tags if resource is not None else [], body, default_size=50)
         return _with_token({"Tags": page}, token)
 
     def delete_tags(self, body: Body) -> Body:
         kind, name = self._tagged(_required(body, "ResourceArn"))
         keys = set(body.get("TagKeys") or [])
 
-        def remove(record: Record) -> None:
-            record["_tags"] = [tag for tag in record.get("_tags", []) if tag["Key"] not in keys]
+        def remove(resource: Stored[Book]) -> None:
+            resource.book.tags = [tag for tag in resource.book.tags if tag["Key"] not in keys]
 
-        self.store.update(kind, name, remove)
+        self.store.update_entry(kind, name, remove)
         return {}

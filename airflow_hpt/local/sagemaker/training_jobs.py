@@ -17,9 +17,10 @@ from airflow_hpt.local.sagemaker.registry import Handler
 from airflow_hpt.local.sagemaker.support import admit, training_job_problems
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.listing import fields_of, list_answer, named_record, refuse_taken_name
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import Stored, TrainingJobBook
+from airflow_hpt.local.state.store import Store
 from airflow_hpt.local.training.runner import PROGRAM_HP, SUBMIT_DIR_HP, hyperparameter_text
-from airflow_hpt.local.training.standalone import TrainingJobs, is_standalone
+from airflow_hpt.local.training.standalone import TrainingJobs
 from airflow_hpt.local.tuning.answers import described_training_job
 from airflow_hpt.local.tuning.engine import TuningEngine
 
@@ -60,7 +61,7 @@ class TrainingJobOperations:
             arn = self.training_jobs.create(body, tags=list(body.get("Tags") or []))
         return {"TrainingJobArn": arn}
 
-    def _training_job(self, body: Body) -> Record:
+    def _training_job(self, body: Body) -> Stored[TrainingJobBook]:
         # SageMaker answers ValidationException, not ResourceNotFound: the amazon provider's
         # operators rely on that code to tell a free job name
         return named_record(
@@ -87,11 +88,11 @@ class TrainingJobOperations:
         )
 
     def stop_training_job(self, body: Body) -> Body:
-        record = self._training_job(body)
-        name = record["TrainingJobName"]
+        job = self._training_job(body)
+        name = job.fields["TrainingJobName"]
         # both check the job is stoppable (training.stopping), as the job stands when the stop is asked
         with value_errors_refused():
-            if is_standalone(record):
+            if job.book.standalone:
                 self.training_jobs.stop(name)
             else:
                 self.engine.stop_trial(name)

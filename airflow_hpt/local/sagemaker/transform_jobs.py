@@ -9,7 +9,8 @@ from airflow_hpt.local.sagemaker.registry import Handler
 from airflow_hpt.local.sagemaker.support import admit, transform_job_problems
 from airflow_hpt.local.state import store as kinds
 from airflow_hpt.local.state.listing import fields_of, list_answer, named_record, refuse_taken_name
-from airflow_hpt.local.state.store import Record, Store, public
+from airflow_hpt.local.state.records import Record
+from airflow_hpt.local.state.store import Store
 
 _TRANSFORM_SUMMARY = (
     "TransformJobName",
@@ -66,10 +67,10 @@ class TransformJobOperations:
             body,
             "TransformJobName",
             lambda name: validation(f"Could not find requested job with name {name}"),
-        )
+        ).fields
 
     def describe_transform_job(self, body: Body) -> Body:
-        return public(self._transform_job(body))
+        return self._transform_job(body)
 
     def stop_transform_job(self, body: Body) -> Body:
         record = self._transform_job(body)

@@ -25,7 +25,8 @@ from airflow_hpt.local.state.listing import list_answer, named_record, refuse_ta
 from airflow_hpt.local.state.listing import page as _page
 from airflow_hpt.local.state.listing import sorted_by as _sorted
 from airflow_hpt.local.state.listing import with_token as _with_token
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import Record
+from airflow_hpt.local.state.store import Store
 from airflow_hpt.local.tuning.answers import described_tuning_job
 from airflow_hpt.local.tuning.engine import TuningEngine, training_job_summary
 from airflow_hpt.local.tuning.strategies import MAX_TRAINING_JOBS
@@ -113,7 +114,7 @@ class TuningJobOperations:
             body,
             "HyperParameterTuningJobName",
             lambda name: not_found("tuning job", name),
-        )
+        ).fields
 
     def describe_hyper_parameter_tuning_job(self, body: Body) -> Body:
         return described_tuning_job(self._tuning_job(body))

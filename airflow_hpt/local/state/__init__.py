@@ -8,21 +8,25 @@ from airflow_hpt._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from airflow_hpt.local.state.listing import list_answer, named_record
-    from airflow_hpt.local.state.store import ACCOUNT_ID, Record, Store, public
+    from airflow_hpt.local.state.records import Book, Record, Stored, Tag
+    from airflow_hpt.local.state.store import ACCOUNT_ID, Store
 
 __all__ = [
     "ACCOUNT_ID",
+    "Book",
     "Record",
     "Store",
+    "Stored",
+    "Tag",
     "list_answer",
     "named_record",
-    "public",
 ]
 
 __getattr__ = lazy_exports(
     __name__,
     {
         ".listing": ("list_answer", "named_record"),
-        ".store": ("ACCOUNT_ID", "Record", "Store", "public"),
+        ".records": ("Book", "Record", "Stored", "Tag"),
+        ".store": ("ACCOUNT_ID", "Store"),
     },
 )

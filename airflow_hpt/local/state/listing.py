@@ -9,18 +9,19 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_hpt.local.http.errors import RESOURCE_IN_USE, ApiError, Body, required, validation
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import BookT, Kind, Record, Stored
+from airflow_hpt.local.state.store import Store
 
 
 def named_record(
-    store: Store, kind: str, body: Body, name_member: str, not_found: Callable[[str], ApiError]
-) -> Record:
-    """The record ``body[name_member]`` names, or ``not_found(name)`` (each operation has its own)."""
+    store: Store, kind: Kind[BookT], body: Body, name_member: str, not_found: Callable[[str], ApiError]
+) -> Stored[BookT]:
+    """The resource ``body[name_member]`` names, or ``not_found(name)`` (each operation has its own)."""
     name = required(body, name_member)
-    record = store.get(kind, name)
-    if record is None:
+    stored = store.entry(kind, name)
+    if stored is None:
         raise not_found(name)
-    return record
+    return stored
 
 
 def list_answer(

@@ -1,13 +1,15 @@
 """Durable state of the local backend: one JSON file per resource under ``<home>/state``.
 
-Records are kept in their wire form (timestamps as epoch seconds), so a Describe is a copy of the
-record. Keys starting with ``_`` are the backend's own bookkeeping and never leave the process
-(see :func:`public`). Every mutation is written through to disk at once (write to a temporary file,
+A resource is kept as a :class:`~airflow_hpt.local.state.records.Stored`: the members its Describe
+answers with, in their wire form (timestamps as epoch seconds), so a Describe is a copy of them, and
+the backend's bookkeeping of it, typed per kind. Its file holds both (``fields`` and ``book``).
+Every mutation is written through to disk at once (write to a temporary file,
 then rename), so a backend killed at any moment restarts from a consistent state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -17,16 +19,32 @@ from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
-Record = dict[str, Any]
+from airflow_hpt.local.state.records import (
+    Book,
+    BookT,
+    EndpointBook,
+    Kind,
+    Record,
+    Stored,
+    TrainingJobBook,
+    TuningJobBook,
+)
 
-TUNING_JOBS = "hyper-parameter-tuning-job"
-TRAINING_JOBS = "training-job"
-MODELS = "model"
-ENDPOINT_CONFIGS = "endpoint-config"
-ENDPOINTS = "endpoint"
-TRANSFORM_JOBS = "transform-job"
+TUNING_JOBS = Kind("hyper-parameter-tuning-job", TuningJobBook)
+TRAINING_JOBS = Kind("training-job", TrainingJobBook)
+MODELS = Kind("model", Book)
+ENDPOINT_CONFIGS = Kind("endpoint-config", Book)
+ENDPOINTS = Kind("endpoint", EndpointBook)
+TRANSFORM_JOBS = Kind("transform-job", Book)
 # The kinds are spelled as the resource types of SageMaker ARNs, so an ARN names its kind.
-KINDS = (TUNING_JOBS, TRAINING_JOBS, MODELS, ENDPOINT_CONFIGS, ENDPOINTS, TRANSFORM_JOBS)
+KINDS: tuple[Kind[Any], ...] = (
+    TUNING_JOBS,
+    TRAINING_JOBS,
+    MODELS,
+    ENDPOINT_CONFIGS,
+    ENDPOINTS,
+    TRANSFORM_JOBS,
+)
 # SageMaker ARNs carry the account; the local backend has one, fixed, as moto does.
 ACCOUNT_ID = "123456789012"
 
@@ -36,27 +54,40 @@ def arn_for(region: str, kind: str, name: str) -> str:
     return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
 
 
-def public(record: Record) -> Record:
-    """The record without the backend's bookkeeping keys."""
-    return {key: value for key, value in record.items() if not key.startswith("_")}
+def _loaded(kind: Kind[BookT], saved: dict[str, Any]) -> Stored[BookT]:
+    """A resource as its file keeps it."""
+    if saved.keys() != {"fields", "book"}:
+        # written by a backend of an earlier version: one dict, the bookkeeping among the Describe
+        # members under names prefixed with "_" (those a book no longer keeps are dropped)
+        names = {field.name for field in dataclasses.fields(kind.book)}
+        book = {key[1:]: saved.pop(key) for key in list(saved) if key.startswith("_")}
+        saved = {"fields": saved, "book": {name: book[name] for name in names & book.keys()}}
+    return Stored(saved["fields"], kind.book(**saved["book"]))
+
+
+def kind_named(resource_type: str) -> Kind[Any] | None:
+    """The kind an ARN's resource type names, if the backend keeps that kind."""
+    return next((kind for kind in KINDS if kind == resource_type), None)
 
 
 class Store:
-    """Thread-safe, write-through map of kind -> lowercased name -> record.
+    """Thread-safe, write-through map of kind -> lowercased name -> stored resource.
 
     Names are keyed lowercased because SageMaker names are unique case-insensitively.
-    Readers always get deep copies: engine threads and HTTP threads never share a mutable dict.
+    Readers always get deep copies: engine threads and HTTP threads never share a mutable record.
+    ``get``, ``all`` and ``update`` see a resource's Describe members; ``entry``, ``entries`` and
+    ``update_entry`` its bookkeeping too.
     """
 
     def __init__(self, home: Path) -> None:
         self.root = Path(home) / "state"
         self._lock = threading.RLock()
-        self._records: dict[str, dict[str, Record]] = {kind: {} for kind in KINDS}
+        self._records: dict[str, dict[str, Stored[Any]]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             folder = self.root / kind
             folder.mkdir(parents=True, exist_ok=True)
             for path in folder.glob("*.json"):
-                self._records[kind][path.stem] = json.loads(path.read_text())
+                self._records[kind][path.stem] = _loaded(kind, json.loads(path.read_text()))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -65,45 +96,77 @@ class Store:
             yield
 
     def get(self, kind: str, name: str) -> Record | None:
+        """A copy of the resource's Describe members (None if there is no such resource)."""
         with self._lock:
-            record = self._records[kind].get(name.lower())
-            return deepcopy(record) if record is not None else None
+            stored = self._records[kind].get(name.lower())
+            return deepcopy(stored.fields) if stored is not None else None
+
+    def entry(self, kind: Kind[BookT], name: str) -> Stored[BookT] | None:
+        """A copy of the resource with its bookkeeping (None if there is no such resource)."""
+        with self._lock:
+            stored: Stored[BookT] | None = self._records[kind].get(name.lower())
+            return deepcopy(stored)
 
     def tags_of(self, arn: str) -> dict[str, str]:
         """The tags of the resource a SageMaker ARN names; none if it names none (a Create's new one)."""
-        kind, _, name = arn.split(":", 5)[-1].partition("/")
-        record = (
-            self.get(kind, name) if kind in KINDS and name and arn.startswith("arn:aws:sagemaker:") else None
-        )
-        return {tag["Key"]: tag["Value"] for tag in (record or {}).get("_tags", [])}
+        resource_type, _, name = arn.split(":", 5)[-1].partition("/")
+        kind = kind_named(resource_type) if name and arn.startswith("arn:aws:sagemaker:") else None
+        with self._lock:
+            stored = self._records[kind].get(name.lower()) if kind is not None else None
+            return {tag["Key"]: tag["Value"] for tag in stored.book.tags} if stored is not None else {}
 
     def all(self, kind: str, where: Callable[[Record], bool] | None = None) -> list[Record]:
-        """Copies of the records of a kind; ``where`` filters before copying (cheaper)."""
+        """Copies of the Describe members of a kind's resources; ``where`` filters before copying
+        (cheaper)."""
         with self._lock:
             return deepcopy(
-                [record for record in self._records[kind].values() if where is None or where(record)]
+                [
+                    stored.fields
+                    for stored in self._records[kind].values()
+                    if where is None or where(stored.fields)
+                ]
             )
 
-    def put(self, kind: str, name: str, record: Record) -> None:
+    def entries(
+        self, kind: Kind[BookT], where: Callable[[Stored[BookT]], bool] | None = None
+    ) -> list[Stored[BookT]]:
+        """Copies of a kind's resources with their bookkeeping; ``where`` filters before copying."""
         with self._lock:
-            self._records[kind][name.lower()] = deepcopy(record)
+            return deepcopy(
+                [stored for stored in self._records[kind].values() if where is None or where(stored)]
+            )
+
+    def put(self, kind: Kind[BookT], name: str, stored: Stored[BookT]) -> None:
+        with self._lock:
+            self._records[kind][name.lower()] = deepcopy(stored)
             self._write(kind, name.lower())
 
     def update(self, kind: str, name: str, change: Callable[[Record], None], *, copy: bool = True) -> Record:
-        """Apply ``change`` to the stored record in place, persist it and return a copy.
+        """Apply ``change`` to the resource's Describe members in place, persist them and return a copy.
 
         ``copy=False`` returns an empty dict instead, sparing the copy of a large record.
         """
         with self._lock:
-            record = self._records[kind][name.lower()]
-            change(record)
-            self._write(kind, name.lower())
-            return deepcopy(record) if copy else {}
+            stored = self._changed(kind, name, lambda stored: change(stored.fields))
+            return deepcopy(stored.fields) if copy else {}
+
+    def update_entry(
+        self, kind: Kind[BookT], name: str, change: Callable[[Stored[BookT]], None]
+    ) -> Stored[BookT]:
+        """Apply ``change`` to the resource and its bookkeeping in place, persist it, return a copy."""
+        with self._lock:
+            return deepcopy(self._changed(kind, name, change))
 
     def delete(self, kind: str, name: str) -> None:
         with self._lock:
             self._records[kind].pop(name.lower(), None)
             self._path(kind, name.lower()).unlink(missing_ok=True)
+
+    def _changed(self, kind: str, name: str, change: Callable[[Stored[Any]], None]) -> Stored[Any]:
+        stored = self._records[kind][name.lower()]
+        change(stored)
+        self._write(kind, name.lower())
+        return stored
 
     def _path(self, kind: str, key: str) -> Path:
         # The API validates names against SageMaker's patterns; this is the last line, since a
@@ -115,5 +178,7 @@ class Store:
     def _write(self, kind: str, key: str) -> None:
         path = self._path(kind, key)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._records[kind][key], separators=(",", ":")))
+        stored = self._records[kind][key]
+        saved = {"fields": stored.fields, "book": dataclasses.asdict(stored.book)}
+        temporary.write_text(json.dumps(saved, separators=(",", ":")))
         os.replace(temporary, path)

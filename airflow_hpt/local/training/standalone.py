@@ -20,14 +20,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import Record, Stored, Tag, TrainingJob, TrainingJobBook
+from airflow_hpt.local.state.store import Store
 from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess, TrainingSpec
 from airflow_hpt.local.training.stopping import check_stoppable
 from airflow_hpt.request.defaults import DEFAULT_MAX_RUNTIME_SECONDS
 
 log = logging.getLogger(__name__)
 
-STANDALONE = "_standalone"
 RESTARTED = "Restarted from the beginning: the local backend stopped while this job ran"
 
 
@@ -42,10 +42,6 @@ def _described_members() -> frozenset[str]:
     return frozenset(shape.members)
 
 
-def is_standalone(record: Mapping[str, Any]) -> bool:
-    return bool(record.get(STANDALONE))
-
-
 class TrainingJobs:
     """The standalone training jobs of one backend: create, stop, conclude, recover."""
 
@@ -57,7 +53,7 @@ class TrainingJobs:
         self._running: dict[str, TrainingProcess] = {}
         self._shutting_down = False
 
-    def create(self, request: Mapping[str, Any], tags: list[dict[str, str]]) -> str:
+    def create(self, request: Mapping[str, Any], tags: list[Tag]) -> str:
         """Record a new (validated, name checked free under the store's transaction) job; start it."""
         name = request["TrainingJobName"]
         now = time.time()
@@ -78,20 +74,16 @@ class TrainingJobs:
                     "StatusMessage": "Preparing the job's folder locally",
                 }
             ],
-            _tags=tags,
-            # the tuning engine selects its training jobs by this member
-            _tuning_job_id=None,
         )
-        record[STANDALONE] = True
         # recorded before it starts: a backend dying in between leaves a job to resume
-        self.store.put(kinds.TRAINING_JOBS, name, record)
+        self.store.put(kinds.TRAINING_JOBS, name, Stored(record, TrainingJobBook(tags=tags)))
         self._launch(record)
         return str(record["TrainingJobArn"])
 
     def stop(self, name: str) -> None:
         """InProgress -> Stopping; the runner's outcome then makes it Stopped."""
         with self.store.transaction():
-            check_stoppable(self.store.get(kinds.TRAINING_JOBS, name))
+            check_stoppable(self.store.entry(kinds.TRAINING_JOBS, name))
             with self._lock:
                 process = self._running.get(name.lower())
             if process is None:
@@ -101,26 +93,27 @@ class TrainingJobs:
             )
         process.stop("Stopped by StopTrainingJob")
 
-    def unfinished(self) -> list[Record]:
+    def unfinished(self) -> list[TrainingJob]:
         """The jobs a backend stop interrupted, as recorded: taken before the tuning engine's
         recovery, which ends every unfinished training job Failed, and handed to :meth:`recover`."""
-        return self.store.all(
+        return self.store.entries(
             kinds.TRAINING_JOBS,
-            where=lambda record: (
-                is_standalone(record) and record["TrainingJobStatus"] in ("InProgress", "Stopping")
+            where=lambda job: (
+                job.book.standalone and job.fields["TrainingJobStatus"] in ("InProgress", "Stopping")
             ),
         )
 
-    def recover(self, unfinished: list[Record]) -> None:
+    def recover(self, unfinished: list[TrainingJob]) -> None:
         """After a (re)start: an interrupted job runs again, one being stopped ends Stopped."""
-        for record in unfinished:
+        for job in unfinished:
+            record = job.fields
             name = record["TrainingJobName"]
             if record["TrainingJobStatus"] == "Stopping":
                 _ended_stopped(record)
-                self.store.put(kinds.TRAINING_JOBS, name, record)
+                self.store.put(kinds.TRAINING_JOBS, name, job)
             else:
                 _transition("InProgress", "Starting", RESTARTED)(record)
-                self.store.put(kinds.TRAINING_JOBS, name, record)
+                self.store.put(kinds.TRAINING_JOBS, name, job)
                 self._launch(record)
 
     def shutdown(self) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from copy import deepcopy
 from typing import Any
 
-from airflow_hpt.local.state.store import Record, public
+from airflow_hpt.local.state.records import Record, Stored, TrainingJobBook
 from airflow_hpt.request.defaults import DEFAULT_MAX_RUNTIME_SECONDS
 
 # SageMaker's static hyperparameter naming the objective metric, on tuning definitions and on the
@@ -43,7 +43,7 @@ def training_resource_config(definition: Mapping[str, Any]) -> dict[str, Any] | 
 
 def described_tuning_job(job: Record) -> Record:
     """DescribeHyperParameterTuningJob's answer for a stored tuning job."""
-    answer = public(deepcopy(job))
+    answer = deepcopy(job)
     config = answer["HyperParameterTuningJobConfig"]
     config.setdefault("TrainingJobEarlyStoppingType", DEFAULT_EARLY_STOPPING)
     job_objective = config.get("HyperParameterTuningJobObjective") or {}
@@ -65,11 +65,11 @@ def described_tuning_job(job: Record) -> Record:
     return answer
 
 
-def described_training_job(record: Record) -> Record:
+def described_training_job(job: Stored[TrainingJobBook]) -> Record:
     """DescribeTrainingJob's answer for a stored training job."""
-    answer = public(deepcopy(record))
-    if record.get("_objective_metric"):
-        answer.setdefault("HyperParameters", {})[TUNING_OBJECTIVE_HP] = record["_objective_metric"]
+    answer = deepcopy(job.fields)
+    if job.book.objective_metric:
+        answer.setdefault("HyperParameters", {})[TUNING_OBJECTIVE_HP] = job.book.objective_metric
     # the SDK's Estimator.attach reads OutputDataConfig["KmsKeyId"]: SageMaker answers "" when unset
     answer.setdefault("OutputDataConfig", {}).setdefault("KmsKeyId", "")
     answer.setdefault("StoppingCondition", {}).setdefault("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS)

@@ -32,7 +32,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import Record, Stored, Tag, TrainingJob, TuningJobBook
+from airflow_hpt.local.state.store import Store
 from airflow_hpt.local.training.runner import Runner
 from airflow_hpt.local.training.stopping import check_stoppable
 from airflow_hpt.local.tuning.records import (
@@ -75,12 +76,11 @@ class TuningEngine:
             "ObjectiveStatusCounters": objective_counters([]),
             "ConsumedResources": {"RuntimeInSeconds": 0},
             "TuningJobCompletionDetails": {"NumberOfTrainingJobsObjectiveNotImproving": 0},
-            "_tags": [dict(tag) for tag in tags],
-            "_runtime_seconds": 0.0,
-            # a name can be reused once its job is deleted; its training jobs stay, with this id
-            "_id": uuid.uuid4().hex,
         }
-        self.store.put(kinds.TUNING_JOBS, name, record)
+        book = TuningJobBook(
+            tags=[Tag(Key=tag["Key"], Value=tag["Value"]) for tag in tags], id=uuid.uuid4().hex
+        )
+        self.store.put(kinds.TUNING_JOBS, name, Stored(record, book))
         self._start(name, resume=False)
 
     def recover(self) -> None:
@@ -90,7 +90,7 @@ class TuningEngine:
             where=lambda record: record["TrainingJobStatus"] in ("InProgress", "Stopping"),
         )
         for record in unfinished:
-            self.store.update(kinds.TRAINING_JOBS, record["TrainingJobName"], interrupted)
+            self.store.update_entry(kinds.TRAINING_JOBS, record["TrainingJobName"], interrupted)
         for job in self.store.all(kinds.TUNING_JOBS):
             if job["HyperParameterTuningJobStatus"] in ("InProgress", "Stopping"):
                 self._start(job["HyperParameterTuningJobName"], resume=True)
@@ -101,13 +101,14 @@ class TuningEngine:
             self._runs[name.lower()] = run
         run.thread.start()
 
-    def training_jobs_of(self, tuning_job_name: str) -> list[Record]:
+    def training_jobs_of(self, tuning_job_name: str) -> list[TrainingJob]:
         """The training jobs a tuning job launched (not those of a deleted job of the same name)."""
-        job = self.store.get(kinds.TUNING_JOBS, tuning_job_name)
+        job = self.store.entry(kinds.TUNING_JOBS, tuning_job_name)
         if job is None:
             return []
-        return self.store.all(
-            kinds.TRAINING_JOBS, where=lambda record: record["_tuning_job_id"] == job["_id"]
+        tuning_job_id = job.book.id
+        return self.store.entries(
+            kinds.TRAINING_JOBS, where=lambda training_job: training_job.book.tuning_job_id == tuning_job_id
         )
 
     def request_stop(self, name: str) -> None:
@@ -128,12 +129,12 @@ class TuningEngine:
 
     def stop_trial(self, training_job_name: str) -> None:
         """Ask the scheduler of the training job's tuning job to stop it (ValueError if it cannot)."""
-        record = check_stoppable(self.store.get(kinds.TRAINING_JOBS, training_job_name))
+        job = check_stoppable(self.store.entry(kinds.TRAINING_JOBS, training_job_name))
         with self._lock:
-            run = self._runs.get(record["_tuning_job_name"].lower())
+            run = self._runs.get((job.book.tuning_job_name or "").lower())
         if run is None or not run.thread.is_alive():
             raise ValueError(f"Training job {training_job_name} is not running")
-        run.trials_to_stop.put(record["TrainingJobName"])
+        run.trials_to_stop.put(job.fields["TrainingJobName"])
         run.wakeup.set()
 
     def forget(self, name: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.store import Record
+from airflow_hpt.local.state.records import Record, Stored, TrainingJob, TrainingJobBook, TuningJob
 from airflow_hpt.local.training.runner import TrainingSpec
 from airflow_hpt.local.tuning.answers import DEFAULT_MAX_RUNTIME_SECONDS, training_resource_config
 from airflow_hpt.statuses import TRAINING_JOB_ENDED
@@ -30,34 +30,35 @@ def objective_of(job: Mapping[str, Any], definition: Mapping[str, Any]) -> dict[
     return dict(objective or {})
 
 
-def training_job_summary(record: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str, Any]:
+def training_job_summary(job: TrainingJob, objective: Mapping[str, Any]) -> dict[str, Any]:
     """A training job as HyperParameterTrainingJobSummary."""
+    record, book = job.fields, job.book
     summary: dict[str, Any] = {
         "TrainingJobName": record["TrainingJobName"],
         "TrainingJobArn": record["TrainingJobArn"],
-        "TuningJobName": record["_tuning_job_name"],
+        "TuningJobName": book.tuning_job_name,
         "CreationTime": record["CreationTime"],
         "TrainingJobStatus": record["TrainingJobStatus"],
-        "TunedHyperParameters": record["_tuned"],
-        "ObjectiveStatus": record["_objective_status"],
+        "TunedHyperParameters": book.tuned,
+        "ObjectiveStatus": book.objective_status,
     }
-    if record.get("_definition_name"):
-        summary["TrainingJobDefinitionName"] = record["_definition_name"]
+    if book.definition_name:
+        summary["TrainingJobDefinitionName"] = book.definition_name
     for field in ("TrainingStartTime", "TrainingEndTime", "FailureReason"):
         if field in record:
             summary[field] = record[field]
-    if record.get("_objective_value") is not None:
+    if book.objective_value is not None:
         summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
-            "Type": record.get("_objective_type") or objective.get("Type", "Minimize"),
-            "MetricName": record.get("_objective_metric") or objective.get("MetricName", ""),
-            "Value": record["_objective_value"],
+            "Type": book.objective_type or objective.get("Type", "Minimize"),
+            "MetricName": book.objective_metric or objective.get("MetricName", ""),
+            "Value": book.objective_value,
         }
     return summary
 
 
-def launched_by(records: Iterable[Record], definition: Mapping[str, Any]) -> int:
+def launched_by(jobs: Iterable[TrainingJob], definition: Mapping[str, Any]) -> int:
     """How many of a tuning job's training jobs ``definition`` launched (interrupted ones too)."""
-    return sum(1 for record in records if record.get("_definition_name") == definition.get("DefinitionName"))
+    return sum(1 for job in jobs if job.book.definition_name == definition.get("DefinitionName"))
 
 
 def better(value: float, than: float | None, objective_type: str) -> bool:
@@ -66,11 +67,11 @@ def better(value: float, than: float | None, objective_type: str) -> bool:
     return value > than if objective_type == "Maximize" else value < than
 
 
-def status_counters(records: Sequence[Record]) -> dict[str, int]:
+def status_counters(jobs: Sequence[TrainingJob]) -> dict[str, int]:
     counters = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
-    for record in records:
-        status = record["TrainingJobStatus"]
-        if record.get("_retryable"):
+    for job in jobs:
+        status = job.fields["TrainingJobStatus"]
+        if job.book.retryable:
             counters["RetryableError"] += 1
         elif status == "Failed":
             counters["NonRetryableError"] += 1
@@ -81,10 +82,10 @@ def status_counters(records: Sequence[Record]) -> dict[str, int]:
     return counters
 
 
-def objective_counters(records: Sequence[Record]) -> dict[str, int]:
+def objective_counters(jobs: Sequence[TrainingJob]) -> dict[str, int]:
     counters = {"Succeeded": 0, "Pending": 0, "Failed": 0}
-    for record in records:
-        counters[record["_objective_status"]] += 1
+    for job in jobs:
+        counters[job.book.objective_status] += 1
     return counters
 
 
@@ -95,30 +96,39 @@ def set_fields(**fields: Any) -> Callable[[Record], None]:
     return change
 
 
-def failed_without_outcome(reason: str, *, interrupted: bool) -> Callable[[Record], None]:
+def failed_without_outcome(reason: str, *, interrupted: bool) -> Callable[[TrainingJob], None]:
     """A training job that ended with no outcome from its process: Failed.
 
     ``interrupted``: the backend went down under it; a RetryableError, not counted in the budget.
     """
 
-    def change(record: Record) -> None:
+    def change(job: TrainingJob) -> None:
         now = time.time()
-        record.update(
+        job.fields.update(
             TrainingJobStatus="Failed",
             SecondaryStatus="Interrupted" if interrupted else "Failed",
             FailureReason=reason,
             TrainingEndTime=now,
             LastModifiedTime=now,
-            _objective_status="Failed",
-            _objective_value=None,
         )
+        job.book.objective_status = "Failed"
+        job.book.objective_value = None
         if interrupted:
-            record["_retryable"] = True
+            job.book.retryable = True
 
     return change
 
 
 interrupted = failed_without_outcome(INTERRUPTED, interrupted=True)
+
+
+def banked(runtime: float) -> Callable[[TuningJob], None]:
+    """The runtime a tuning job has consumed, kept across a stop of the backend."""
+
+    def change(job: TuningJob) -> None:
+        job.book.runtime_seconds = runtime
+
+    return change
 
 
 # The local convergence rule (ConvergenceDetected): SageMaker defines convergence as "a lack of
@@ -138,13 +148,15 @@ def converged(values: Sequence[float], objective_type: str) -> bool:
     return abs(best - earlier) <= SIGNIFICANT_IMPROVEMENT * abs(earlier)
 
 
-def final_status(records: Iterable[Record]) -> tuple[str, str | None]:
+def final_status(jobs: Iterable[TrainingJob]) -> tuple[str, str | None]:
     """A tuning job's status when it ends of itself: Completed once one of its own training jobs
     gave the objective metric, else Failed, and why."""
-    own = [record for record in records if not record.get("_retryable")]
-    if any(record["_objective_status"] == "Succeeded" for record in own):
+    own = [job for job in jobs if not job.book.retryable]
+    if any(job.book.objective_status == "Succeeded" for job in own):
         return "Completed", None
-    failures = [record.get("FailureReason", "") for record in own if record["TrainingJobStatus"] == "Failed"]
+    failures = [
+        job.fields.get("FailureReason", "") for job in own if job.fields["TrainingJobStatus"] == "Failed"
+    ]
     reason = f"No training job produced the objective metric ({len(own)} launched, {len(failures)} failed)."
     if failures:
         reason += f" Last failure: {failures[-1]}"
@@ -155,28 +167,28 @@ def final_status(records: Iterable[Record]) -> tuple[str, str | None]:
 class Standing:
     """Where a tuning job's own ended training jobs stand, oldest first."""
 
-    best: Record | None
+    best: TrainingJob | None
     best_value: float | None
     not_improving: int  # jobs since the best improved by 1 % or more
     values: list[float]  # the objective's final values
 
 
-def standing(records: Iterable[Record], objective_type: str) -> Standing:
+def standing(jobs: Iterable[TrainingJob], objective_type: str) -> Standing:
     """The best job, its value and the not-improving count of the ended, non-retryable jobs."""
-    best: Record | None = None
+    best: TrainingJob | None = None
     best_value: float | None = None
     not_improving = 0
     values: list[float] = []
-    for record in sorted(records, key=lambda record: record["CreationTime"]):
-        if record["TrainingJobStatus"] not in TRAINING_JOB_ENDED or record.get("_retryable"):
+    for job in sorted(jobs, key=lambda job: job.fields["CreationTime"]):
+        if job.fields["TrainingJobStatus"] not in TRAINING_JOB_ENDED or job.book.retryable:
             continue
-        value = record.get("_objective_value")
+        value = job.book.objective_value
         if value is not None:
             values.append(value)
         if value is not None and better(value, best_value, objective_type):
             # SageMaker's BestObjectiveNotImproving counts jobs that improve the best by < 1 %
             enough = best_value is None or abs(value - best_value) >= 0.01 * abs(best_value)
-            best, best_value = record, value
+            best, best_value = job, value
             not_improving = 0 if enough else not_improving + 1
         else:
             not_improving += 1
@@ -227,9 +239,10 @@ def mark_convergence(job: Record) -> None:
 
 
 def new_training_job(
-    job: Mapping[str, Any], definition: Mapping[str, Any], tuned: Mapping[str, str], name: str, region: str
-) -> tuple[Record, TrainingSpec]:
-    """The record of a training job the tuning job ``job`` launches, and what the runner needs."""
+    tuning_job: TuningJob, definition: Mapping[str, Any], tuned: Mapping[str, str], name: str, region: str
+) -> tuple[TrainingJob, TrainingSpec]:
+    """A training job the tuning job launches, as stored, and what the runner needs."""
+    job = tuning_job.fields
     objective = objective_of(job, definition)
     hyperparameters = {**(definition.get("StaticHyperParameters") or {}), **tuned}
     algorithm = definition["AlgorithmSpecification"]
@@ -254,13 +267,6 @@ def new_training_job(
         "SecondaryStatusTransitions": [
             {"Status": "Training", "StartTime": now, "StatusMessage": "Training the model locally"}
         ],
-        "_tuning_job_name": job["HyperParameterTuningJobName"],
-        "_tuning_job_id": job["_id"],
-        "_tuned": dict(tuned),
-        "_objective_status": "Pending",
-        "_objective_metric": objective.get("MetricName"),
-        "_objective_type": objective.get("Type"),
-        "_tags": list(job.get("_tags", [])),
     }
     for optional in ("RoleArn", "Environment"):
         if definition.get(optional):
@@ -268,8 +274,15 @@ def new_training_job(
     resource_config = training_resource_config(definition)
     if resource_config:
         record["ResourceConfig"] = resource_config
-    if definition.get("DefinitionName"):
-        record["_definition_name"] = definition["DefinitionName"]
+    book = TrainingJobBook(
+        tags=list(tuning_job.book.tags),
+        tuning_job_name=job["HyperParameterTuningJobName"],
+        tuning_job_id=tuning_job.book.id,
+        definition_name=definition.get("DefinitionName") or None,
+        tuned=dict(tuned),
+        objective_metric=objective.get("MetricName"),
+        objective_type=objective.get("Type"),
+    )
     spec = TrainingSpec(
         training_job_name=name,
         hyperparameters=hyperparameters,
@@ -279,4 +292,4 @@ def new_training_job(
         max_runtime_seconds=int(stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS)),
         environment=definition.get("Environment") or {},
     )
-    return record, spec
+    return Stored(record, book), spec

@@ -13,10 +13,12 @@ from typing import Any, Protocol
 
 from airflow_hpt.definitions import training_job_definitions
 from airflow_hpt.local.state import store as kinds
-from airflow_hpt.local.state.store import Record, Store
+from airflow_hpt.local.state.records import Record, TrainingJob, TuningJob
+from airflow_hpt.local.state.store import Store
 from airflow_hpt.local.training.runner import Runner, TrainingOutcome, TrainingProcess
 from airflow_hpt.local.tuning.records import (
     CompletionCriteria,
+    banked,
     better,
     converged,
     failed_without_outcome,
@@ -27,7 +29,6 @@ from airflow_hpt.local.tuning.records import (
     new_training_job,
     objective_counters,
     objective_of,
-    set_fields,
     standing,
     status_counters,
     training_job_summary,
@@ -45,7 +46,7 @@ class Host(Protocol):
     region: str
     poll_interval: float
 
-    def training_jobs_of(self, tuning_job_name: str) -> list[Record]: ...
+    def training_jobs_of(self, tuning_job_name: str) -> list[TrainingJob]: ...
 
     def forget(self, name: str) -> None: ...
 
@@ -97,13 +98,13 @@ class TuningRun:
         self.trials_to_stop: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._main, name=f"tuning-{name}", daemon=True)
         self.running: dict[str, _Trial] = {}
-        self.records: dict[str, Record] = {}
+        self.records: dict[str, TrainingJob] = {}
         self.arms: list[_Arm] = []
-        self.prior_candidates: list[Record] = []
+        self.prior_candidates: list[TrainingJob] = []
         self.objective: dict[str, Any] = {}
         self.objective_type = "Minimize"
-        self.best: Record | None = None
-        self.overall: Record | None = None
+        self.best: TrainingJob | None = None
+        self.overall: TrainingJob | None = None
         self.best_value: float | None = None
         self.not_improving = 0
         self.converged = False
@@ -124,12 +125,13 @@ class TuningRun:
                 reason = f"The local backend restarted while this job ran and could not resume it: {error!r}"
             # e.g. a training job recorded, then the runner raised before it started
             for name, record in list(self.records.items()):
-                if record["TrainingJobStatus"] not in TRAINING_JOB_ENDED:
+                if record.fields["TrainingJobStatus"] not in TRAINING_JOB_ENDED:
                     self._update_training_job(name, failed_without_outcome(reason, interrupted=False))
             self._end("Failed", reason)
 
     def _prepare(self) -> None:
-        job = self._job()
+        tuning_job = self._job()
+        job = tuning_job.fields
         config = job["HyperParameterTuningJobConfig"]
         definitions = [dict(definition) for _path, definition in training_job_definitions(job)]
         self.objective = objective_of(job, definitions[0])
@@ -139,9 +141,9 @@ class TuningRun:
         self.max_runtime = limits.get("MaxRuntimeInSeconds")
         self.criteria = CompletionCriteria.of(config)
         self.convergence_recorded = "ConvergenceDetectedTime" in job["TuningJobCompletionDetails"]
-        self.runtime_banked = float(job["_runtime_seconds"])
+        self.runtime_banked = tuning_job.book.runtime_seconds
         self.records = {
-            record["TrainingJobName"]: record for record in self.engine.training_jobs_of(self.name)
+            record.fields["TrainingJobName"]: record for record in self.engine.training_jobs_of(self.name)
         }
         if job["HyperParameterTuningJobStatus"] == "Stopping":
             self.stop_requested.set()  # the backend died between Stopping and Stopped
@@ -162,13 +164,13 @@ class TuningRun:
         )
         self.budget = int(limit) if limit is not None else unset
         # a resumed job re-seeds its fresh strategy with its own finished trials too
-        seeds_from = parents + [record for record in self.records.values() if not record.get("_retryable")]
+        seeds_from = parents + [record for record in self.records.values() if not record.book.retryable]
         for arm in self.arms:
             seeds = [
-                (record["_tuned"], record["_objective_value"])
+                (record.book.tuned, record.book.objective_value)
                 for record in seeds_from
-                if record.get("_objective_value") is not None
-                and record.get("_definition_name") in (None, arm.definition.get("DefinitionName"))
+                if record.book.objective_value is not None
+                and record.book.definition_name in (None, arm.definition.get("DefinitionName"))
             ]
             if seeds:
                 arm.strategy.add_prior_trials(seeds)
@@ -177,14 +179,14 @@ class TuningRun:
         self._recompute()
         self._write_status()
 
-    def _parents_trials(self, job: Record) -> list[Record]:
+    def _parents_trials(self, job: Record) -> list[TrainingJob]:
         warm_start = job.get("WarmStartConfig") or {}
-        records: list[Record] = []
+        records: list[TrainingJob] = []
         for parent in warm_start.get("ParentHyperParameterTuningJobs", []):
             records.extend(
                 record
                 for record in self.engine.training_jobs_of(parent["HyperParameterTuningJobName"])
-                if not record.get("_retryable")
+                if not record.book.retryable
             )
         return records
 
@@ -222,15 +224,15 @@ class TuningRun:
 
     def _launched(self) -> int:
         """Training jobs that count against the budget (interrupted ones do not)."""
-        return sum(1 for record in self.records.values() if not record.get("_retryable"))
+        return sum(1 for record in self.records.values() if not record.book.retryable)
 
-    def _job(self) -> Record:
-        job = self.store.get(kinds.TUNING_JOBS, self.name)
+    def _job(self) -> TuningJob:
+        job = self.store.entry(kinds.TUNING_JOBS, self.name)
         assert job is not None, f"tuning job {self.name} vanished while running"
         return job
 
-    def _update_training_job(self, name: str, change: Callable[[Record], None]) -> None:
-        self.records[name] = self.store.update(kinds.TRAINING_JOBS, name, change)
+    def _update_training_job(self, name: str, change: Callable[[TrainingJob], None]) -> None:
+        self.records[name] = self.store.update_entry(kinds.TRAINING_JOBS, name, change)
 
     # --- launching ---------------------------------------------------------------------------
 
@@ -255,8 +257,8 @@ class TuningRun:
     def _launch(self, arm: _Arm, trial_number: int, tuned: dict[str, str]) -> None:
         job = self._job()  # fresh: tags added since the creation go to new training jobs too
         number = len(self.records) + 1
-        name = f"{job['HyperParameterTuningJobName']}-{number:03d}-{secrets.token_hex(4)}"
-        objective = objective_of(job, arm.definition)
+        name = f"{job.fields['HyperParameterTuningJobName']}-{number:03d}-{secrets.token_hex(4)}"
+        objective = objective_of(job.fields, arm.definition)
         record, spec = new_training_job(job, arm.definition, tuned, name, self.engine.region)
         # recorded before it starts: a backend dying in between leaves a job to account for, not
         # a process nobody knows of
@@ -290,7 +292,8 @@ class TuningRun:
         trial.stopping = True
         trial.process.stop(reason)
         self._update_training_job(
-            trial.name, set_fields(TrainingJobStatus="Stopping", SecondaryStatus="Stopping")
+            trial.name,
+            lambda job: job.fields.update(TrainingJobStatus="Stopping", SecondaryStatus="Stopping"),
         )
 
     def _poll_running(self) -> bool:
@@ -318,15 +321,16 @@ class TuningRun:
         end = outcome.end_time.timestamp()
         secondary = outcome.final_secondary_status
 
-        def conclude(record: Record) -> None:
+        def conclude(job: TrainingJob) -> None:
+            record = job.fields
             record.update(
                 TrainingJobStatus=outcome.status,
                 SecondaryStatus=secondary,
                 LastModifiedTime=end,
-                _objective_status="Succeeded" if succeeded else "Failed",
-                _objective_value=value if succeeded else None,
                 **outcome.record_fields(),
             )
+            job.book.objective_status = "Succeeded" if succeeded else "Failed"
+            job.book.objective_value = value if succeeded else None
             record["SecondaryStatusTransitions"][-1]["EndTime"] = end
             record["SecondaryStatusTransitions"].append(
                 {
@@ -357,7 +361,7 @@ class TuningRun:
         self._recompute()
         self._write_status()
         # the runtime is banked so that downtime does not count against MaxRuntimeInSeconds
-        self.store.update(kinds.TUNING_JOBS, self.name, set_fields(_runtime_seconds=self._runtime()))
+        self.store.update_entry(kinds.TUNING_JOBS, self.name, banked(self._runtime()))
 
     # --- status ------------------------------------------------------------------------------
 
@@ -378,10 +382,10 @@ class TuningRun:
         finished = [
             record
             for record in self.records.values()
-            if record["TrainingJobStatus"] in TRAINING_JOB_ENDED and not record.get("_retryable")
+            if record.fields["TrainingJobStatus"] in TRAINING_JOB_ENDED and not record.book.retryable
         ]
         if len(finished) >= min(FAIL_FAST_AFTER, self.budget) and all(
-            record["TrainingJobStatus"] == "Failed" for record in finished
+            record.fields["TrainingJobStatus"] == "Failed" for record in finished
         ):
             return f"the first {len(finished)} training jobs all failed"
         return None
@@ -392,19 +396,20 @@ class TuningRun:
         runtime = self._runtime()
         now = time.time()
 
-        def finish(job: Record) -> None:
+        def finish(tuning_job: TuningJob) -> None:
+            job = tuning_job.fields
             # a Stop that raced with the natural end wins: the user asked for it
             final = "Stopped" if job["HyperParameterTuningJobStatus"] == "Stopping" else status
             job["HyperParameterTuningJobStatus"] = final
             job["HyperParameterTuningEndTime"] = now
             job["LastModifiedTime"] = now
-            job["_runtime_seconds"] = runtime
+            tuning_job.book.runtime_seconds = runtime
             job["ConsumedResources"] = {"RuntimeInSeconds": round(runtime)}
             if final == "Failed" and failure_reason:
                 job["FailureReason"] = failure_reason
 
         with self.store.transaction():
-            self.store.update(kinds.TUNING_JOBS, self.name, finish)
+            self.store.update_entry(kinds.TUNING_JOBS, self.name, finish)
             self.engine.forget(self.name)
 
     def _recompute(self) -> None:
@@ -415,7 +420,7 @@ class TuningRun:
         self.overall = self.best
         overall_value = self.best_value
         for record in self.prior_candidates:
-            value = record.get("_objective_value")
+            value = record.book.objective_value
             if value is not None and better(value, overall_value, self.objective_type):
                 self.overall, overall_value = record, value
 
