@@ -22,7 +22,6 @@ own would. boto3 and botocore are not patched; only the toolkit's reference to b
 from __future__ import annotations
 
 import copy
-import gc
 import importlib
 import os
 import sys
@@ -53,7 +52,7 @@ _handlers: HierarchicalEmitter | None = None
 
 
 def preload() -> None:
-    """In the zygote: import the toolkit, register botocore's handlers once, freeze the heap."""
+    """In the zygote: import the toolkit, register botocore's built-in event handlers once."""
     global _handlers
     saved = os.environ.get(_BASE_DIR)
     os.environ[_BASE_DIR] = ZYGOTE_BASE_DIR
@@ -66,9 +65,6 @@ def preload() -> None:
             os.environ[_BASE_DIR] = saved
     _handlers = HierarchicalEmitter()
     botocore.session.Session(event_hooks=_handlers)
-    # the children's garbage collections then leave the preloaded objects alone, and with them
-    # the pages they share with the zygote (copy-on-write)
-    gc.freeze()
 
 
 def enter_job() -> None:
