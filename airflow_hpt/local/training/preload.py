@@ -63,6 +63,10 @@ def preload() -> None:
             del os.environ[_BASE_DIR]
         else:
             os.environ[_BASE_DIR] = saved
+    # every job's child inherits this emitter through the fork: a copy of it holds what a new
+    # Session would register, and reads nothing of the environment (the sessions do, later).
+    # botocore's initializers (``botocore.register_initializer``, none in the backend's
+    # environment) would register theirs here and again in each session
     _handlers = HierarchicalEmitter()
     botocore.session.Session(event_hooks=_handlers)
 
