@@ -7,7 +7,7 @@ strategy, job folders, model packing, state writes) and the sagemaker-training t
 job, which the backend keeps as the toolkit's behaviour: three ``Environment``s, each probing
 for GPU, Neuron and distributed-training launchers (twelve processes), three boto3 Sessions, its
 logging; about 30 ms of CPU (docs/local-backend.md, "Start-up cost"). Target: a ratio of at most
-1.3; measured 1.52 at 20 jobs on a shared 2-core machine under a load of 30 to 70 (2.23 before
+1.3; measured 1.41 at 20 jobs on a shared 2-core machine under a load of 30 to 120 (2.23 before
 the zygote preloaded the toolkit, in the same runs; a quieter machine gives larger ratios).
 
 Both sides are measured warm: the backend gives its training jobs a bytecode cache in its home,
