@@ -162,3 +162,26 @@ def test_environment_and_arguments_are_the_toolkits(runner: Runner, s3: LocalS3)
     assert {name: seen["env"].get(name) for name in sm_vars} == sm_vars
     assert seen["env"]["SM_CHANNEL_TRAIN"] == str(folder / "input" / "data" / "train")
     assert json.loads(seen["env"]["SM_TRAINING_ENV"])["job_name"] == "show-env"
+
+
+def test_the_toolkits_region_is_read_in_the_jobs_environment(
+    runner: Runner, s3: LocalS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The toolkit's boto3 sessions read the region (its SAGEMAKER_REGION) in the job: from the
+    job's environment and config file, not the zygote's."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    config = tmp_path / "aws-config"
+    config.write_text("[profile tuning]\nregion = ap-south-2\n")
+    jobs = {
+        "region-of-profile": ({"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "tuning"}, "ap-south-2"),
+        "region-of-env": ({"AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-3"),
+    }
+    for name, (environment, region) in jobs.items():
+        job = TrainingSpec(**{**spec(name, "show_env.py", str(SCRIPTS)).__dict__, "environment": environment})
+        outcome = finish(runner.start(job))
+        assert outcome.status == "Completed", outcome.failure_reason
+        with tarfile.open(s3.path_for(outcome.model_artifacts or "")) as model:
+            member = model.extractfile("seen.json")
+            assert member is not None
+            assert json.loads(member.read())["env"]["SAGEMAKER_REGION"] == region, name

@@ -50,6 +50,37 @@ if __name__ == "__main__":
         print(outcome.status if outcome else "unfinished", flush=True)
 """
 
+# what the zygote prepares, then what a job's child redoes: every string of the toolkit's modules
+# (and default argument) holding the zygote's SAGEMAKER_BASE_DIR, before and after
+ZYGOTE_PATHS = """\
+import json
+import os
+import sys
+import types
+
+from airflow_hpt.local.training import preload
+
+
+def zygote_paths():
+    found = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith("sagemaker_training"):
+            for attribute, value in vars(module).items():
+                values = [value]
+                if isinstance(value, types.FunctionType):
+                    values += [*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values()]
+                if any(isinstance(item, str) and preload.ZYGOTE_BASE_DIR in item for item in values):
+                    found.append(f"{name}.{attribute}")
+    return sorted(found)
+
+
+preload.preload()
+before = zygote_paths()
+os.environ["SAGEMAKER_BASE_DIR"] = sys.argv[1]
+preload.enter_job()
+print(json.dumps({"before": before, "after": zygote_paths()}))
+"""
+
 
 @pytest.fixture
 def runner(tmp_path: Path) -> Runner:
@@ -115,6 +146,27 @@ def test_each_job_gets_the_toolkits_paths_of_its_own_folder(runner: Runner, tmp_
         job = runner.home / "training" / name
         assert env["SM_MODEL_DIR"] == str(job / "model")
         assert json.loads(env["SM_TRAINING_ENV"])["input_config_dir"] == str(job / "input" / "config")
+
+
+def test_a_jobs_toolkit_keeps_no_path_of_the_zygotes(tmp_path: Path) -> None:
+    """Every toolkit module that read SAGEMAKER_BASE_DIR at import is re-executed in the job."""
+    result = subprocess.run(
+        [sys.executable, "-c", ZYGOTE_PATHS, str(tmp_path / "job")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.splitlines()[-1])
+    # the scan sees the paths the toolkit computes at import...
+    assert {
+        "sagemaker_training.environment.base_dir",
+        "sagemaker_training.entry_point.install",
+        "sagemaker_training.intermediate_output.intermediate_path",
+    } <= set(found["before"])
+    # ...and a job's child has none left
+    assert found["after"] == []
 
 
 def test_a_dead_zygote_fails_its_running_jobs_and_a_new_one_takes_over(runner: Runner) -> None:

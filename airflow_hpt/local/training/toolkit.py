@@ -7,10 +7,10 @@ environment and runs the entry point with the hyperparameters as arguments, writ
 
 - Start-up. Importing the toolkit costs over a second (boto3, paramiko), more than a short
   training job. Jobs that need nothing beyond the backend's interpreter are forked from a zygote
-  (:mod:`airflow_hpt.local.training.zygote`, one process per backend process) that has the toolkit's
-  dependencies imported; the toolkit's paths are computed in each job's process, after
-  ``SAGEMAKER_BASE_DIR`` is set, since it reads them at import. Should the zygote be unusable,
-  a job runs the toolkit in a new interpreter instead (seconds slower, same behaviour).
+  (:mod:`airflow_hpt.local.training.zygote`, one process per backend process) that has the toolkit
+  imported; its modules that read ``SAGEMAKER_BASE_DIR`` at import are re-executed in each job's
+  process once that is set (:mod:`airflow_hpt.local.training.preload`). Should the zygote be
+  unusable, a job runs the toolkit in a new interpreter instead (seconds slower, same behaviour).
 - ``requirements.txt``. The toolkit installs it with ``pip`` into the interpreter it runs on,
   which for the backend would be its own environment. A source folder with a
   ``requirements.txt`` (or a ``setup.py``) runs instead on a virtual environment kept per

@@ -4,9 +4,9 @@ Importing AWS's ``sagemaker-training`` toolkit costs over a second (boto3, param
 than a short training job. The zygote pays it once: it is started with ``python -m
 airflow_hpt.local.training.zygote`` (so it runs none of the backend's ``__main__``, unlike
 ``multiprocessing``'s fork server, which re-imports a script ``__main__`` in every child), imports
-:data:`PRELOAD` and forks a child per job. The child takes the job's environment and folder and
-imports the rest of the toolkit fresh, since ``sagemaker_training.environment`` derives its paths
-from ``SAGEMAKER_BASE_DIR`` at import (the zygote checks that no preloaded module imported it).
+the toolkit and forks a child per job. The child takes the job's environment and folder and
+re-executes the toolkit's modules that derive its paths from ``SAGEMAKER_BASE_DIR`` at import
+(:mod:`airflow_hpt.local.training.preload`: what is prepared once, what each job redoes).
 
 Protocol, over a ``SOCK_SEQPACKET`` socket pair (one JSON object per packet):
 
@@ -25,7 +25,6 @@ takes its jobs along. :class:`Zygote` is the backend's side.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import selectors
@@ -39,27 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# what ``sagemaker_training.trainer`` imports that is slow and reads nothing of the job: its
-# dependencies, and its own modules that do not import ``sagemaker_training.environment``
-PRELOAD = [
-    "asyncio",
-    "boto3",
-    "boto3.s3.transfer",
-    "concurrent.futures",
-    "inotify_simple",
-    "paramiko",
-    "psutil",
-    "retrying",
-    "six",
-    "sagemaker_training._entry_point_type",
-    "sagemaker_training.errors",
-    "sagemaker_training.functions",
-    "sagemaker_training.logging_config",
-    "sagemaker_training.mapping",
-    "sagemaker_training.params",
-    "sagemaker_training.timeout",
-]
-_PER_JOB_MODULE = "sagemaker_training.environment"
 # a request carries the job's environment: a few kB, far below this
 _MAX_MESSAGE = 1 << 20
 MAX_FAILED_STARTS = 3
@@ -74,10 +52,10 @@ class ZygoteGone(Exception):
 
 def serve(control: socket.socket) -> None:
     """Fork a job per request on ``control`` until the backend closes it."""
-    for name in PRELOAD:
-        importlib.import_module(name)
-    if _PER_JOB_MODULE in sys.modules:
-        raise RuntimeError(f"a preloaded module imported {_PER_JOB_MODULE}, which must be per job")
+    # here, not at the top: the backend imports this module for :class:`Zygote` and needs no boto3
+    from airflow_hpt.local.training import preload
+
+    preload.preload()
     selector = selectors.DefaultSelector()
     selector.register(control, selectors.EVENT_READ)
     running: dict[int, tuple[int, int]] = {}  # pidfd: (request id, pid)
@@ -170,10 +148,12 @@ def _run_job(request: dict[str, Any], output: int) -> int:
     if request["pycache"] is not None:
         sys.dont_write_bytecode = False
         sys.pycache_prefix = request["pycache"]
-    try:
-        # imported here, not preloaded: its paths are read from SAGEMAKER_BASE_DIR at import
-        from sagemaker_training import trainer
+    from sagemaker_training import trainer
 
+    from airflow_hpt.local.training import preload
+
+    try:
+        preload.enter_job()
         trainer.train()
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):

@@ -8,7 +8,11 @@ model_dir = os.environ["SM_MODEL_DIR"]
 seen = {
     "argv": sys.argv[1:],
     "cwd": os.getcwd(),
-    "env": {k: v for k, v in os.environ.items() if k.startswith(("SM_", "PYTHON", "TRAINING_", "EXTRA_"))},
+    "env": {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("SM_", "SAGEMAKER_", "PYTHON", "TRAINING_", "EXTRA_"))
+    },
     "channels": {
         name: sorted(os.listdir(os.environ["SM_CHANNEL_" + name.upper()]))
         for name in json.loads(os.environ["SM_CHANNELS"])
