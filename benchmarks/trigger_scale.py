@@ -59,7 +59,13 @@ def _serve_backend(home: str, capacity: int, counters: Any, ready: Any, stop: An
                 counters[index] += 1
             return None
 
-    with LocalSageMaker(home, max_concurrent_tuning_jobs=capacity, faults=CountingFaults()) as backend:
+    # the training script is written next to the backend's home, in the benchmark's work folder
+    with LocalSageMaker(
+        home,
+        max_concurrent_tuning_jobs=capacity,
+        faults=CountingFaults(),
+        code_roots=[Path(home).parent],
+    ) as backend:
         ready.put(backend.endpoint_url)
         stop.wait()
 
