@@ -52,6 +52,9 @@ RECENT_MARGIN_SECONDS = 60.0
 # Describes in flight at once per connection: bounded so that a burst of completions does not
 # trip throttling, wide enough that hundreds of jobs ending together are reported within seconds.
 MAX_CONCURRENT_DESCRIBES = 32
+# Triggers woken by one poll per event loop step: each then runs its own step (a progress line,
+# maybe its event), and waking hundreds at once would stall the loop for a large part of a second.
+DELIVERIES_PER_LOOP_STEP = 50
 # The longest wait between two tries while SageMaker throttles or fails.
 BACKOFF_CAP_SECONDS = 60.0
 
@@ -230,10 +233,18 @@ class Poller:
             if vanished:
                 listed.update(await self._recently_ended(client, vanished))
         due: list[JobState] = []
-        for key, state in self.jobs.items():
+        woken = 0
+        for key, state in list(self.jobs.items()):
+            if woken >= DELIVERIES_PER_LOOP_STEP:
+                # every delivery wakes a waiting trigger: the loop serves others between batches
+                await asyncio.sleep(0)
+                woken = 0
+            if not state.watches:  # its triggers left while the others were served
+                continue
             summary = None if listed is None else listed.get(key)
             if summary is not None:
                 self._seen_in_list(state, summary)
+                woken += len(state.watches)
                 ended = summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
                 if ended or not self._best_is_stale(state, summary):
                     continue

@@ -293,3 +293,51 @@ def test_throttling_and_server_errors_never_end_the_trigger(client: Any, faults:
     faults.rates = {}
     assert [event.payload["job_status"] for event in events] == ["Completed"] * 3
     assert sum(faults.injected.values()) >= 2
+
+
+def test_a_poll_wakes_its_triggers_in_batches(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each trigger a poll wakes runs a step of its own: hundreds woken together would stall the
+    event loop, so a poll wakes at most DELIVERIES_PER_LOOP_STEP per loop step (here 1, for three)."""
+    monkeypatch.setattr(shared_poll, "DELIVERIES_PER_LOOP_STEP", 1)
+    release = tmp_path / "release"
+    names = [f"trig-batch-{index}" for index in range(3)]
+    for name in names:
+        start(client, name, hold=release)
+    for name in names:
+        wait_for(client, name, ("InProgress",))
+
+    async def woken_at_steps() -> list[int]:
+        loop = asyncio.get_running_loop()
+        steps = 0
+
+        def count_steps() -> None:
+            nonlocal steps
+            steps += 1
+            loop.call_soon(count_steps)  # runs once in every step of the loop
+
+        count_steps()
+
+        async def first_wake(watch: shared_poll.Watch) -> int:
+            await watch.changed.wait()
+            return steps
+
+        poller = shared_poll.event_loop_registry().poller(make_trigger("x").connection)
+        watches = [shared_poll.Watch(name, 0.3) for name in names]
+        for watch in watches:
+            poller.add(watch)
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(*(first_wake(watch) for watch in watches)), PATIENCE_SECONDS
+            )
+        finally:
+            for watch in watches:
+                poller.remove(watch)
+
+    steps = asyncio.run(woken_at_steps())
+    release.touch()
+    # the first poll lists all three running: one wakes per step, in three different steps
+    assert len(set(steps)) == 3, steps
+    for name in names:
+        assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Completed"
