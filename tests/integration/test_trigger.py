@@ -341,3 +341,52 @@ def test_a_poll_wakes_its_triggers_in_batches(
     assert len(set(steps)) == 3, steps
     for name in names:
         assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Completed"
+
+
+def test_jobs_ending_together_are_reported_page_by_page(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Among the jobs modified since the previous poll, those on the first page are reported before
+    the next page is asked for: in a burst of hundreds, the first hundred do not wait for the rest."""
+    monkeypatch.setattr(shared_poll, "LIST_PAGE_SIZE", 1)
+    names = [f"trig-pages-{index}" for index in range(3)]
+    for name in names:
+        start(client, name)
+    for name in names:
+        assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Completed"
+
+    async def list_calls_when_reported() -> tuple[list[int], int]:
+        registry = shared_poll.event_loop_registry()
+        connection = make_trigger("x").connection
+        poller = shared_poll.Poller(registry, connection)  # no poll of its own: driven by hand
+        watches = [shared_poll.Watch(name, 2.0) for name in names]
+        for watch in watches:  # seen running at the previous poll
+            poller.jobs[watch.name.lower()] = shared_poll.JobState(watch.name, {watch}, "InProgress")
+        poller.listed_at = time.time()
+        async with registry.client(connection) as real:
+            counting = _CountingClient(real)
+
+            async def list_calls_when_woken(watch: shared_poll.Watch) -> int:
+                await watch.changed.wait()
+                return counting.lists
+
+            woken = [asyncio.ensure_future(list_calls_when_woken(watch)) for watch in watches]
+            reported = await poller._report_recently_ended(counting, {name.lower() for name in names})
+            assert reported == {name.lower() for name in names}
+            return await asyncio.gather(*woken), counting.lists
+
+    list_calls, pages = asyncio.run(list_calls_when_reported())
+    assert pages == len(names)  # one job a page
+    assert min(list_calls) < pages, list_calls  # the first job reported before the last page was asked
+
+
+class _CountingClient:
+    """The real aiobotocore client, counting its List calls."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self.lists = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def list_hyper_parameter_tuning_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        self.lists += 1
+        return dict(await self._client.list_hyper_parameter_tuning_jobs(**kwargs))
