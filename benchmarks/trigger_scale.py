@@ -20,6 +20,9 @@ Airflow's triggerers, each taking up to its capacity of the oldest unassigned tr
   state (``--steady`` intervals) apart; the table shows the busiest triggerer's start-up;
 - peak memory: RSS above each process's RSS before the triggers were built, per waiting job;
 - the longest event-loop stall: a 20 ms ticker's worst lateness (the triggerer warns above 0.2 s),
+  and the most CPU the process used between two of its ticks (what the stall would be on a core of
+  its own: on a shared, loaded machine the lateness also counts the time the process waited for a
+  core),
   the worst of the triggerers, at start-up, in the steady state and in the completion burst;
 - completion-to-event delay: event time minus the job's HyperParameterTuningEndTime.
 """
@@ -187,14 +190,15 @@ async def _measure(round_: Round) -> dict[str, Any]:
     side, names, interval, counters = round_.side, round_.names, round_.interval, round_.counters
     process = psutil.Process()
     baseline_rss = process.memory_info().rss
-    probe = {"stall": 0.0, "peak_rss": baseline_rss}
+    probe = {"stall": 0.0, "cpu_stall": 0.0, "peak_rss": baseline_rss}
 
     async def ticker() -> None:
         ticks = 0
         while True:
-            before = time.perf_counter()
+            before, cpu_before = time.perf_counter(), time.process_time()
             await asyncio.sleep(0.02)
             probe["stall"] = max(probe["stall"], time.perf_counter() - before - 0.02)
+            probe["cpu_stall"] = max(probe["cpu_stall"], time.process_time() - cpu_before)
             ticks += 1
             if ticks % 5 == 0:
                 probe["peak_rss"] = max(probe["peak_rss"], process.memory_info().rss)
@@ -228,7 +232,7 @@ async def _measure(round_: Round) -> dict[str, Any]:
     ticking = asyncio.create_task(ticker())
     await asyncio.sleep(0.2)
     await asyncio.to_thread(round_.barrier.wait)
-    probe["stall"] = 0.0
+    probe["stall"] = probe["cpu_stall"] = 0.0
     calls_before, cpu_before, started = calls(), time.process_time(), time.perf_counter()
     tasks = [asyncio.create_task(wait(name, make(name))) for name in names]
     # start-up ends once every trigger had its first status: one Describe each for theirs; for
@@ -243,15 +247,17 @@ async def _measure(round_: Round) -> dict[str, Any]:
         "cpu": time.process_time() - cpu_before,
         "wall": time.perf_counter() - started,
         "stall": probe["stall"],
+        "cpu_stall": probe["cpu_stall"],
     }
 
-    probe["stall"] = 0.0
+    probe["stall"] = probe["cpu_stall"] = 0.0
     calls_before, cpu_before = calls(), time.process_time()
     await asyncio.sleep(round_.steady * interval)
     steady_calls = [after - before for after, before in zip(calls(), calls_before, strict=True)]
     steady_state = {
         "cpu": time.process_time() - cpu_before,
         "stall": probe["stall"],
+        "cpu_stall": probe["cpu_stall"],
         "calls_per_interval": {
             operation: count / round_.steady
             for operation, count in zip(OPERATIONS, steady_calls, strict=False)
@@ -260,7 +266,7 @@ async def _measure(round_: Round) -> dict[str, Any]:
     peak_rss = probe["peak_rss"]
 
     await asyncio.to_thread(round_.barrier.wait)
-    probe["stall"] = 0.0
+    probe["stall"] = probe["cpu_stall"] = 0.0
     round_.release.set()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=120 + 2 * round_.all_jobs)
     ticking.cancel()
@@ -268,6 +274,7 @@ async def _measure(round_: Round) -> dict[str, Any]:
         "startup": startup,
         "steady": steady_state,
         "burst_stall": probe["stall"],
+        "burst_cpu_stall": probe["cpu_stall"],
         "rss_above_baseline_mb": (peak_rss - baseline_rss) / 2**20,
         "peak_rss_mb": peak_rss / 2**20,
         "event_times": event_times,
@@ -333,11 +340,12 @@ def run_side(
     return {
         "startup": {
             measure: max(report["startup"][measure] for report in reports)
-            for measure in ("cpu", "wall", "stall")
+            for measure in ("cpu", "wall", "stall", "cpu_stall")
         },
         "steady": {
             "cpu": sum(report["steady"]["cpu"] for report in reports),
             "stall": max(report["steady"]["stall"] for report in reports),
+            "cpu_stall": max(report["steady"]["cpu_stall"] for report in reports),
             # each triggerer counted every call of the same window: their mean
             "calls_per_interval": {
                 operation: statistics.mean(
@@ -347,6 +355,7 @@ def run_side(
             },
         },
         "burst_stall": max(report["burst_stall"] for report in reports),
+        "burst_cpu_stall": max(report["burst_cpu_stall"] for report in reports),
         "rss_per_job_mb": sum(report["rss_above_baseline_mb"] for report in reports) / n,
         "peak_rss_mb": max(report["peak_rss_mb"] for report in reports),
         "delay_max": max(delays),
@@ -376,6 +385,27 @@ def table(n: int, triggerers: int, interval: float, ours: dict[str, Any], theirs
         _row("longest loop stall, start-up", ours["startup"]["stall"], theirs["startup"]["stall"], "s", 3),
         _row("longest loop stall, steady", ours["steady"]["stall"], theirs["steady"]["stall"], "s", 3),
         _row("longest loop stall, completion burst", ours["burst_stall"], theirs["burst_stall"], "s", 3),
+        _row(
+            "most CPU between ticks, start-up",
+            ours["startup"]["cpu_stall"],
+            theirs["startup"]["cpu_stall"],
+            "s",
+            3,
+        ),
+        _row(
+            "most CPU between ticks, steady",
+            ours["steady"]["cpu_stall"],
+            theirs["steady"]["cpu_stall"],
+            "s",
+            3,
+        ),
+        _row(
+            "most CPU between ticks, completion burst",
+            ours["burst_cpu_stall"],
+            theirs["burst_cpu_stall"],
+            "s",
+            3,
+        ),
         _row(
             "steady CPU per job per interval",
             1000 * ours["steady"]["cpu"] / n / STEADY_INTERVALS,
