@@ -139,19 +139,24 @@ def _start_jobs(client: Any, names: list[str], scripts: Path, release: Path) -> 
     import psutil
 
     for name in names:
-        # each waiting job holds a process of about 12 MB: the machine is shared, so stop short
+        # each waiting job holds processes of about 10 MB: the machine is shared, so stop short
         if psutil.virtual_memory().available < MEMORY_FLOOR_BYTES:
             raise RuntimeError(f"less than {MEMORY_FLOOR_BYTES / 2**30:g} GiB of memory left: fewer jobs")
         client.create_hyper_parameter_tuning_job(**_request(name, scripts, release))
-    # every job has launched its training job (so none ends before the release)
+    # every job has launched its training job (so none ends before the release): its summary
+    # counts it, one List page per hundred jobs
     deadline = time.monotonic() + 120 + len(names)
-    for name in names:
-        while not client.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-            "TrainingJobSummaries"
-        ]:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} launched no training job")
-            time.sleep(0.2)
+    waiting = set(names)
+    while waiting:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(waiting)} jobs launched no training job, e.g. {min(waiting)}")
+        for page in client.get_paginator("list_hyper_parameter_tuning_jobs").paginate(
+            NameContains=names[0].rpartition("-")[0] + "-", PaginationConfig={"PageSize": 100}
+        ):
+            for summary in page["HyperParameterTuningJobSummaries"]:
+                if sum(summary["TrainingJobStatusCounters"].values()):
+                    waiting.discard(summary["HyperParameterTuningJobName"])
+        time.sleep(1.0)
 
 
 @dataclass(frozen=True)
