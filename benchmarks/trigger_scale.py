@@ -1,18 +1,29 @@
-"""N deferred tuning jobs in one triggerer event loop: TuningJobTrigger vs the amazon provider's SageMakerTrigger.
+"""N deferred tuning jobs in one triggerer event loop (or several): TuningJobTrigger vs the amazon
+provider's SageMakerTrigger.
 
-    .venv/bin/python benchmarks/trigger_scale.py               # N = 50, 200, 500
-    .venv/bin/python benchmarks/trigger_scale.py --n 50        # a quick run
+    .venv/bin/python benchmarks/trigger_scale.py                        # N = 50, 200, 500
+    .venv/bin/python benchmarks/trigger_scale.py --n 50                 # a quick run
+    .venv/bin/python benchmarks/trigger_scale.py --n 1000 --triggerers 2
 
 For each N and each side, a fresh set of N tuning jobs runs on the local backend (its own
-process); every job's single training job waits for a release file, so the jobs stay InProgress
-for as long as the measurement needs and then all end within about a second. The triggers run in
-a fresh process (spawned: nothing imported but what a triggerer imports) on one event loop:
+process); every job's single training job waits, blocked on a shared lock the benchmark holds (no
+polling: a thousand waiting jobs cost no CPU), so the jobs stay InProgress for as long as the
+measurement needs and then all end within about a second of the lock's release. The triggers run
+in fresh processes (spawned: nothing imported but what a triggerer imports), one event loop each;
+with ``--triggerers K`` the jobs are split between K such processes in contiguous blocks, as
+Airflow's triggerers, each taking up to its capacity of the oldest unassigned triggers, split them.
 
-- API calls per interval: counted by the backend, per operation, during the steady window;
-- CPU seconds of the process: start-up (until every trigger had its first status) and steady
-  state (``--steady`` intervals) apart;
-- peak memory: RSS above the process's RSS before the triggers were built, per waiting job;
-- the longest event-loop stall: a 20 ms ticker's worst lateness (the triggerer warns above 0.2 s);
+- API calls per interval: counted by the backend, per operation, during the steady window (all
+  triggerers together);
+- CPU seconds of each process: start-up (until every trigger had its first status, as the backend
+  counts the calls: the first poll's List pages for ours, a Describe per job for theirs) and steady
+  state (``--steady`` intervals) apart; the table shows the busiest triggerer's start-up;
+- peak memory: RSS above each process's RSS before the triggers were built, per waiting job;
+- the longest event-loop stall: a 20 ms ticker's worst lateness (the triggerer warns above 0.2 s),
+  and the most CPU the process used between two of its ticks (what the stall would be on a core of
+  its own: on a shared, loaded machine the lateness also counts the time the process waited for a
+  core),
+  the worst of the triggerers, at start-up, in the steady state and in the completion burst;
 - completion-to-event delay: event time minus the job's HyperParameterTuningEndTime.
 """
 
@@ -20,13 +31,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
+import math
 import multiprocessing as mp
 import os
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +48,23 @@ from airflow_hpt.local import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 
 OPERATIONS = ("ListHyperParameterTuningJobs", "DescribeHyperParameterTuningJob", "DescribeTrainingJob")
 STATUS_OPERATIONS = OPERATIONS[:2]
+# The benchmark stops creating jobs when the machine has less memory than this left.
+MEMORY_FLOOR_BYTES = 3 * 2**30
 
-# The training script: waits for the release file, reports the objective, ends.
+# The training script: blocks until the benchmark releases its lock (flock, in the kernel: no
+# polling, and a shell rather than a second Python per job, so a thousand waiting jobs fit in memory),
+# reports the objective, ends.
 RELEASE_SCRIPT = """\
-import argparse, os, time
-parser = argparse.ArgumentParser()
-parser.add_argument("--release")
-parser.add_argument("-x", "--x", type=float, default=0.0)
-args, _ = parser.parse_known_args()
-while not os.path.exists(args.release):
-    time.sleep(1.0)
-print(f"loss={(args.x - 0.3) ** 2:.6f}", flush=True)
+#!/bin/sh
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --release) lock=$2; shift 2 ;;
+        -x | --x) x=$2; shift 2 ;;
+        *) shift ;;
+    esac
+done
+flock --shared "$lock" true
+awk -v x="$x" 'BEGIN { printf "loss=%.6f\\n", (x - 0.3) ^ 2 }'
 """
 
 
@@ -59,7 +79,13 @@ def _serve_backend(home: str, capacity: int, counters: Any, ready: Any, stop: An
                 counters[index] += 1
             return None
 
-    with LocalSageMaker(home, max_concurrent_tuning_jobs=capacity, faults=CountingFaults()) as backend:
+    # the training script is written next to the backend's home, in the benchmark's work folder
+    with LocalSageMaker(
+        home,
+        max_concurrent_tuning_jobs=capacity,
+        faults=CountingFaults(),
+        code_roots=[Path(home).parent],
+    ) as backend:
         ready.put(backend.endpoint_url)
         stop.wait()
 
@@ -78,7 +104,7 @@ def _request(name: str, scripts: Path, release: Path) -> dict[str, Any]:
         },
         "TrainingJobDefinition": {
             "StaticHyperParameters": {
-                "sagemaker_program": "release.py",
+                "sagemaker_program": "release.sh",
                 "sagemaker_submit_directory": scripts.as_uri(),
                 "release": str(release),
             },
@@ -110,48 +136,74 @@ def _client(endpoint_url: str) -> Any:
 
 
 def _start_jobs(client: Any, names: list[str], scripts: Path, release: Path) -> None:
+    import psutil
+
     for name in names:
+        # each waiting job holds processes of about 10 MB: the machine is shared, so stop short
+        if psutil.virtual_memory().available < MEMORY_FLOOR_BYTES:
+            raise RuntimeError(f"less than {MEMORY_FLOOR_BYTES / 2**30:g} GiB of memory left: fewer jobs")
         client.create_hyper_parameter_tuning_job(**_request(name, scripts, release))
-    # every job has launched its training job (so none ends before the release)
+    # every job has launched its training job (so none ends before the release): its summary
+    # counts it, one List page per hundred jobs
     deadline = time.monotonic() + 120 + len(names)
-    for name in names:
-        while not client.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-            "TrainingJobSummaries"
-        ]:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} launched no training job")
-            time.sleep(0.2)
+    waiting = set(names)
+    while waiting:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(waiting)} jobs launched no training job, e.g. {min(waiting)}")
+        for page in client.get_paginator("list_hyper_parameter_tuning_jobs").paginate(
+            NameContains=names[0].rpartition("-")[0] + "-", PaginationConfig={"PageSize": 100}
+        ):
+            for summary in page["HyperParameterTuningJobSummaries"]:
+                if sum(summary["TrainingJobStatusCounters"].values()):
+                    waiting.discard(summary["HyperParameterTuningJobName"])
+        time.sleep(1.0)
 
 
-def _run_side(
-    side: str, names: list[str], interval: float, steady: int, release: str, counters: Any, out: Any, log: str
-) -> None:
+@dataclass(frozen=True)
+class Round:
+    """One triggerer process's part of a side's run, and what it shares with the others."""
+
+    side: str
+    names: list[str]
+    all_jobs: int
+    triggerers: int
+    interval: float
+    steady: int
+    counters: Any
+    # every triggerer waits here before start-up and before the release: they start together, and
+    # the burst is measured in all of them at once
+    barrier: Any
+    # set when the jobs may end: the benchmark then releases the lock the training jobs wait on
+    release: Any
+
+
+def _run_triggerer(round_: Round, out: Any, log: str) -> None:
     """A triggerer's event loop with one trigger per job: measures and reports through `out`."""
     with open(log, "ab") as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
-    out.put(asyncio.run(_measure(side, names, interval, steady, Path(release), counters)))
+    out.put(asyncio.run(_measure(round_)))
 
 
-async def _measure(
-    side: str, names: list[str], interval: float, steady: int, release: Path, counters: Any
-) -> dict[str, Any]:
+async def _measure(round_: Round) -> dict[str, Any]:
     import psutil
     from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
     from airflow.triggers.base import BaseTrigger
 
     from airflow_hpt.triggers.tuning import TuningJobTrigger
 
+    side, names, interval, counters = round_.side, round_.names, round_.interval, round_.counters
     process = psutil.Process()
     baseline_rss = process.memory_info().rss
-    probe = {"stall": 0.0, "peak_rss": baseline_rss}
+    probe = {"stall": 0.0, "cpu_stall": 0.0, "peak_rss": baseline_rss}
 
     async def ticker() -> None:
         ticks = 0
         while True:
-            before = time.perf_counter()
+            before, cpu_before = time.perf_counter(), time.process_time()
             await asyncio.sleep(0.02)
             probe["stall"] = max(probe["stall"], time.perf_counter() - before - 0.02)
+            probe["cpu_stall"] = max(probe["cpu_stall"], time.process_time() - cpu_before)
             ticks += 1
             if ticks % 5 == 0:
                 probe["peak_rss"] = max(probe["peak_rss"], process.memory_info().rss)
@@ -184,74 +236,136 @@ async def _measure(
 
     ticking = asyncio.create_task(ticker())
     await asyncio.sleep(0.2)
+    await asyncio.to_thread(round_.barrier.wait)
+    probe["stall"] = probe["cpu_stall"] = 0.0
     calls_before, cpu_before, started = calls(), time.process_time(), time.perf_counter()
     tasks = [asyncio.create_task(wait(name, make(name))) for name in names]
-    # start-up ends once every trigger had its first status: one Describe each for theirs, the
-    # first shared List for ours
-    first_round = len(names) if side == "theirs" else 1
-    index = 1 if side == "theirs" else 0
+    # start-up ends once every trigger had its first status: one Describe each for theirs; for
+    # ours, each triggerer's first poll: the List pages of every running job in the account
+    if side == "ours":
+        index, first_round = 0, round_.triggerers * math.ceil(round_.all_jobs / 100)
+    else:
+        index, first_round = 1, round_.all_jobs
     while calls()[index] - calls_before[index] < first_round:
         await asyncio.sleep(0.05)
     startup = {
         "cpu": time.process_time() - cpu_before,
         "wall": time.perf_counter() - started,
         "stall": probe["stall"],
+        "cpu_stall": probe["cpu_stall"],
     }
 
-    probe["stall"] = 0.0
+    probe["stall"] = probe["cpu_stall"] = 0.0
     calls_before, cpu_before = calls(), time.process_time()
-    await asyncio.sleep(steady * interval)
+    await asyncio.sleep(round_.steady * interval)
     steady_calls = [after - before for after, before in zip(calls(), calls_before, strict=True)]
     steady_state = {
         "cpu": time.process_time() - cpu_before,
         "stall": probe["stall"],
+        "cpu_stall": probe["cpu_stall"],
         "calls_per_interval": {
-            operation: count / steady for operation, count in zip(OPERATIONS, steady_calls, strict=False)
+            operation: count / round_.steady
+            for operation, count in zip(OPERATIONS, steady_calls, strict=False)
         },
     }
     peak_rss = probe["peak_rss"]
 
-    release.touch()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=120 + 2 * len(names))
+    await asyncio.to_thread(round_.barrier.wait)
+    probe["stall"] = probe["cpu_stall"] = 0.0
+    round_.release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=120 + 2 * round_.all_jobs)
     ticking.cancel()
     return {
         "startup": startup,
         "steady": steady_state,
-        "rss_per_job_mb": (peak_rss - baseline_rss) / len(names) / 2**20,
+        "burst_stall": probe["stall"],
+        "burst_cpu_stall": probe["cpu_stall"],
+        "rss_above_baseline_mb": (peak_rss - baseline_rss) / 2**20,
         "peak_rss_mb": peak_rss / 2**20,
         "event_times": event_times,
     }
 
 
 def run_side(
-    side: str, n: int, interval: float, steady: int, endpoint_url: str, counters: Any, work: Path
+    side: str,
+    n: int,
+    triggerers: int,
+    interval: float,
+    steady: int,
+    endpoint_url: str,
+    counters: Any,
+    work: Path,
 ) -> dict[str, Any]:
     context = mp.get_context("spawn")
     client = _client(endpoint_url)
     scripts = work / "scripts"
     scripts.mkdir(exist_ok=True)
-    (scripts / "release.py").write_text(RELEASE_SCRIPT)
-    release = work / f"release-{side}-{n}"
-    names = [f"bench-{side}-{n}-{index}" for index in range(n)]
-    _start_jobs(client, names, scripts, release)
-    out = context.Queue()
-    child = context.Process(
-        target=_run_side,
-        args=(side, names, interval, steady, str(release), counters, out, str(work / f"{side}-{n}.log")),
-    )
-    child.start()
-    report: dict[str, Any] = out.get(timeout=1800)
-    child.join(60)
-    delays = []
-    for name in names:
-        ended = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-            "HyperParameterTuningEndTime"
-        ]
-        delays.append(report["event_times"][name] - ended.timestamp())
-    report["delay_max"] = max(delays)
-    report["delay_median"] = statistics.median(delays)
-    del report["event_times"]
-    return report
+    (scripts / "release.sh").write_text(RELEASE_SCRIPT)
+    prefix = f"bench-{side}-{n}x{triggerers}-"
+    names = [f"{prefix}{index}" for index in range(n)]
+    lock_path = work / f"release-{side}-{n}x{triggerers}"
+    with open(lock_path, "w") as lock:
+        # held from before the jobs start: their training jobs block on it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _start_jobs(client, names, scripts, lock_path)
+        barrier, release, out = context.Barrier(triggerers), context.Event(), context.Queue()
+        share = math.ceil(n / triggerers)
+        children = []
+        for number in range(triggerers):
+            round_ = Round(
+                side,
+                names[number * share : (number + 1) * share],
+                n,
+                triggerers,
+                interval,
+                steady,
+                counters,
+                barrier,
+                release,
+            )
+            log = str(work / f"{side}-{n}x{triggerers}-{number}.log")
+            child = context.Process(target=_run_triggerer, args=(round_, out, log))
+            child.start()
+            children.append(child)
+        while not release.wait(1.0):
+            if not all(child.is_alive() for child in children):
+                raise RuntimeError(f"a triggerer process died; see its log in {work}")
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        reports: list[dict[str, Any]] = [out.get(timeout=1800) for _ in children]
+    for child in children:
+        child.join(60)
+    ended: dict[str, float] = {}
+    for page in client.get_paginator("list_hyper_parameter_tuning_jobs").paginate(
+        NameContains=prefix, PaginationConfig={"PageSize": 100}
+    ):
+        for summary in page["HyperParameterTuningJobSummaries"]:
+            ended[summary["HyperParameterTuningJobName"]] = summary["HyperParameterTuningEndTime"].timestamp()
+    event_times = {name: when for report in reports for name, when in report["event_times"].items()}
+    delays = [event_times[name] - ended[name] for name in names]
+    return {
+        "startup": {
+            measure: max(report["startup"][measure] for report in reports)
+            for measure in ("cpu", "wall", "stall", "cpu_stall")
+        },
+        "steady": {
+            "cpu": sum(report["steady"]["cpu"] for report in reports),
+            "stall": max(report["steady"]["stall"] for report in reports),
+            "cpu_stall": max(report["steady"]["cpu_stall"] for report in reports),
+            # each triggerer counted every call of the same window: their mean
+            "calls_per_interval": {
+                operation: statistics.mean(
+                    report["steady"]["calls_per_interval"][operation] for report in reports
+                )
+                for operation in OPERATIONS
+            },
+        },
+        "burst_stall": max(report["burst_stall"] for report in reports),
+        "burst_cpu_stall": max(report["burst_cpu_stall"] for report in reports),
+        "rss_per_job_mb": sum(report["rss_above_baseline_mb"] for report in reports) / n,
+        "peak_rss_mb": max(report["peak_rss_mb"] for report in reports),
+        "delay_max": max(delays),
+        "delay_median": statistics.median(delays),
+    }
 
 
 def _row(label: str, ours: float, theirs: float, unit: str, digits: int = 2) -> str:
@@ -259,20 +373,44 @@ def _row(label: str, ours: float, theirs: float, unit: str, digits: int = 2) -> 
     return f"| {label} | {ours:.{digits}f} {unit} | {theirs:.{digits}f} {unit} | {ratio} |"
 
 
-def table(n: int, interval: float, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+def table(n: int, triggerers: int, interval: float, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
     def status_calls(side: dict[str, Any]) -> float:
         return sum(side["steady"]["calls_per_interval"][operation] for operation in STATUS_OPERATIONS)
 
+    busiest = " (busiest triggerer)" if triggerers > 1 else ""
     lines = [
-        f"N = {n}, interval {interval:g} s",
+        f"N = {n}, interval {interval:g} s"
+        + (f", {triggerers} triggerers ({n // triggerers} jobs each)" if triggerers > 1 else ""),
         "",
         "| measure | ours | theirs | theirs/ours |",
         "| --- | --- | --- | --- |",
         _row("status calls per interval (steady)", status_calls(ours), status_calls(theirs), "", 1),
-        _row("start-up CPU", ours["startup"]["cpu"], theirs["startup"]["cpu"], "s"),
+        _row("start-up CPU" + busiest, ours["startup"]["cpu"], theirs["startup"]["cpu"], "s"),
         _row("start-up wall time", ours["startup"]["wall"], theirs["startup"]["wall"], "s"),
         _row("longest loop stall, start-up", ours["startup"]["stall"], theirs["startup"]["stall"], "s", 3),
         _row("longest loop stall, steady", ours["steady"]["stall"], theirs["steady"]["stall"], "s", 3),
+        _row("longest loop stall, completion burst", ours["burst_stall"], theirs["burst_stall"], "s", 3),
+        _row(
+            "most CPU between ticks, start-up",
+            ours["startup"]["cpu_stall"],
+            theirs["startup"]["cpu_stall"],
+            "s",
+            3,
+        ),
+        _row(
+            "most CPU between ticks, steady",
+            ours["steady"]["cpu_stall"],
+            theirs["steady"]["cpu_stall"],
+            "s",
+            3,
+        ),
+        _row(
+            "most CPU between ticks, completion burst",
+            ours["burst_cpu_stall"],
+            theirs["burst_cpu_stall"],
+            "s",
+            3,
+        ),
         _row(
             "steady CPU per job per interval",
             1000 * ours["steady"]["cpu"] / n / STEADY_INTERVALS,
@@ -281,7 +419,7 @@ def table(n: int, interval: float, ours: dict[str, Any], theirs: dict[str, Any])
             3,
         ),
         _row("peak RSS above baseline per job", ours["rss_per_job_mb"], theirs["rss_per_job_mb"], "MB", 3),
-        _row("peak RSS of the process", ours["peak_rss_mb"], theirs["peak_rss_mb"], "MB", 0),
+        _row("peak RSS of the process" + busiest, ours["peak_rss_mb"], theirs["peak_rss_mb"], "MB", 0),
         _row("completion-to-event delay, median", ours["delay_median"], theirs["delay_median"], "s"),
         _row("completion-to-event delay, max", ours["delay_max"], theirs["delay_max"], "s"),
     ]
@@ -297,6 +435,9 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, action="append", help="jobs (repeatable); default 50, 200, 500")
     parser.add_argument("--interval", type=float, default=2.0, help="poll interval in seconds (default 2)")
+    parser.add_argument(
+        "--triggerers", type=int, default=1, help="triggerer processes sharing the jobs (default 1)"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument(
         "--side", choices=("ours", "theirs"), action="append", help="measure only this side (repeatable)"
@@ -327,11 +468,13 @@ def main() -> None:
     try:
         for n in sizes:
             figures[str(n)] = {
-                side: run_side(side, n, args.interval, STEADY_INTERVALS, endpoint_url, counters, work)
+                side: run_side(
+                    side, n, args.triggerers, args.interval, STEADY_INTERVALS, endpoint_url, counters, work
+                )
                 for side in args.side or ("ours", "theirs")
             }
             if len(figures[str(n)]) == 2:
-                print(table(n, args.interval, **figures[str(n)]), end="\n\n", flush=True)
+                print(table(n, args.triggerers, args.interval, **figures[str(n)]), end="\n\n", flush=True)
             else:
                 print(json.dumps(figures[str(n)], indent=2), flush=True)
     finally:

@@ -52,6 +52,9 @@ RECENT_MARGIN_SECONDS = 60.0
 # Describes in flight at once per connection: bounded so that a burst of completions does not
 # trip throttling, wide enough that hundreds of jobs ending together are reported within seconds.
 MAX_CONCURRENT_DESCRIBES = 32
+# Triggers woken by one poll per event loop step: each then runs its own step (a progress line,
+# maybe its event), and waking hundreds at once would stall the loop for a large part of a second.
+DELIVERIES_PER_LOOP_STEP = 50
 # The longest wait between two tries while SageMaker throttles or fails.
 BACKOFF_CAP_SECONDS = 60.0
 
@@ -154,6 +157,8 @@ class Poller:
         # epoch time at which the last successful listing began
         self.listed_at: float | None = None
         self._summary_logged: tuple[int, int, int] | None = None
+        # triggers woken since the poll last let the event loop run them (_pace)
+        self._woken = 0
 
     def add(self, watch: Watch) -> None:
         state = self.jobs.get(watch.name.lower())
@@ -225,15 +230,19 @@ class Poller:
     async def _poll(self, client: Any) -> None:
         self.polls += 1
         listed = await self._list(client) if self._worth_listing() else None
+        ended_reported: set[str] = set()
         if listed is not None:
             vanished = {key for key, state in self.jobs.items() if key not in listed and state.last_status}
             if vanished:
-                listed.update(await self._recently_ended(client, vanished))
+                ended_reported = await self._report_recently_ended(client, vanished)
         due: list[JobState] = []
-        for key, state in self.jobs.items():
+        for key, state in list(self.jobs.items()):
+            if key in ended_reported or not state.watches:  # or its triggers left meanwhile
+                continue
             summary = None if listed is None else listed.get(key)
             if summary is not None:
                 self._seen_in_list(state, summary)
+                await self._pace(len(state.watches))
                 ended = summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
                 if ended or not self._best_is_stale(state, summary):
                     continue
@@ -263,14 +272,22 @@ class Poller:
         # One Describe per job beats listing the account when few jobs are watched.
         return not self.list_denied and len(self.jobs) > self.list_pages
 
-    async def _recently_ended(self, client: Any, wanted: set[str]) -> dict[str, dict[str, Any]]:
-        """Summaries of the ``wanted`` jobs (lowercased names) that ended since the previous listing."""
+    async def _pace(self, woken: int) -> None:
+        """Count the triggers just woken; past DELIVERIES_PER_LOOP_STEP, let the loop run them first."""
+        self._woken += woken
+        if self._woken >= DELIVERIES_PER_LOOP_STEP:
+            self._woken = 0
+            await asyncio.sleep(0)
+
+    async def _report_recently_ended(self, client: Any, wanted: set[str]) -> set[str]:
+        """Report those of the ``wanted`` jobs (lowercased names) that ended since the previous
+        listing, page by page: in a burst, the first hundred are not held back by the other pages."""
         if self.listed_at is None:
-            return {}
+            return set()
         since = datetime.fromtimestamp(self.listed_at - RECENT_MARGIN_SECONDS, UTC)
-        found: dict[str, dict[str, Any]] = {}
+        found: set[str] = set()
         token = None
-        while wanted - found.keys():
+        while wanted - found:
             kwargs: dict[str, Any] = {
                 "LastModifiedTimeAfter": since,
                 "SortBy": "CreationTime",
@@ -288,8 +305,15 @@ class Poller:
                 return found
             for summary in page.get("HyperParameterTuningJobSummaries", []):
                 key = summary["HyperParameterTuningJobName"].lower()
-                if key in wanted and summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
-                    found[key] = summary
+                state = self.jobs.get(key)
+                if (
+                    key in wanted
+                    and state is not None
+                    and summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
+                ):
+                    found.add(key)
+                    self._seen_in_list(state, summary)
+                    await self._pace(len(state.watches))
             token = page.get("NextToken")
             if not token:
                 break

@@ -293,3 +293,100 @@ def test_throttling_and_server_errors_never_end_the_trigger(client: Any, faults:
     faults.rates = {}
     assert [event.payload["job_status"] for event in events] == ["Completed"] * 3
     assert sum(faults.injected.values()) >= 2
+
+
+def test_a_poll_wakes_its_triggers_in_batches(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each trigger a poll wakes runs a step of its own: hundreds woken together would stall the
+    event loop, so a poll wakes at most DELIVERIES_PER_LOOP_STEP per loop step (here 1, for three)."""
+    monkeypatch.setattr(shared_poll, "DELIVERIES_PER_LOOP_STEP", 1)
+    release = tmp_path / "release"
+    names = [f"trig-batch-{index}" for index in range(3)]
+    for name in names:
+        start(client, name, hold=release)
+    for name in names:
+        wait_for(client, name, ("InProgress",))
+
+    async def woken_at_steps() -> list[int]:
+        loop = asyncio.get_running_loop()
+        steps = 0
+
+        def count_steps() -> None:
+            nonlocal steps
+            steps += 1
+            loop.call_soon(count_steps)  # runs once in every step of the loop
+
+        count_steps()
+
+        async def first_wake(watch: shared_poll.Watch) -> int:
+            await watch.changed.wait()
+            return steps
+
+        poller = shared_poll.event_loop_registry().poller(make_trigger("x").connection)
+        watches = [shared_poll.Watch(name, 0.3) for name in names]
+        for watch in watches:
+            poller.add(watch)
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(*(first_wake(watch) for watch in watches)), PATIENCE_SECONDS
+            )
+        finally:
+            for watch in watches:
+                poller.remove(watch)
+
+    steps = asyncio.run(woken_at_steps())
+    release.touch()
+    # the first poll lists all three running: one wakes per step, in three different steps
+    assert len(set(steps)) == 3, steps
+    for name in names:
+        assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Completed"
+
+
+def test_jobs_ending_together_are_reported_page_by_page(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Among the jobs modified since the previous poll, those on the first page are reported before
+    the next page is asked for: in a burst of hundreds, the first hundred do not wait for the rest."""
+    monkeypatch.setattr(shared_poll, "LIST_PAGE_SIZE", 1)
+    names = [f"trig-pages-{index}" for index in range(3)]
+    for name in names:
+        start(client, name)
+    for name in names:
+        assert wait_for(client, name)["HyperParameterTuningJobStatus"] == "Completed"
+
+    async def list_calls_when_reported() -> tuple[list[int], int]:
+        registry = shared_poll.event_loop_registry()
+        connection = make_trigger("x").connection
+        poller = shared_poll.Poller(registry, connection)  # no poll of its own: driven by hand
+        watches = [shared_poll.Watch(name, 2.0) for name in names]
+        for watch in watches:  # seen running at the previous poll
+            poller.jobs[watch.name.lower()] = shared_poll.JobState(watch.name, {watch}, "InProgress")
+        poller.listed_at = time.time()
+        async with registry.client(connection) as real:
+            counting = _CountingClient(real)
+
+            async def list_calls_when_woken(watch: shared_poll.Watch) -> int:
+                await watch.changed.wait()
+                return counting.lists
+
+            woken = [asyncio.ensure_future(list_calls_when_woken(watch)) for watch in watches]
+            reported = await poller._report_recently_ended(counting, {name.lower() for name in names})
+            assert reported == {name.lower() for name in names}
+            return await asyncio.gather(*woken), counting.lists
+
+    list_calls, pages = asyncio.run(list_calls_when_reported())
+    assert pages == len(names)  # one job a page
+    assert min(list_calls) < pages, list_calls  # the first job reported before the last page was asked
+
+
+class _CountingClient:
+    """The real aiobotocore client, counting its List calls."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self.lists = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def list_hyper_parameter_tuning_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        self.lists += 1
+        return dict(await self._client.list_hyper_parameter_tuning_jobs(**kwargs))

@@ -4,7 +4,9 @@ cut off, and the backend (a real process) keeps answering with its memory flat."
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,6 +223,24 @@ def test_past_the_connection_cap_a_clean_503(small_server: LimitedServer) -> Non
             status_of(raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200
         ),
     )
+
+
+def test_a_connection_past_descriptor_1024_is_served(small_server: LimitedServer) -> None:
+    """A backend running hundreds of training jobs holds over 1024 files: select() cannot wait on
+    a connection numbered past that (it answered nothing at 500 waiting jobs)."""
+    placeholders = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    connection = http.client.HTTPConnection("127.0.0.1", small_server.server_port, timeout=PATIENCE_SECONDS)
+    try:
+        assert max(placeholders) > 1024
+        # twice on one kept-alive connection: each request waits for its first byte the same way
+        for _ in range(2):
+            connection.request("GET", "/")
+            answer = connection.getresponse()
+            assert (answer.status, answer.read()) == (200, b"hello")
+    finally:
+        connection.close()
+        for descriptor in placeholders:
+            os.close(descriptor)
 
 
 def test_requests_log_names_unknown_operations_unknown(backend: BackendProcess) -> None:

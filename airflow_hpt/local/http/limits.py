@@ -26,7 +26,7 @@ import io
 import json
 import logging
 import re
-import select
+import selectors
 import socket
 import threading
 import time
@@ -410,7 +410,13 @@ class LimitedHandler(WSGIRequestHandler):
             buffered = b""
         finally:
             self.connection.settimeout(self.timeout)
-        return bool(buffered) or bool(select.select([self.connection], [], [], self.timeout)[0])
+        if buffered:
+            return True
+        # not select.select: a backend running hundreds of training jobs holds over 1024 files,
+        # and select() cannot watch a descriptor numbered past that
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.connection, selectors.EVENT_READ)
+            return bool(selector.select(self.timeout))
 
     def make_environ(self) -> dict[str, Any]:
         self.server.deadlines.arrived(self.connection)

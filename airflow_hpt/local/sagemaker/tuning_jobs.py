@@ -120,15 +120,19 @@ class TuningJobOperations:
         return described_tuning_job(self._tuning_job(body))
 
     def list_hyper_parameter_tuning_jobs(self, body: Body) -> Body:
-        return list_answer(
-            self.store.all(kinds.TUNING_JOBS),
-            body,
-            name_key="HyperParameterTuningJobName",
-            status_key="HyperParameterTuningJobStatus",
-            default_sort="Name",
-            default_order="Ascending",
-            summaries_key="HyperParameterTuningJobSummaries",
-            summary=_tuning_job_summary,
+        # on the live records: hundreds of waiting triggers list them every interval
+        return self.store.query(
+            kinds.TUNING_JOBS,
+            lambda jobs: list_answer(
+                jobs,
+                body,
+                name_key="HyperParameterTuningJobName",
+                status_key="HyperParameterTuningJobStatus",
+                default_sort="Name",
+                default_order="Ascending",
+                summaries_key="HyperParameterTuningJobSummaries",
+                summary=_tuning_job_summary,
+            ),
         )
 
     def list_training_jobs_for_tuning_job(self, body: Body) -> Body:

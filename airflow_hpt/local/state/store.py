@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_hpt.local.state.records import (
     Book,
@@ -29,6 +29,8 @@ from airflow_hpt.local.state.records import (
     TrainingJobBook,
     TuningJobBook,
 )
+
+T = TypeVar("T")
 
 TUNING_JOBS = Kind("hyper-parameter-tuning-job", TuningJobBook)
 TRAINING_JOBS = Kind("training-job", TrainingJobBook)
@@ -126,6 +128,17 @@ class Store:
                     if where is None or where(stored.fields)
                 ]
             )
+
+    def query(self, kind: str, query: Callable[[list[Record]], T]) -> T:
+        """``query`` run on the live Describe members of a kind's resources under the lock; only
+        what it returns is copied.
+
+        A List filters, orders and pages every record but answers with one page of summaries: copying
+        every record first made a page of a thousand tuning jobs cost a thousand deep copies.
+        ``query`` must not change the records.
+        """
+        with self._lock:
+            return deepcopy(query([stored.fields for stored in self._records[kind].values()]))
 
     def entries(
         self, kind: Kind[BookT], where: Callable[[Stored[BookT]], bool] | None = None

@@ -53,9 +53,9 @@ class ZygoteGone(Exception):
 def serve(control: socket.socket) -> None:
     """Fork a job per request on ``control`` until the backend closes it."""
     # here, not at the top: the backend imports this module for :class:`Zygote` and needs no boto3
-    from airflow_hpt.local.training import preload
+    from airflow_hpt.local.training.preload import preload
 
-    preload.preload()
+    preload()
     selector = selectors.DefaultSelector()
     selector.register(control, selectors.EVENT_READ)
     running: dict[int, tuple[int, int]] = {}  # pidfd: (request id, pid)
@@ -150,10 +150,10 @@ def _run_job(request: dict[str, Any], output: int) -> int:
         sys.pycache_prefix = request["pycache"]
     from sagemaker_training import trainer
 
-    from airflow_hpt.local.training import preload
+    from airflow_hpt.local.training.preload import enter_job
 
     try:
-        preload.enter_job()
+        enter_job()
         trainer.train()
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
