@@ -120,14 +120,7 @@ class Store:
     def all(self, kind: str, where: Callable[[Record], bool] | None = None) -> list[Record]:
         """Copies of the Describe members of a kind's resources; ``where`` filters before copying
         (cheaper)."""
-        with self._lock:
-            return deepcopy(
-                [
-                    stored.fields
-                    for stored in self._records[kind].values()
-                    if where is None or where(stored.fields)
-                ]
-            )
+        return self.query(kind, lambda records: [r for r in records if where is None or where(r)])
 
     def query(self, kind: str, query: Callable[[list[Record]], T]) -> T:
         """``query`` run on the live Describe members of a kind's resources under the lock; only
