@@ -7,6 +7,7 @@ has to live inside the configured dags folder, hence the copies.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -27,6 +28,16 @@ pytest_plugins = ["tests.xdist_groups", "tests.summaries"]
 
 REPO = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="airflow-hpt-tests-"))
+_CREATOR = os.getpid()
+
+
+def _remove_home() -> None:
+    # not in a process forked from this one that exits normally: the home is still in use
+    if os.getpid() == _CREATOR:
+        shutil.rmtree(_HOME, ignore_errors=True)
+
+
+atexit.register(_remove_home)
 DAGS_FOLDER = _HOME / "dags"
 
 os.environ["AIRFLOW_HOME"] = str(_HOME)

@@ -29,7 +29,7 @@ def cache_root() -> Path:
 
 def venv_key(requirements: Sequence[str]) -> str:
     """A digest of what the venv holds: its requirements and the interpreter it is built on."""
-    material = "\n".join([sys.version, sys.base_prefix, *sorted(requirements)])
+    material = "\n".join([sys.version, sys.base_prefix, "compiled", *sorted(requirements)])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -53,7 +53,18 @@ def _build(root: Path, python: Path, requirements: Sequence[str]) -> None:
     if uv.exists():
         commands = [
             [str(uv), "venv", "--quiet", "--python", sys.executable, str(root)],
-            [str(uv), "pip", "install", "--quiet", "--python", str(python), *requirements],
+            # compiled once here: its clients' processes would compile their imports each time
+            # where PYTHONDONTWRITEBYTECODE is set (scripts/setup-venv says more)
+            [
+                str(uv),
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(python),
+                *requirements,
+            ],
         ]
     else:
         commands = [
