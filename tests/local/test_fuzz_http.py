@@ -205,24 +205,24 @@ def test_slow_headers_are_cut_off(small_server: LimitedServer) -> None:
 
 def test_past_the_connection_cap_a_clean_503(small_server: LimitedServer) -> None:
     port = small_server.server_port
+    probe = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    # two connections that send nothing hold both slots, each waiting for its first request (a
+    # served request would not: werkzeug closes every connection after its answer)
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
     try:
-        for connection in held:
-            connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert connection.recv(65536).startswith(b"HTTP/1.1 200")  # both served, kept alive
-        answer = raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert status_of(answer) == 503
+
+        def refused() -> bytes | None:
+            answer = raw_exchange(port, probe)
+            return answer if status_of(answer) == 503 else None
+
+        # the server takes them up in its own time; until it has, a probe is served
+        answer = wait_until("a connection past the cap to be refused", refused)
         assert json.loads(answer.partition(b"\r\n\r\n")[2])["__type"] == "ServiceUnavailable"
     finally:
         for connection in held:
             connection.close()
     # the slots come back once the held connections end
-    wait_until(
-        "a connection to be served again",
-        lambda: (
-            status_of(raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200
-        ),
-    )
+    wait_until("a connection to be served again", lambda: status_of(raw_exchange(port, probe)) == 200)
 
 
 def test_a_connection_past_descriptor_1024_is_served(small_server: LimitedServer) -> None:

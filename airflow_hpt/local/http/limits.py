@@ -370,8 +370,9 @@ def _refuse_busy(connection: socket.socket) -> None:
 
 
 class LimitedHandler(WSGIRequestHandler):
-    """Keep-alive (HTTP/1.1: botocore reuses its connections), no log line per request (pollers
-    call many times a second), timeouts, the strict chunked decoder, JSON errors."""
+    """HTTP/1.1 (chunked bodies; werkzeug still answers each request with ``Connection: close``, so a
+    connection serves one request), no log line per request (pollers call many times a second),
+    timeouts, the strict chunked decoder, JSON errors."""
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT_SECONDS
@@ -390,8 +391,8 @@ class LimitedHandler(WSGIRequestHandler):
         super().send_error(400 if code == 505 else code, message, explain)
 
     def handle_one_request(self) -> None:
-        # idle (a kept-alive connection between requests) for up to IDLE_TIMEOUT_SECONDS; from the
-        # request's first byte, its line and headers have HEADER_TIMEOUT_SECONDS
+        # idle (a connection that has not begun its request) for up to IDLE_TIMEOUT_SECONDS; from
+        # the request's first byte, its line and headers have HEADER_TIMEOUT_SECONDS
         if not self._request_begun():
             self.close_connection = True
             return
