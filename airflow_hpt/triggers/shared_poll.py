@@ -229,34 +229,42 @@ class Poller:
 
     async def _poll(self, client: Any) -> None:
         self.polls += 1
-        listed = await self._list(client) if self._worth_listing() else None
-        ended_reported: set[str] = set()
-        if listed is not None:
-            vanished = {key for key, state in self.jobs.items() if key not in listed and state.last_status}
-            if vanished:
-                ended_reported = await self._report_recently_ended(client, vanished)
+        watched = len(self.jobs)
+        listed: dict[str, dict[str, Any]] | None = None
         due: list[JobState] = []
-        for key, state in list(self.jobs.items()):
-            if key in ended_reported or not state.watches:  # or its triggers left meanwhile
-                continue
-            summary = None if listed is None else listed.get(key)
-            if summary is not None:
-                self._seen_in_list(state, summary)
-                await self._pace(len(state.watches))
-                ended = summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
-                if ended or not self._best_is_stale(state, summary):
+        try:
+            listed = await self._list(client) if self._worth_listing() else None
+            ended_reported: set[str] = set()
+            if listed is not None:
+                vanished = {
+                    key for key, state in self.jobs.items() if key not in listed and state.last_status
+                }
+                if vanished:
+                    ended_reported = await self._report_recently_ended(client, vanished)
+            for key, state in list(self.jobs.items()):
+                if key in ended_reported or not state.watches:  # or its triggers left meanwhile
                     continue
-            elif listed is not None and not self._missing_is_due(state):
-                continue
-            if state.retry_at <= time.monotonic():
-                due.append(state)
-        if due:
-            limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
-            await asyncio.gather(*(self._describe(client, state, limit) for state in due))
-        self._log_summary(listed, len(due))
+                summary = None if listed is None else listed.get(key)
+                if summary is not None:
+                    self._seen_in_list(state, summary)
+                    await self._pace(len(state.watches))
+                    ended = summary["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
+                    if ended or not self._best_is_stale(state, summary):
+                        continue
+                elif listed is not None and not self._missing_is_due(state):
+                    continue
+                if state.retry_at <= time.monotonic():
+                    due.append(state)
+            if due:
+                limit = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
+                await asyncio.gather(*(self._describe(client, state, limit) for state in due))
+        finally:
+            # also when the poll is cut short: the answer it delivered may end the last trigger
+            # waiting, whose leaving cancels this poller before the poll returns
+            self._log_summary(watched, listed, len(due))
 
-    def _log_summary(self, listed: dict[str, dict[str, Any]] | None, described: int) -> None:
-        figures = (len(self.jobs), self.list_pages if listed is not None else 0, described)
+    def _log_summary(self, watched: int, listed: dict[str, dict[str, Any]] | None, described: int) -> None:
+        figures = (watched, self.list_pages if listed is not None else 0, described)
         if figures == self._summary_logged and self.polls % POLL_SUMMARY_EVERY:
             return
         self._summary_logged = figures

@@ -159,6 +159,19 @@ def test_deadline_stops_the_job_and_times_out(client: Any, tmp_path: Path) -> No
     assert wait_for(client, "trig-deadline")["HyperParameterTuningJobStatus"] == "Stopped"
 
 
+def test_a_poll_that_ends_its_last_trigger_still_logs_its_summary(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The job ended before its trigger: the first poll's answer ends the trigger, whose leaving
+    cancels the poller (its last watch), yet the poll's summary is in the log."""
+    start(client, "trig-ended-first")
+    wait_for(client, "trig-ended-first")
+    with caplog.at_level("INFO", logger=shared_poll.log.name):
+        event = asyncio.run(first_event(make_trigger("trig-ended-first")))
+    assert event.payload["job_status"] == "Completed"
+    assert "Shared poll: 1 tuning job(s) watched, no List call, 1 Describe call(s)" in caplog.text
+
+
 def test_unknown_job_is_an_error_event(backend: LocalSageMaker) -> None:
     event = asyncio.run(first_event(make_trigger("no-such-job")))
     assert event.payload["status"] == "error"
