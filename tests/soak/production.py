@@ -14,6 +14,12 @@ CeleryExecutor, two triggerers): today's 40 tasks and faults (tests/soak/soak.py
   adopted by the new scheduler only after `[scheduler] orphaned_tasks_check_interval`, set to 20 s
   here (default 300 s), and only then checked for their heartbeat.
 
+A workload the crash worker had taken from Redis but not yet started dies with it, its task still
+queued: Airflow queues it again once `[scheduler] task_queued_timeout` has passed, checked every
+`task_queued_timeout_check_interval`, set to 240 s and 30 s here (defaults 600 s and 120 s: one soak
+in six waited ten minutes for it). 240 s is three times the longest a try waited here for a worker
+slot (77 s, one core busy): a try requeued while it starts could die by Airflow's hand.
+
 Every training job waits, after its epoch, for a release file (`SOAK_HOLD`) that the soak creates
 once all faults are injected: each fault waits for a state that lasts (a triggerer holding
 deferred tasks, a try running on the crash worker, jobs InProgress while sync tasks poll) instead
@@ -51,6 +57,8 @@ from tests.soak.soak import (
 HEALTH_CHECK_THRESHOLD = 10
 HEARTBEAT_TIMEOUT = 60
 ORPHAN_CHECK_INTERVAL = 20
+QUEUED_TIMEOUT = 240
+QUEUED_TIMEOUT_CHECK_INTERVAL = 30
 CRASH_QUEUE = "crash"
 CRASH_WORKER = "worker-crash"
 RELEASE_FILE = "release-training"
@@ -91,6 +99,8 @@ def production_processes(workdir: Path, config: SoakConfig) -> Iterator[tuple[St
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_CHECK_THRESHOLD),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK_INTERVAL),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": str(QUEUED_TIMEOUT_CHECK_INTERVAL),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "16",
             "SOAK_SCRIPTS": config_scripts(),
             "SOAK_TRAINING_SLEEP": str(config.training_sleep),
