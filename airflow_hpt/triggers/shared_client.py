@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
+from botocore.loaders import JSONFileLoader
 
 from airflow_hpt.hooks.tuning import TuningJobHook
+from airflow_hpt.triggers.data_files import SteppedJSONFileLoader
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,18 @@ class SharedClient:
 
 
 def warm_botocore_loader(hook: TuningJobHook) -> None:
-    """Build a throwaway synchronous client on the data loader the provider's async sessions share."""
+    """Build a throwaway synchronous client on the data loader the provider's async sessions share,
+    its files parsed in steps (airflow_hpt/triggers/data_files.py): in one C call each, the parse
+    would hold the GIL, and so stall the event loop, for some 0.1 s."""
     from airflow.providers.amazon.aws.hooks import base_aws
 
     # a private detail of the provider: without it, warming is skipped (slower start, same result)
     loader = getattr(base_aws, "_loader", None)
     if loader is None:
         return
+    # botocore's own file loader only: one somebody chose instead is left alone
+    if type(loader.file_loader) is JSONFileLoader:
+        loader.file_loader = SteppedJSONFileLoader()
     botocore_session = botocore.session.get_session()
     botocore_session.register_component("data_loader", loader)
     botocore_session.create_client(

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.amazon.aws.hooks import base_aws
 from airflow.triggers.base import TriggerEvent
 
 from airflow_hpt.local import LocalSageMaker
 from airflow_hpt.triggers import shared_poll
+from airflow_hpt.triggers.data_files import SteppedJSONFileLoader
 from airflow_hpt.triggers.tuning import TuningJobTrigger, ended_job
 from tests.local.conftest import CountingFaults, quadratic_request, wait_for
 from tests.waiting import PATIENCE_SECONDS, wait_until_async
@@ -81,6 +83,9 @@ def test_ended_event_names_the_job_and_how_it_ended(client: Any) -> None:
     event = asyncio.run(first_event(make_trigger("trig-done")))
     assert event.payload == {"status": "ended", "tuning_job_name": "trig-done", "job_status": "Completed"}
     assert ended_job(event.payload) == "trig-done"
+    # the client the trigger polled with was built from the provider's shared data loader, its files
+    # parsed in steps (airflow_hpt/triggers/data_files.py) so the event loop ran meanwhile
+    assert isinstance(base_aws._loader.file_loader, SteppedJSONFileLoader)
 
 
 async def polled(faults: CountingFaults, times: int = 2) -> None:
