@@ -326,6 +326,22 @@ def test_bytecode_cache_only_where_bytecode_is_off(tmp_path: Path) -> None:
     assert _bytecode_environment(chosen, tmp_path) == {"PYTHONPYCACHEPREFIX": "/elsewhere"}
 
 
+def test_where_bytecode_is_off_a_job_writes_it_to_the_shared_cache(
+    s3: LocalS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scripts/test switches bytecode on; users' and CI images' environments often switch it off
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    cache = tmp_path / "bytecode"
+    runner = Runner(tmp_path / "home", s3, stop_grace_seconds=2.0, bytecode_cache=cache)
+    outcome = finish(runner.start(make_spec("show_env.py")))
+    assert outcome.status == "Completed", outcome.failure_reason
+
+    env = json.loads(tar_members(s3.path_for(outcome.model_artifacts or ""))["seen.json"])["env"]
+    assert env.get("PYTHONPYCACHEPREFIX") == str(cache) and "PYTHONDONTWRITEBYTECODE" not in env
+    # what the job's interpreter imported is compiled there, the standard library's json included
+    assert list(cache.rglob("json/__init__.*.pyc"))
+
+
 def test_unsupported_reason() -> None:
     assert (
         Runner.unsupported_reason({"sagemaker_program": "t.py", "sagemaker_submit_directory": "s3://b/c"})
