@@ -14,11 +14,12 @@ CeleryExecutor, two triggerers): today's 40 tasks and faults (tests/soak/soak.py
   adopted by the new scheduler only after `[scheduler] orphaned_tasks_check_interval`, set to 20 s
   here (default 300 s), and only then checked for their heartbeat.
 
-A workload the crash worker had taken from Redis but not yet started dies with it, its task still
-queued: Airflow queues it again once `[scheduler] task_queued_timeout` has passed, checked every
-`task_queued_timeout_check_interval`, set to 240 s and 30 s here (defaults 600 s and 120 s: one soak
-in six waited ten minutes for it). 240 s is three times the longest a try waited here for a worker
-slot (77 s, one core busy): a try requeued while it starts could die by Airflow's hand.
+A try the crash worker had begun to start but not yet marked running dies with it, its task still
+queued, and Airflow queues it again only once `[scheduler] task_queued_timeout` has passed (two
+soaks in eight waited 600 s or 240 s for it). Such a try never reached our operator, so the worker
+is killed only while no try of soak_crash is starting. As a safety net the timeout is 240 s here,
+checked every 30 s (defaults 600 s and 120 s): three times the longest a try waited here for a
+worker slot (77 s, one core busy), since a try requeued while it starts could die by Airflow's hand.
 
 Every training job waits, after its epoch, for a release file (`SOAK_HOLD`) that the soak creates
 once all faults are injected: each fault waits for a state that lasts (a triggerer holding
@@ -199,9 +200,20 @@ class ProductionSoak(Soak):
             )
         }
 
+    def crash_tries_starting(self) -> int:
+        """Tries of soak_crash sent to a worker but not yet running."""
+        return len(
+            self.airflow.query("select 1 from task_instance where dag_id = ? and state = 'queued'", CRASH_DAG)
+        )
+
     def kill_the_crash_worker(self) -> None:
-        # a first try dies by itself right after its create; a retry of a sync task waits (held)
-        self.until("a try of soak_crash running", self.running_crash_tries)
+        # a first try dies by itself right after its create; a retry of a sync task waits (held).
+        # None may be starting: a try the kill meets before it runs never reaches our operator, and
+        # stays queued until Airflow's task_queued_timeout (minutes) queues it again.
+        self.until(
+            "a try of soak_crash running, and none starting",
+            lambda: self.running_crash_tries() and not self.crash_tries_starting(),
+        )
         self.airflow.kill(CRASH_WORKER)
         # read after the kill: a try cannot start on a dead worker, and the scheduler marks the killed
         # ones failed only after the heartbeat timeout
