@@ -49,11 +49,9 @@ def _decode(text: str, index: int, depth: int) -> tuple[Any, int]:
         return _DECODER.raw_decode(text, index)
     closing = "}" if opening == "{" else "]"
     index = _skip(text, index + 1)
-    pairs: list[tuple[str, Any]] = []
-    items: list[Any] = []
-    if text[index : index + 1] == closing:
-        return (OrderedDict() if opening == "{" else []), index + 1
-    while True:
+    # an object's (key, value) pairs, or an array's items
+    members: list[Any] = []
+    while text[index : index + 1] != closing or members:
         if opening == "{":
             key, index = _DECODER.raw_decode(text, index)
             if not isinstance(key, str):
@@ -62,17 +60,18 @@ def _decode(text: str, index: int, depth: int) -> tuple[Any, int]:
             if text[index : index + 1] != ":":
                 raise json.JSONDecodeError("Expecting ':' delimiter", text, index)
             value, index = _decode(text, _skip(text, index + 1), depth - 1)
-            pairs.append((key, value))
+            members.append((key, value))
         else:
             value, index = _decode(text, index, depth - 1)
-            items.append(value)
+            members.append(value)
         index = _skip(text, index)
         separator = text[index : index + 1]
         if separator == closing:
-            return (OrderedDict(pairs) if opening == "{" else items), index + 1
+            break
         if separator != ",":
             raise json.JSONDecodeError(f"Expecting ',' delimiter or '{closing}'", text, index)
         index = _skip(text, index + 1)
+    return (OrderedDict(members) if opening == "{" else members), index + 1
 
 
 class SteppedJSONFileLoader(JSONFileLoader):
