@@ -25,6 +25,14 @@ Airflow's triggerers, each taking up to its capacity of the oldest unassigned tr
   core),
   the worst of the triggerers, at start-up, in the steady state and in the completion burst;
 - completion-to-event delay: event time minus the job's HyperParameterTuningEndTime.
+
+On SageMaker the training jobs run on instances of their own, not on the triggerer's machine. So,
+where the machine has two CPUs or more, the backend and its training jobs (and the benchmark's own
+client) run on one part of them and the triggerers on the other. 500 jobs ending within a second
+start about 1,000 processes and end about 3,000 (per job: the toolkit's launcher, two shells,
+``flock`` and the ``true`` it runs, ``awk``), about 2.5 CPU-seconds, most of it in the kernel; on a
+shared CPU, every process of the machine waits through that. ``--shared-cpus`` runs everything on
+every CPU, to see it.
 """
 
 from __future__ import annotations
@@ -175,10 +183,14 @@ class Round:
     barrier: Any
     # set when the jobs may end: the benchmark then releases the lock the training jobs wait on
     release: Any
+    # the CPUs the triggerers run on; empty: every CPU
+    cpus: frozenset[int]
 
 
 def _run_triggerer(round_: Round, out: Any, log: str) -> None:
     """A triggerer's event loop with one trigger per job: measures and reports through `out`."""
+    if round_.cpus:
+        os.sched_setaffinity(0, round_.cpus)
     with open(log, "ab") as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
@@ -295,6 +307,7 @@ def run_side(
     endpoint_url: str,
     counters: Any,
     work: Path,
+    triggerer_cpus: frozenset[int],
 ) -> dict[str, Any]:
     context = mp.get_context("spawn")
     client = _client(endpoint_url)
@@ -322,6 +335,7 @@ def run_side(
                 counters,
                 barrier,
                 release,
+                triggerer_cpus,
             )
             log = str(work / f"{side}-{n}x{triggerers}-{number}.log")
             child = context.Process(target=_run_triggerer, args=(round_, out, log))
@@ -373,7 +387,9 @@ def _row(label: str, ours: float, theirs: float, unit: str, digits: int = 2) -> 
     return f"| {label} | {ours:.{digits}f} {unit} | {theirs:.{digits}f} {unit} | {ratio} |"
 
 
-def table(n: int, triggerers: int, interval: float, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+def table(
+    n: int, triggerers: int, interval: float, layout: str, ours: dict[str, Any], theirs: dict[str, Any]
+) -> str:
     def status_calls(side: dict[str, Any]) -> float:
         return sum(side["steady"]["calls_per_interval"][operation] for operation in STATUS_OPERATIONS)
 
@@ -429,6 +445,16 @@ def table(n: int, triggerers: int, interval: float, ours: dict[str, Any], theirs
 STEADY_INTERVALS = 5
 
 
+def split_cpus(shared: bool) -> tuple[frozenset[int], frozenset[int]]:
+    """The CPUs of the triggerers and of the backend: the lower half and the rest; none (every
+    CPU, for both) when ``shared`` or when the machine has only one."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if shared or len(cpus) < 2:
+        return frozenset(), frozenset()
+    half = len(cpus) // 2
+    return frozenset(cpus[:half]), frozenset(cpus[half:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -442,8 +468,22 @@ def main() -> None:
     parser.add_argument(
         "--side", choices=("ours", "theirs"), action="append", help="measure only this side (repeatable)"
     )
+    parser.add_argument(
+        "--shared-cpus",
+        action="store_true",
+        help="run the backend, its training jobs and the triggerers on every CPU (see above)",
+    )
     args = parser.parse_args()
     sizes = args.n or [50, 200, 500]
+    triggerer_cpus, backend_cpus = split_cpus(args.shared_cpus)
+    if backend_cpus:
+        # the backend is spawned from here: it and its training jobs inherit these CPUs
+        os.sched_setaffinity(0, backend_cpus)
+        layout = (
+            f"triggerers on CPUs {sorted(triggerer_cpus)}, the backend and its jobs on {sorted(backend_cpus)}"
+        )
+    else:
+        layout = "every process on every CPU"
 
     work = Path(tempfile.mkdtemp(prefix="trigger-scale-"))
     os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow"))
@@ -469,12 +509,24 @@ def main() -> None:
         for n in sizes:
             figures[str(n)] = {
                 side: run_side(
-                    side, n, args.triggerers, args.interval, STEADY_INTERVALS, endpoint_url, counters, work
+                    side,
+                    n,
+                    args.triggerers,
+                    args.interval,
+                    STEADY_INTERVALS,
+                    endpoint_url,
+                    counters,
+                    work,
+                    triggerer_cpus,
                 )
                 for side in args.side or ("ours", "theirs")
             }
             if len(figures[str(n)]) == 2:
-                print(table(n, args.triggerers, args.interval, **figures[str(n)]), end="\n\n", flush=True)
+                print(
+                    table(n, args.triggerers, args.interval, layout, **figures[str(n)]),
+                    end="\n\n",
+                    flush=True,
+                )
             else:
                 print(json.dumps(figures[str(n)], indent=2), flush=True)
     finally:
