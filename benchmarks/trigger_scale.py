@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import json
 import math
@@ -139,7 +140,11 @@ def _client(endpoint_url: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id=TEST_ACCESS_KEY_ID,
         aws_secret_access_key=TEST_SECRET_ACCESS_KEY,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 5}, max_pool_connections=20),
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 5},
+            max_pool_connections=20,
+            read_timeout=300,
+        ),
     )
 
 
@@ -150,20 +155,22 @@ def _start_jobs(client: Any, names: list[str], scripts: Path, release: Path) -> 
         # each waiting job holds processes of about 10 MB: the machine is shared, so stop short
         if psutil.virtual_memory().available < MEMORY_FLOOR_BYTES:
             raise RuntimeError(f"less than {MEMORY_FLOOR_BYTES / 2**30:g} GiB of memory left: fewer jobs")
-        client.create_hyper_parameter_tuning_job(**_request(name, scripts, release))
-    # every job has launched its training job (so none ends before the release): its summary
-    # counts it, one List page per hundred jobs
+        # ResourceInUse: an attempt that timed out had created it (hundreds of jobs starting their
+        # toolkit on the backend's CPUs can keep an answer waiting)
+        with contextlib.suppress(client.exceptions.ResourceInUse):
+            client.create_hyper_parameter_tuning_job(**_request(name, scripts, release))
+    # every job's script waits on the lock, so none ends before the release, and the backend's
+    # CPUs are quiet again before anything is measured: the jobs' toolkits have done starting
+    waiting_on_lock = ["flock", "--shared", str(release), "true"]
     deadline = time.monotonic() + 120 + len(names)
-    waiting = set(names)
-    while waiting:
+    while True:
+        waiting = sum(
+            process.info["cmdline"] == waiting_on_lock for process in psutil.process_iter(["cmdline"])
+        )
+        if waiting == len(names):
+            return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{len(waiting)} jobs launched no training job, e.g. {min(waiting)}")
-        for page in client.get_paginator("list_hyper_parameter_tuning_jobs").paginate(
-            NameContains=names[0].rpartition("-")[0] + "-", PaginationConfig={"PageSize": 100}
-        ):
-            for summary in page["HyperParameterTuningJobSummaries"]:
-                if sum(summary["TrainingJobStatusCounters"].values()):
-                    waiting.discard(summary["HyperParameterTuningJobName"])
+            raise RuntimeError(f"only {waiting} of {len(names)} training jobs wait on {release}")
         time.sleep(1.0)
 
 
@@ -396,7 +403,8 @@ def table(
     busiest = " (busiest triggerer)" if triggerers > 1 else ""
     lines = [
         f"N = {n}, interval {interval:g} s"
-        + (f", {triggerers} triggerers ({n // triggerers} jobs each)" if triggerers > 1 else ""),
+        + (f", {triggerers} triggerers ({n // triggerers} jobs each)" if triggerers > 1 else "")
+        + f"; {layout}",
         "",
         "| measure | ours | theirs | theirs/ours |",
         "| --- | --- | --- | --- |",
