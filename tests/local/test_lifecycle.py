@@ -646,7 +646,7 @@ def test_maximize_objective(client: Any, create: Any) -> None:
 def test_a_scheduler_failure_ends_the_job_failed_and_accounts_for_its_jobs(
     client: Any, create: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_start(self: Runner, spec: TrainingSpec) -> None:
+    def broken_start(self: Runner, spec: TrainingSpec, on_metrics: object = None) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Runner, "start", broken_start)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import tarfile
+import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -156,6 +157,26 @@ def test_metrics_are_available_while_running(runner: Runner, tmp_path: Path) -> 
     assert [sample.step for sample in early] == [0] and process.running()
     release.touch()
     assert finish(process).status == "Completed"
+
+
+def test_each_metric_sample_calls_on_metrics(runner: Runner, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    sampled = threading.Event()
+    spec = make_spec("quadratic.py", {"epochs": "2", "hold": str(release)})
+    process = runner.start(spec, on_metrics=sampled.set)
+    assert sampled.wait(PATIENCE_SECONDS), "no call for the first epoch's loss"
+    assert [sample.step for sample in process.new_metrics()] == [0] and process.running()
+    sampled.clear()
+    release.touch()
+    assert finish(process).status == "Completed"
+    assert sampled.is_set() and [sample.step for sample in process.new_metrics()] == [1]
+
+
+def test_output_without_a_sample_does_not_call_on_metrics(runner: Runner) -> None:
+    sampled = threading.Event()
+    spec = make_spec("quadratic.py", {"epochs": "2"}, metrics=[{"Name": "loss", "Regex": "never=([0-9]+)"}])
+    outcome = finish(runner.start(spec, on_metrics=sampled.set))
+    assert outcome.status == "Completed" and not sampled.is_set()
 
 
 @pytest.mark.parametrize("mode", ["true", "file"])

@@ -42,12 +42,16 @@ class MetricParser:
         self._counts: dict[str, int] = {}
         self.last: dict[str, float] = {}
 
-    def feed(self, line: str) -> None:
+    def feed(self, line: str) -> bool:
+        """Parse one line; whether it held a sample."""
+        found = False
         for name, pattern in self._patterns:
             for match in pattern.finditer(line):
                 value = self._value(match)
                 if value is not None:
                     self._record(name, value)
+                    found = True
+        return found
 
     @staticmethod
     def _value(match: re.Match[str]) -> float | None:

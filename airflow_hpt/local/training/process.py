@@ -149,7 +149,14 @@ class TrainingProcess:
     handled without a second thread or a polling sleep.
     """
 
-    def __init__(self, spec: TrainingSpec, layout: JobLayout, s3: LocalS3, stop_grace_seconds: float) -> None:
+    def __init__(
+        self,
+        spec: TrainingSpec,
+        layout: JobLayout,
+        s3: LocalS3,
+        stop_grace_seconds: float,
+        on_metrics: Callable[[], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.log_path = layout.log
         self.start_time = now()
@@ -164,6 +171,7 @@ class TrainingProcess:
         self._proc: toolkit.ToolkitProcess | None = None
         self._outcome: TrainingOutcome | None = None
         self._callbacks: list[Callable[[TrainingOutcome], None]] = []
+        self._on_metrics = on_metrics
 
     # -- public interface --------------------------------------------------------------------
 
@@ -291,10 +299,13 @@ class TrainingProcess:
     def _consume(self, data: bytes) -> bytes:
         """Parse the complete lines of ``data``; the unfinished last line is returned."""
         *lines, partial = data.split(b"\n")
+        sampled = False
         for raw in lines:
             line = raw.decode("utf-8", errors="replace")
             self._tail.append(line + "\n")
-            self._parser.feed(line)
+            sampled = self._parser.feed(line) or sampled
+        if sampled and self._on_metrics is not None:
+            self._on_metrics()
         return partial
 
     def _request_stop(self, secondary: str, message: str) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import airflow_hpt.local.training.toolkit as toolkit
@@ -94,11 +94,16 @@ class Runner:
             f"s3:// URI, or a .tar.gz of the code); missing: {', '.join(missing)}"
         )
 
-    def start(self, spec: TrainingSpec) -> TrainingProcess:
-        """Start a job in the background; a job that cannot start (no code, no data) ends Failed."""
+    def start(self, spec: TrainingSpec, on_metrics: Callable[[], None] | None = None) -> TrainingProcess:
+        """Start a job in the background; a job that cannot start (no code, no data) ends Failed.
+
+        ``on_metrics()`` is called from the job's thread whenever its output yields new metric
+        samples (:meth:`TrainingProcess.new_metrics` has them then); it must be quick and must
+        not raise.
+        """
         layout = JobLayout(job_folder(self.home, spec.training_job_name))
         layout.create()
-        process = TrainingProcess(spec, layout, self.s3, self.stop_grace_seconds)
+        process = TrainingProcess(spec, layout, self.s3, self.stop_grace_seconds, on_metrics)
         # started before the fork: a thread started while a child execs costs ~10x more
         threading.Thread(
             target=process._run,

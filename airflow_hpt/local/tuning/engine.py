@@ -54,10 +54,12 @@ log = logging.getLogger(__name__)
 class TuningEngine:
     """Owns the scheduler threads of all tuning jobs of one backend."""
 
-    def __init__(self, store: Store, runner: Runner, region: str, poll_interval: float = 0.05) -> None:
+    def __init__(self, store: Store, runner: Runner, region: str, poll_interval: float = 1.0) -> None:
         self.store = store
         self.runner = runner
         self.region = region
+        # a tuning job's loop wakes on every event (a training job's end or metric, a request);
+        # this is how often it also wakes to write its runtime and check its runtime limit
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
         self._runs: dict[str, TuningRun] = {}

@@ -92,8 +92,8 @@ class TuningRun:
         self.resume = resume
         self.stop_requested = threading.Event()
         self.shutting_down = threading.Event()
-        # set when a training job ends or a request arrives: the loop reacts at once, and polls
-        # the running jobs' metrics every poll_interval otherwise
+        # set when a training job ends or reports a metric, or a request arrives: the loop reacts
+        # at once, and otherwise wakes every poll_interval for the runtime and its limit
         self.wakeup = threading.Event()
         self.trials_to_stop: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._main, name=f"tuning-{name}", daemon=True)
@@ -220,7 +220,7 @@ class TuningRun:
             if changed or time.monotonic() - last_write >= 1:
                 last_write = time.monotonic()
                 self._write_status()
-            self.wakeup.wait(self.engine.poll_interval)
+            self.wakeup.wait(self._until_next_check())
 
     def _launched(self) -> int:
         """Training jobs that count against the budget (interrupted ones do not)."""
@@ -264,14 +264,11 @@ class TuningRun:
         # a process nobody knows of
         self.store.put(kinds.TRAINING_JOBS, name, record)
         self.records[name] = record
-        process = self.engine.runner.start(spec)
+        process = self.engine.runner.start(spec, on_metrics=self.wakeup.set)
         self.running[name] = _Trial(name, arm, trial_number, process, objective.get("MetricName", ""))
-        threading.Thread(
-            target=self._wake_when_done, args=(process,), name=f"watch-{name}", daemon=True
-        ).start()
+        process.add_done_callback(self._wake)
 
-    def _wake_when_done(self, process: TrainingProcess) -> None:
-        process.wait()
+    def _wake(self, _: TrainingOutcome) -> None:
         self.wakeup.set()
 
     # --- watching ----------------------------------------------------------------------------
@@ -367,6 +364,11 @@ class TuningRun:
 
     def _runtime(self) -> float:
         return self.runtime_banked + time.monotonic() - self.resumed_at
+
+    def _until_next_check(self) -> float:
+        if self.max_runtime is None:
+            return self.engine.poll_interval
+        return max(0.0, min(self.engine.poll_interval, self.max_runtime - self._runtime()))
 
     def _ending_reason(self) -> str | None:
         """Why the job ends before its budget is used, or None."""
