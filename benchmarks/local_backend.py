@@ -8,9 +8,9 @@ job, which the backend keeps as the toolkit's behaviour: three ``Environment``s,
 for GPU, Neuron and distributed-training launchers (twelve processes), three boto3 Sessions, its
 logging; about 30 ms of CPU (docs/local-backend.md, "Start-up cost"). Target: a ratio of at most
 1.3, not met: measured 1.41 at 20 jobs on a shared 2-core machine under a load of 30 to 120 (2.23
-before the zygote preloaded the toolkit, in the same runs), and 2.71 on an idle one, where a
-direct run is a 25 ms interpreter start-up and the toolkit's own work per job is more than that
-(docs/local-backend.md has the profile).
+before the zygote preloaded the toolkit, in the same runs), and 2.71 (2.57 at 100 jobs) on an
+idle one, where a direct run is a 25 ms interpreter start-up and the toolkit's own work per job is
+more than that (docs/local-backend.md has the profile).
 
 Both sides are measured warm: the backend gives its training jobs a bytecode cache in its home,
 which a fresh home fills on its first job (a few hundred ms, once), so a two-job tuning job runs
