@@ -77,7 +77,7 @@ awk -v x="$x" 'BEGIN { printf "loss=%.6f\\n", (x - 0.3) ^ 2 }'
 """
 
 
-def _serve_backend(home: str, capacity: int, counters: Any, ready: Any, stop: Any) -> None:
+def serve_backend(home: str, capacity: int, counters: Any, ready: Any, stop: Any) -> None:
     """The local backend in its own process; every call it receives is counted in `counters`."""
     from airflow_hpt.local import Faults, LocalSageMaker
 
@@ -130,7 +130,7 @@ def _request(name: str, scripts: Path, release: Path) -> dict[str, Any]:
     }
 
 
-def _client(endpoint_url: str) -> Any:
+def sagemaker_client(endpoint_url: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -148,7 +148,7 @@ def _client(endpoint_url: str) -> Any:
     )
 
 
-def _start_jobs(client: Any, names: list[str], scripts: Path, release: Path) -> None:
+def start_waiting_jobs(client: Any, names: list[str], scripts: Path, release: Path) -> None:
     import psutil
 
     for name in names:
@@ -317,7 +317,7 @@ def run_side(
     triggerer_cpus: frozenset[int],
 ) -> dict[str, Any]:
     context = mp.get_context("spawn")
-    client = _client(endpoint_url)
+    client = sagemaker_client(endpoint_url)
     scripts = work / "scripts"
     scripts.mkdir(exist_ok=True)
     (scripts / "release.sh").write_text(RELEASE_SCRIPT)
@@ -327,7 +327,7 @@ def run_side(
     with open(lock_path, "w") as lock:
         # held from before the jobs start: their training jobs block on it
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _start_jobs(client, names, scripts, lock_path)
+        start_waiting_jobs(client, names, scripts, lock_path)
         barrier, release, out = context.Barrier(triggerers), context.Event(), context.Queue()
         share = math.ceil(n / triggerers)
         children = []
@@ -500,7 +500,7 @@ def main() -> None:
     counters = context.Array("q", len(OPERATIONS) + 1)
     ready, stop = context.Queue(), context.Event()
     backend = context.Process(
-        target=_serve_backend, args=(str(work / "sagemaker"), 2 * max(sizes) + 10, counters, ready, stop)
+        target=serve_backend, args=(str(work / "sagemaker"), 2 * max(sizes) + 10, counters, ready, stop)
     )
     backend.start()
     endpoint_url = ready.get(timeout=60)

@@ -31,11 +31,11 @@ def measure(n: int, seconds: float) -> str:
     counters = context.Array("q", len(trigger_scale.OPERATIONS) + 1)
     ready, stop = context.Queue(), context.Event()
     backend = context.Process(
-        target=trigger_scale._serve_backend, args=(str(work / "sagemaker"), n + 10, counters, ready, stop)
+        target=trigger_scale.serve_backend, args=(str(work / "sagemaker"), n + 10, counters, ready, stop)
     )
     backend.start()
     try:
-        client = trigger_scale._client(ready.get(timeout=60))
+        client = trigger_scale.sagemaker_client(ready.get(timeout=60))
         scripts = work / "scripts"
         scripts.mkdir()
         (scripts / "release.sh").write_text(trigger_scale.RELEASE_SCRIPT)
@@ -43,7 +43,9 @@ def measure(n: int, seconds: float) -> str:
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             started = time.monotonic()
-            trigger_scale._start_jobs(client, [f"waiting-{index}" for index in range(n)], scripts, lock_path)
+            trigger_scale.start_waiting_jobs(
+                client, [f"waiting-{index}" for index in range(n)], scripts, lock_path
+            )
             start_seconds = time.monotonic() - started
             process = psutil.Process(backend.pid)
             before, clock = process.cpu_times(), time.monotonic()
